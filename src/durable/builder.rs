@@ -1,0 +1,137 @@
+//! Options for opening a [`DurableKVCache`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::DurableKVCache;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::fs::{FileSystem, StdFileSystem};
+use crate::log::record::MAX_VALUE_LEN_LIMIT;
+use crate::options::{Durability, RecoveryMode};
+
+/// Default largest value: 256 MiB. Larger objects belong in [`BigCache`]-style chunking.
+///
+/// [`BigCache`]: https://docs.rs/logcache
+pub const DEFAULT_MAX_VALUE_LEN: u64 = 256 << 20;
+
+/// Default [`DurableKVCacheBuilder::compaction_threshold`].
+pub const DEFAULT_COMPACTION_THRESHOLD: u64 = 1000;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) durability: Durability,
+    pub(crate) recovery_mode: RecoveryMode,
+    pub(crate) compaction_threshold: u64,
+    pub(crate) max_value_len: u64,
+    /// Bytes reserved ahead of the data end at a time; `None` = adaptive, `Some(0)` = off.
+    pub(crate) preallocate: Option<u64>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) fs: Arc<dyn FileSystem>,
+}
+
+/// Configures and opens a [`DurableKVCache`]; start from [`DurableKVCache::builder`].
+///
+/// ```no_run
+/// use logcache::{DurableKVCache, Durability, RecoveryMode};
+/// use std::time::Duration;
+///
+/// let cache = DurableKVCache::builder("cache_data.log")
+///     .durability(Durability::Interval(Duration::from_millis(100)))
+///     .recovery_mode(RecoveryMode::Strict)
+///     .compaction_threshold(100)
+///     .open()?;
+/// # Ok::<(), logcache::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until .open() is called"]
+pub struct DurableKVCacheBuilder {
+    path: PathBuf,
+    opts: Options,
+}
+
+impl DurableKVCacheBuilder {
+    pub(crate) fn new(path: &Path) -> Self {
+        DurableKVCacheBuilder {
+            path: path.to_path_buf(),
+            opts: Options {
+                durability: Durability::default(),
+                recovery_mode: RecoveryMode::default(),
+                compaction_threshold: DEFAULT_COMPACTION_THRESHOLD,
+                max_value_len: DEFAULT_MAX_VALUE_LEN,
+                preallocate: None,
+                clock: Arc::new(SystemClock),
+                fs: Arc::new(StdFileSystem),
+            },
+        }
+    }
+
+    /// When writes reach stable storage. Default [`Durability::Sync`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.opts.durability = durability;
+        self
+    }
+
+    /// What open does about a damaged record with intact ones after it. Default
+    /// [`RecoveryMode::Salvage`].
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.opts.recovery_mode = mode;
+        self
+    }
+
+    /// Number of stale records (superseded, deleted or expired) since the last compaction
+    /// that, together with dead bytes at least equal to live bytes, triggers a compaction.
+    /// Default 1000; 0 disables automatic compaction ([`DurableKVCache::compact`] still works).
+    pub fn compaction_threshold(mut self, records: u64) -> Self {
+        self.opts.compaction_threshold = records;
+        self
+    }
+
+    /// Largest value accepted by `put`, and the bound replay puts on a value-length field
+    /// before trusting it. Default 256 MiB; at most about 4 GiB.
+    pub fn max_value_len(mut self, bytes: u64) -> Self {
+        self.opts.max_value_len = bytes;
+        self
+    }
+
+    /// Bytes of disk space reserved ahead of the end of the log at a time (`posix_fallocate`),
+    /// so that appends and `fdatasync` do not change the file size. By default the step grows
+    /// with the log, from 1 MiB to 64 MiB; `0` turns preallocation off. A clean close gives the
+    /// unused space back.
+    pub fn preallocate(mut self, bytes: u64) -> Self {
+        self.opts.preallocate = Some(bytes);
+        self
+    }
+
+    /// The wall clock used for TTLs. Default [`SystemClock`]; tests use a
+    /// [`ManualClock`](crate::ManualClock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.opts.clock = clock;
+        self
+    }
+
+    /// The file system every read and write goes through. Default [`StdFileSystem`]; crash
+    /// and fault-injection tests plug in their own.
+    pub fn file_system(mut self, fs: Arc<dyn FileSystem>) -> Self {
+        self.opts.fs = fs;
+        self
+    }
+
+    /// Opens (creating when missing) the cache, replaying its log.
+    pub fn open(self) -> Result<DurableKVCache> {
+        if self.opts.max_value_len > MAX_VALUE_LEN_LIMIT {
+            return Err(Error::InvalidArgument(format!(
+                "max_value_len {} is over the format's limit of {MAX_VALUE_LEN_LIMIT}",
+                self.opts.max_value_len
+            )));
+        }
+        if let Durability::Interval(d) = self.opts.durability
+            && d.is_zero()
+        {
+            return Err(Error::InvalidArgument(
+                "Durability::Interval needs a non-zero interval; use Durability::Sync".into(),
+            ));
+        }
+        DurableKVCache::open_with(self.path, self.opts)
+    }
+}

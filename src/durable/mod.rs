@@ -1,0 +1,415 @@
+//! [`DurableKVCache`]: the embedded durable engine over one append-only log file.
+
+mod builder;
+mod compact;
+mod index;
+mod open;
+mod stats;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use builder::{DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN, DurableKVCacheBuilder};
+pub use stats::{RecoveryStats, Stats};
+
+use builder::Options;
+use index::{Entry, Index};
+use stats::Counters;
+use write::{Commit, Poison, Writer, lock};
+
+use crate::error::{Error, Result};
+use crate::fs::LockGuard;
+use crate::log::record::{DecodeError, FILE_HEADER, MAX_KEY_LEN, Op, decode};
+use crate::options::Durability;
+
+/// A durable key-value cache over one append-only log file.
+///
+/// Every `put` and `delete` appends a CRC32-checked record to the log; `open` replays the log
+/// to rebuild an in-memory index of where each key's newest value is. Values stay on disk and
+/// are read with positional reads, checked against their checksum on every read. See the
+/// [crate documentation](crate) for the guarantees and docs/FORMAT.md for the bytes.
+///
+/// The type is `Send + Sync`: share one handle between threads with an [`Arc`]. Reads never
+/// wait for writes, and concurrent writers share fsyncs. Opening the same path twice, in this
+/// process or another, fails with [`Error::Locked`] while the first handle lives.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("cache_data.log");
+/// use logcache::DurableKVCache;
+///
+/// let cache = DurableKVCache::open(&path)?;
+/// cache.put("user:123", r#"{"name": "Alice", "role": "admin"}"#)?;
+/// cache.put("config:theme", "dark")?;
+/// drop(cache);
+///
+/// let cache2 = DurableKVCache::open(&path)?; // recovered
+/// assert_eq!(cache2.get("config:theme")?.as_deref(), Some(&b"dark"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct DurableKVCache {
+    inner: Arc<Inner>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    dir: PathBuf,
+    compact_path: PathBuf,
+    opts: Options,
+    index: RwLock<Index>,
+    writer: Mutex<Writer>,
+    commit: Mutex<Commit>,
+    commit_cv: Condvar,
+    poison: Poison,
+    counters: Counters,
+    recovery: RecoveryStats,
+    shutdown: AtomicBool,
+    _lock: LockGuard,
+}
+
+impl DurableKVCache {
+    /// Opens the cache at `path` with default options, creating the log when missing.
+    ///
+    /// Defaults: [`Durability::Sync`], [`RecoveryMode::Salvage`](crate::RecoveryMode::Salvage),
+    /// compaction threshold [`DEFAULT_COMPACTION_THRESHOLD`], values up to
+    /// [`DEFAULT_MAX_VALUE_LEN`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::builder(path).open()
+    }
+
+    /// A builder for opening with options.
+    pub fn builder(path: impl AsRef<Path>) -> DurableKVCacheBuilder {
+        DurableKVCacheBuilder::new(path.as_ref())
+    }
+
+    fn open_with(path: PathBuf, opts: Options) -> Result<Self> {
+        let opened = open::open_log(&path, &opts)?;
+        let inner = Arc::new(Inner {
+            dir: open::parent_dir(&path),
+            compact_path: open::sibling(&path, ".compact"),
+            writer: Mutex::new(Writer {
+                file: Arc::clone(&opened.file),
+                end: opened.data_end,
+                allocated: opened.data_end,
+                prealloc_failed: false,
+                seq: opened.last_seq,
+                buf: Vec::new(),
+            }),
+            commit: Mutex::new(Commit {
+                file: opened.file,
+                written: opened.data_end,
+                synced: opened.data_end,
+                syncing: false,
+                pending: Vec::new(),
+            }),
+            index: RwLock::new(opened.index),
+            commit_cv: Condvar::new(),
+            poison: Poison::default(),
+            counters: Counters::default(),
+            recovery: opened.recovery,
+            shutdown: AtomicBool::new(false),
+            _lock: opened.lock,
+            path,
+            opts,
+        });
+        let flusher = match inner.opts.durability {
+            Durability::Interval(every) => Some(spawn_flusher(Arc::clone(&inner), every)?),
+            _ => None,
+        };
+        Ok(DurableKVCache { inner, flusher })
+    }
+
+    /// The log file's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Sets `key` to `value`, with no expiry. Returns per the [`Durability`] mode: with the
+    /// default `Sync`, only once the record is on stable storage.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.put_inner(key.as_ref(), value.as_ref(), 0)
+    }
+
+    /// Sets `key` to `value` until `ttl` from now; after that it reads as absent. A zero `ttl`
+    /// stores a value that is already expired.
+    pub fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<()> {
+        let now = self.inner.opts.clock.now_millis();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        // Expiry 0 means "never" on disk, so the earliest storable instant is 1.
+        let expiry = now.saturating_add(ttl_ms).max(1);
+        self.put_inner(key.as_ref(), value.as_ref(), expiry)
+    }
+
+    fn put_inner(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
+        check_key(key)?;
+        let max = self.inner.opts.max_value_len;
+        if value.len() as u64 > max {
+            return Err(Error::TooLarge {
+                what: "value",
+                len: value.len() as u64,
+                max,
+            });
+        }
+        self.inner.write(key, value, Op::Put, expiry)?;
+        Counters::bump(&self.inner.counters.puts);
+        self.inner.maybe_compact()
+    }
+
+    /// The value of `key`, or `None` when absent or expired.
+    ///
+    /// Reads the record from disk (usually the page cache) without holding any lock during the
+    /// read, and verifies its checksum: damaged bytes give [`Error::ChecksumMismatch`], never a
+    /// wrong value.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        let key = key.as_ref();
+        let inner = &*self.inner;
+        let found = {
+            let index = inner.read_index();
+            index
+                .map
+                .get(key)
+                .map(|entry| (*entry, Arc::clone(&index.file)))
+        };
+        let Some((entry, file)) = found else {
+            Counters::bump(&inner.counters.misses);
+            return Ok(None);
+        };
+        if entry.is_expired(inner.opts.clock.now_millis()) {
+            inner.expire(key, entry);
+            Counters::bump(&inner.counters.misses);
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; entry.len as usize];
+        file.read_exact_at(&mut buf, entry.offset)
+            .map_err(|e| Error::io("read", &inner.path, e))?;
+        let (start, len) = inner.check_record(&buf, key, entry.offset)?;
+        buf.copy_within(start..start + len, 0);
+        buf.truncate(len);
+        Counters::bump(&inner.counters.hits);
+        Ok(Some(buf))
+    }
+
+    /// Removes `key`. Returns whether it had a live value. Writes a tombstone only when the
+    /// key is in the index; follows the [`Durability`] mode like [`put`](Self::put).
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let key = key.as_ref();
+        check_key(key)?;
+        let removed = self.inner.write(key, &[], Op::Delete, 0)?;
+        if removed {
+            Counters::bump(&self.inner.counters.deletes);
+        }
+        self.inner.maybe_compact()?;
+        Ok(removed)
+    }
+
+    /// Whether `key` has a live, unexpired value (no disk read).
+    pub fn contains(&self, key: impl AsRef<[u8]>) -> bool {
+        let now = self.inner.opts.clock.now_millis();
+        self.inner
+            .read_index()
+            .map
+            .get(key.as_ref())
+            .is_some_and(|e| !e.is_expired(now))
+    }
+
+    /// Number of live, unexpired keys.
+    pub fn len(&self) -> usize {
+        let now = self.inner.opts.clock.now_millis();
+        usize::try_from(self.inner.read_index().live(now).0).unwrap_or(usize::MAX)
+    }
+
+    /// Whether there are no live keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The live, unexpired keys, in no particular order: a snapshot taken now (one
+    /// allocation per key), so later writes do not affect the iteration.
+    pub fn keys(&self) -> impl Iterator<Item = Vec<u8>> + use<> {
+        let now = self.inner.opts.clock.now_millis();
+        let keys: Vec<Vec<u8>> = self
+            .inner
+            .read_index()
+            .map
+            .iter()
+            .filter(|(_, e)| !e.is_expired(now))
+            .map(|(k, _)| k.to_vec())
+            .collect();
+        keys.into_iter()
+    }
+
+    /// Makes every write so far durable (`fdatasync`), whatever the [`Durability`] mode.
+    pub fn sync(&self) -> Result<()> {
+        let end = self.inner.writer()?.end;
+        self.inner.sync_to(end)
+    }
+
+    /// Rewrites the log with only live, unexpired records, dropping superseded values,
+    /// tombstones and expired entries. Crash-safe: the new log is written beside the old one,
+    /// synced, renamed over it and the directory synced. Runs automatically per
+    /// [`DurableKVCacheBuilder::compaction_threshold`].
+    pub fn compact(&self) -> Result<()> {
+        self.inner.compact()
+    }
+
+    /// A snapshot of sizes and counters.
+    pub fn stats(&self) -> Stats {
+        let inner = &*self.inner;
+        let now = inner.opts.clock.now_millis();
+        let (live_keys, live_bytes, stale_records) = {
+            let index = inner.read_index();
+            let (keys, bytes) = index.live(now);
+            (keys, bytes, index.stale_records)
+        };
+        let (file_bytes, allocated_bytes) = {
+            let w = lock(&inner.writer);
+            (w.end, w.allocated)
+        };
+        let c = &inner.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            live_keys,
+            live_bytes,
+            dead_bytes: file_bytes.saturating_sub(live_bytes + FILE_HEADER.len() as u64),
+            file_bytes,
+            allocated_bytes,
+            stale_records,
+            hits: get(&c.hits),
+            misses: get(&c.misses),
+            puts: get(&c.puts),
+            deletes: get(&c.deletes),
+            expirations: get(&c.expirations),
+            syncs: get(&c.syncs),
+            compactions: get(&c.compactions),
+            bytes_reclaimed: get(&c.bytes_reclaimed),
+            last_compaction: Duration::from_micros(get(&c.last_compaction_micros)),
+            recovery: inner.recovery,
+        }
+    }
+}
+
+fn check_key(key: &[u8]) -> Result<()> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(Error::TooLarge {
+            what: "key",
+            len: key.len() as u64,
+            max: MAX_KEY_LEN as u64,
+        });
+    }
+    Ok(())
+}
+
+impl Inner {
+    fn read_index(&self) -> RwLockReadGuard<'_, Index> {
+        // The index is updated by single inserts and removes, each leaving it consistent.
+        self.index
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_index(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drops an entry found expired, unless a newer write replaced it meanwhile.
+    fn expire(&self, key: &[u8], entry: Entry) {
+        if self.write_index().remove_if_same(key, entry) {
+            Counters::bump(&self.counters.expirations);
+        }
+    }
+
+    /// Verifies a record read for `key` at `offset`; returns where its value is in `buf`.
+    fn check_record(&self, buf: &[u8], key: &[u8], offset: u64) -> Result<(usize, usize)> {
+        let corrupt = |reason: String| Error::Corrupt {
+            path: self.path.clone(),
+            offset,
+            reason,
+        };
+        let record = decode(buf, self.opts.max_value_len).map_err(|e| match e {
+            DecodeError::Checksum { expected, actual } => Error::ChecksumMismatch {
+                path: self.path.clone(),
+                offset,
+                expected,
+                actual,
+            },
+            DecodeError::Incomplete => corrupt("record shorter than the index says".into()),
+            DecodeError::Invalid(why) => corrupt(why.into()),
+        })?;
+        if record.key != key || record.header.op != Op::Put {
+            return Err(corrupt(
+                "the index points at a record of another key".into(),
+            ));
+        }
+        let start = record.header.header_len + key.len() + 1;
+        Ok((start, record.value.len()))
+    }
+
+    /// Bytes of the log that hold no live value.
+    fn dead_bytes(&self, index: &Index, end: u64) -> u64 {
+        end.saturating_sub(index.live_bytes + FILE_HEADER.len() as u64)
+    }
+}
+
+fn spawn_flusher(inner: Arc<Inner>, every: Duration) -> Result<JoinHandle<()>> {
+    let path = inner.path.clone();
+    std::thread::Builder::new()
+        .name("logcache-flush".into())
+        .spawn(move || {
+            let mut c = lock(&inner.commit);
+            while !inner.shutdown.load(Ordering::Acquire) {
+                c = inner
+                    .commit_cv
+                    .wait_timeout(c, every)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+                if c.written > c.synced && !c.syncing && !inner.poison.is_set() {
+                    let target = c.written;
+                    drop(c);
+                    // A failure poisons the handle; the next write reports it.
+                    let _ = inner.sync_to(target);
+                    c = lock(&inner.commit);
+                }
+            }
+        })
+        .map_err(|e| Error::io("spawn flusher thread", path, e))
+}
+
+impl Drop for DurableKVCache {
+    /// A clean close: stop the flusher, sync what was written, give back preallocated space.
+    /// Errors cannot be returned from `drop`; call [`DurableKVCache::sync`] first to see them.
+    fn drop(&mut self) {
+        let inner = &*self.inner;
+        inner.shutdown.store(true, Ordering::Release);
+        {
+            let _c = lock(&inner.commit);
+            inner.commit_cv.notify_all();
+        }
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+        if inner.poison.is_set() {
+            return;
+        }
+        let Ok(w) = inner.writer() else { return };
+        if inner.sync_to(w.end).is_err() {
+            return;
+        }
+        if w.allocated > w.end && w.file.truncate(w.end).is_ok() {
+            let _ = w.file.sync_data();
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Opening a log: lock, file header, replay into the index, torn-tail truncation.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::builder::Options;
+use super::index::{Entry, Index};
+use super::stats::RecoveryStats;
+use crate::error::{Error, Result};
+use crate::fs::{FileHandle, FileSystem, LockGuard, lock_holder};
+use crate::log::record::{FILE_HEADER, Op};
+use crate::log::replay::{Event, replay};
+
+/// What open hands to the engine.
+pub(super) struct Opened {
+    pub(super) lock: LockGuard,
+    pub(super) file: Arc<dyn FileHandle>,
+    pub(super) index: Index,
+    pub(super) data_end: u64,
+    pub(super) last_seq: u64,
+    pub(super) recovery: RecoveryStats,
+}
+
+/// `<path><suffix>`, e.g. `cache.log.lock`.
+pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// The directory holding `path`, for directory fsyncs.
+pub(super) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+pub(super) fn open_log(path: &Path, opts: &Options) -> Result<Opened> {
+    let fs = &*opts.fs;
+    let dir = parent_dir(path);
+    let lock_path = sibling(path, ".lock");
+    let lock = fs.lock(&lock_path).map_err(|e| {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            Error::Locked {
+                holder: lock_holder(fs, &lock_path),
+                path: lock_path.clone(),
+            }
+        } else {
+            Error::io("lock", &lock_path, e)
+        }
+    })?;
+
+    // A compaction that did not reach its rename left this behind; the log is intact.
+    let compact_path = sibling(path, ".compact");
+    if fs
+        .exists(&compact_path)
+        .map_err(|e| Error::io("stat", &compact_path, e))?
+    {
+        fs.remove(&compact_path)
+            .map_err(|e| Error::io("remove", &compact_path, e))?;
+        fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
+    }
+
+    let existed = fs.exists(path).map_err(|e| Error::io("stat", path, e))?;
+    let file = fs
+        .open(path, true)
+        .map_err(|e| Error::io("open", path, e))?;
+    let io_err = |op| move |e| Error::io(op, path, e);
+    let len = file.len().map_err(io_err("stat"))?;
+    check_file_header(path, fs, &*file, len, existed, &dir)?;
+    let len = file.len().map_err(io_err("stat"))?;
+
+    let now = opts.clock.now_millis();
+    let mut index = Index::new(Arc::clone(&file));
+    let mut expired = 0u64;
+    let summary = replay(
+        path,
+        &*file,
+        len,
+        opts.max_value_len,
+        opts.recovery_mode,
+        |event| match event {
+            Event::Record {
+                offset,
+                header,
+                key,
+            } => match header.op {
+                Op::Put if header.expiry != 0 && header.expiry <= now => {
+                    index.remove(key);
+                    index.stale_records += 1;
+                    expired += 1;
+                }
+                Op::Put => index.put(
+                    key,
+                    Entry {
+                        offset,
+                        // Bounded by MAX_KEY_LEN + max_value_len while parsing.
+                        len: u32::try_from(header.record_len()).unwrap_or(u32::MAX),
+                        expiry: header.expiry,
+                    },
+                ),
+                Op::Delete => {
+                    index.delete(key);
+                }
+            },
+            Event::Damaged { key } => {
+                if let Some(key) = key {
+                    index.remove(key);
+                }
+                index.stale_records += 1;
+            }
+        },
+    )?;
+
+    // Torn tail or preallocated space: cut back to the last intact record and make the cut
+    // durable before anything is appended after it.
+    if len > summary.data_end {
+        file.truncate(summary.data_end)
+            .map_err(io_err("truncate"))?;
+        file.sync_data().map_err(io_err("fsync"))?;
+    }
+    Ok(Opened {
+        lock,
+        file,
+        index,
+        data_end: summary.data_end,
+        last_seq: summary.last_seq,
+        recovery: RecoveryStats {
+            records_replayed: summary.records,
+            damaged_regions: summary.damaged_regions,
+            damaged_bytes: summary.damaged_bytes,
+            torn_tail_bytes: summary.torn_tail_bytes,
+            truncated_bytes: len - summary.data_end,
+            expired,
+        },
+    })
+}
+
+/// Writes the file header into a new (or torn-at-creation) log, or checks an existing one.
+/// A file that does not start with logcache's header is never modified.
+fn check_file_header(
+    path: &Path,
+    fs: &dyn FileSystem,
+    file: &dyn FileHandle,
+    len: u64,
+    existed: bool,
+    dir: &Path,
+) -> Result<()> {
+    let io_err = |op| move |e| Error::io(op, path, e);
+    let head_len = FILE_HEADER.len();
+    let mut head = vec![0u8; head_len.min(usize::try_from(len).unwrap_or(head_len))];
+    file.read_exact_at(&mut head, 0).map_err(io_err("read"))?;
+    if head == FILE_HEADER {
+        return Ok(());
+    }
+    if len < head_len as u64 && FILE_HEADER.starts_with(&head) {
+        // New file, or a crash before its header was durable: (re)write it. Rule: create,
+        // write, fsync the file, fsync the directory.
+        file.write_at(FILE_HEADER, 0).map_err(io_err("write"))?;
+        file.sync_data().map_err(io_err("fsync"))?;
+        if !existed || len == 0 {
+            fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+        }
+        return Ok(());
+    }
+    let reason = match head.strip_prefix(b"logcache\t".as_slice()) {
+        Some(version) => format!(
+            "unsupported format version {:?}; this build reads version 1",
+            String::from_utf8_lossy(version).trim_end()
+        ),
+        None => "not a logcache log (no `logcache\\t1` file header); refusing to touch it".into(),
+    };
+    Err(Error::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        reason,
+    })
+}

@@ -1,0 +1,265 @@
+//! The write path: one appender at a time, shared fsyncs (group commit), poisoning.
+//!
+//! Lock order, never reversed: `writer` → `commit` → `index`. Readers take only `index`.
+//!
+//! With [`Durability::Sync`] a writer appends its record under `writer`, queues the index
+//! change in `commit.pending`, and waits until some thread's `fdatasync` covers it. The thread
+//! that finds no sync running becomes the leader: it syncs everything written so far (its own
+//! record and every record appended meanwhile), then publishes the covered changes to the
+//! index in file order and wakes the others. So a record becomes visible only once durable,
+//! and N concurrent writers pay for far fewer than N fsyncs. The other modes publish at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::Inner;
+use super::index::Entry;
+use crate::error::{Error, Result};
+use crate::fs::FileHandle;
+use crate::log::record::{Op, Payload};
+use crate::options::Durability;
+
+/// Preallocation step bounds when none is configured.
+const MIN_PREALLOC: u64 = 1 << 20;
+const MAX_PREALLOC: u64 = 64 << 20;
+
+/// The appender's state, behind `Inner::writer`.
+#[derive(Debug)]
+pub(super) struct Writer {
+    pub(super) file: Arc<dyn FileHandle>,
+    /// Where the next record goes: the end of the last record written.
+    pub(super) end: u64,
+    /// File length including preallocated space.
+    pub(super) allocated: u64,
+    /// Whether preallocation failed once (unsupported file system): then it is not retried.
+    pub(super) prealloc_failed: bool,
+    /// Sequence number of the last record written.
+    pub(super) seq: u64,
+    /// Reused encoding buffer.
+    pub(super) buf: Vec<u8>,
+}
+
+/// Group-commit state, behind `Inner::commit`.
+#[derive(Debug)]
+pub(super) struct Commit {
+    pub(super) file: Arc<dyn FileHandle>,
+    /// End of the data handed to the operating system.
+    pub(super) written: u64,
+    /// End of the data known to be on stable storage.
+    pub(super) synced: u64,
+    /// Whether a leader is inside `fdatasync` now.
+    pub(super) syncing: bool,
+    /// Index changes waiting for their record to be durable (Sync only), in file order.
+    pub(super) pending: Vec<Pending>,
+}
+
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) end: u64,
+    pub(super) key: Box<[u8]>,
+    /// `Some` for a put, `None` for a delete.
+    pub(super) change: Option<Entry>,
+}
+
+/// A sticky failure flag: set by the first failed write or sync, never cleared.
+#[derive(Debug, Default)]
+pub(super) struct Poison {
+    set: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl Poison {
+    pub(super) fn set(&self, reason: String) {
+        let mut slot = lock(&self.reason);
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.set.store(true, Ordering::Release);
+    }
+
+    pub(super) fn is_set(&self) -> bool {
+        self.set.load(Ordering::Acquire)
+    }
+
+    pub(super) fn check(&self) -> Result<()> {
+        if !self.is_set() {
+            return Ok(());
+        }
+        Err(Error::Poisoned {
+            reason: lock(&self.reason).clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (counters, queues
+/// that are only appended to and drained whole).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Inner {
+    /// Takes the writer lock; a panic inside it earlier poisons the handle.
+    pub(super) fn writer(&self) -> Result<MutexGuard<'_, Writer>> {
+        let guard = self.writer.lock().map_err(|_| {
+            self.poison.set("a thread panicked while writing".into());
+            Error::Poisoned {
+                reason: "a thread panicked while writing".into(),
+            }
+        })?;
+        self.poison.check()?;
+        Ok(guard)
+    }
+
+    /// Appends one record, publishes it per the durability mode, and returns once the mode's
+    /// promise holds. For a delete (`op == Op::Delete`) nothing is written when the key is
+    /// absent; the result says whether a live value was removed (always `true` for a put).
+    pub(super) fn write(&self, key: &[u8], value: &[u8], op: Op, expiry: u64) -> Result<bool> {
+        let payload = Payload::new(key, value);
+        let sync = self.opts.durability == Durability::Sync;
+        let mut w = self.writer()?;
+        let now = self.opts.clock.now_millis();
+        let mut live = true;
+        if op == Op::Delete {
+            match self.current(key, sync) {
+                Some(entry) => live = !entry.is_expired(now),
+                None => return Ok(false),
+            }
+        }
+        let seq = w.seq + 1;
+        let mut buf = std::mem::take(&mut w.buf);
+        payload.encode(seq, op, expiry, &mut buf);
+        // Callers bound keys and values (MAX_KEY_LEN, max_value_len ≤ MAX_VALUE_LEN_LIMIT), so
+        // every record fits the index's u32; checked before writing, never after.
+        let Ok(len) = u32::try_from(buf.len()) else {
+            w.buf = buf;
+            return Err(Error::TooLarge {
+                what: "record",
+                len: payload.record_len(seq, expiry) as u64,
+                max: u64::from(u32::MAX),
+            });
+        };
+        let result = self.append(&mut w, &buf);
+        w.buf = buf;
+        let (offset, end) = result?;
+        w.seq = seq;
+        let change = (op == Op::Put).then_some(Entry {
+            offset,
+            len,
+            expiry,
+        });
+        {
+            let mut c = lock(&self.commit);
+            c.written = end;
+            if sync {
+                c.pending.push(Pending {
+                    end,
+                    key: key.into(),
+                    change,
+                });
+            } else {
+                let mut index = self.write_index();
+                match change {
+                    Some(entry) => index.put(key, entry),
+                    None => {
+                        index.delete(key);
+                    }
+                }
+            }
+        }
+        drop(w);
+        if sync {
+            self.sync_to(end)?;
+        }
+        Ok(live)
+    }
+
+    /// The key's newest entry, counting changes still waiting for their fsync.
+    fn current(&self, key: &[u8], sync: bool) -> Option<Entry> {
+        if sync
+            && let Some(p) = lock(&self.commit)
+                .pending
+                .iter()
+                .rev()
+                .find(|p| &*p.key == key)
+        {
+            return p.change;
+        }
+        self.read_index().map.get(key).copied()
+    }
+
+    /// Writes `record` at the end of the log; returns its offset and the new end.
+    fn append(&self, w: &mut Writer, record: &[u8]) -> Result<(u64, u64)> {
+        let offset = w.end;
+        let end = offset + record.len() as u64;
+        if end > w.allocated && !w.prealloc_failed {
+            let step = self
+                .opts
+                .preallocate
+                .unwrap_or_else(|| (end / 8).clamp(MIN_PREALLOC, MAX_PREALLOC));
+            if step > 0 {
+                match w.file.allocate(end + step) {
+                    Ok(()) => w.allocated = end + step,
+                    // Not fatal: the write below either fits or fails on its own.
+                    Err(_) => w.prealloc_failed = true,
+                }
+            }
+        }
+        if let Err(e) = w.file.write_at(record, offset) {
+            self.poison
+                .set(format!("write at byte {offset} failed: {e}"));
+            return Err(Error::io("write", &self.path, e));
+        }
+        w.end = end;
+        w.allocated = w.allocated.max(end);
+        Ok((offset, end))
+    }
+
+    /// Returns once every byte before `target` is on stable storage and its index changes are
+    /// published, leading a group fsync when no other thread is.
+    pub(super) fn sync_to(&self, target: u64) -> Result<()> {
+        let mut c = lock(&self.commit);
+        loop {
+            if c.synced >= target {
+                return Ok(());
+            }
+            self.poison.check()?;
+            if c.syncing {
+                c = self
+                    .commit_cv
+                    .wait(c)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            c.syncing = true;
+            let upto = c.written.max(target);
+            let file = Arc::clone(&c.file);
+            drop(c);
+            let result = file.sync_data();
+            self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+            c = lock(&self.commit);
+            c.syncing = false;
+            if let Err(e) = result {
+                // Never retry-and-trust a failed fsync: the page cache may have dropped the
+                // dirty pages. Changes waiting on it are never published.
+                self.poison.set(format!("fsync failed: {e}"));
+                c.pending.clear();
+                self.commit_cv.notify_all();
+                return Err(Error::io("fsync", &self.path, e));
+            }
+            let covered = c.pending.partition_point(|p| p.end <= upto);
+            if covered > 0 {
+                let mut index = self.write_index();
+                for p in c.pending.drain(..covered) {
+                    match p.change {
+                        Some(entry) => index.put(&p.key, entry),
+                        None => {
+                            index.delete(&p.key);
+                        }
+                    }
+                }
+            }
+            c.synced = c.synced.max(upto);
+            self.commit_cv.notify_all();
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The crate's one error type.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in logcache.
+///
+/// Variants separate the cases a caller acts on differently: retry or give up on [`Error::Io`],
+/// repair or salvage on [`Error::Corrupt`], wait for the other process on [`Error::Locked`],
+/// reopen on [`Error::Poisoned`]. `Display` says what happened and what to do; the underlying
+/// cause, where there is one, comes from [`std::error::Error::source`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O call failed.
+    #[error("I/O error during {op} on {path}")]
+    Io {
+        /// The file or directory the call was made on.
+        path: PathBuf,
+        /// What was being done (`"write"`, `"fsync"`, `"rename"`, ...).
+        op: &'static str,
+        /// The error the operating system returned.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The log holds bytes that are not a valid record where a record must be.
+    ///
+    /// Raised at open in [`RecoveryMode::Strict`](crate::RecoveryMode::Strict) for a damaged
+    /// record followed by intact ones, and in every mode for a file that is not a logcache log.
+    #[error(
+        "{path} is corrupt at byte {offset}: {reason}; reopen with RecoveryMode::Salvage to skip \
+         damaged records, or restore the file from a backup"
+    )]
+    Corrupt {
+        /// The log file.
+        path: PathBuf,
+        /// Byte offset of the first damaged byte.
+        offset: u64,
+        /// What is wrong there.
+        reason: String,
+    },
+
+    /// A record read back from the log does not match its checksum (the media changed it).
+    #[error(
+        "checksum mismatch in {path} at byte {offset}: stored {expected:08x}, computed \
+         {actual:08x}; the value is lost, delete the key or run compaction"
+    )]
+    ChecksumMismatch {
+        /// The log file.
+        path: PathBuf,
+        /// Byte offset of the record.
+        offset: u64,
+        /// The CRC32 stored in the record.
+        expected: u32,
+        /// The CRC32 of the bytes actually read.
+        actual: u32,
+    },
+
+    /// Another handle (in this process or another) has the cache open.
+    #[error(
+        "{path} is locked by another open handle{}; close it first or use another path",
+        holder.map(|pid| format!(" (process {pid})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The lock file (`<log path>.lock`).
+        path: PathBuf,
+        /// The process id recorded in the lock file by the holder, when readable.
+        holder: Option<u32>,
+    },
+
+    /// A key or value is larger than the configured limit.
+    #[error(
+        "{what} of {len} bytes is over the limit of {max} bytes; split it (BigCache does) or raise the limit"
+    )]
+    TooLarge {
+        /// `"key"` or `"value"`.
+        what: &'static str,
+        /// The size given.
+        len: u64,
+        /// The largest size accepted.
+        max: u64,
+    },
+
+    /// The cache has no room for the item and its options say not to evict.
+    #[error("the cache is full: delete entries or raise its capacity")]
+    Full,
+
+    /// An earlier write or fsync failed, so what is on disk is no longer known; the handle
+    /// refuses further writes rather than retry and trust a failed fsync.
+    #[error(
+        "the handle is poisoned by an earlier failure ({reason}); drop it and reopen the cache"
+    )]
+    Poisoned {
+        /// The failure that poisoned the handle.
+        reason: String,
+    },
+
+    /// An argument is out of range (for example a zero block size).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}

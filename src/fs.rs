@@ -1,0 +1,170 @@
+//! The file-system seam: every byte the engine reads or writes goes through these two traits.
+//!
+//! The engine never calls `std::fs` directly. [`StdFileSystem`] is the real implementation; a
+//! test can plug in a simulated one (crash states, injected I/O errors) through
+//! [`DurableKVCacheBuilder::file_system`](crate::DurableKVCacheBuilder::file_system), the way
+//! RocksDB's `Env`/`FileSystem` and redb's `StorageBackend` are used.
+
+use std::any::Any;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One open file, readable and writable at explicit offsets.
+///
+/// Implementations must be usable from several threads at once: positional reads run
+/// concurrently with one writer appending and another thread calling [`sync_data`].
+///
+/// [`sync_data`]: FileHandle::sync_data
+pub trait FileHandle: Send + Sync + fmt::Debug {
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at end of file).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Writes all of `buf` at `offset`, extending the file when needed.
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// The file's current length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// Makes the file's data (and the metadata needed to read it back) durable: `fdatasync`.
+    fn sync_data(&self) -> io::Result<()>;
+    /// Sets the file's length, cutting or zero-extending it.
+    fn truncate(&self, len: u64) -> io::Result<()>;
+    /// Reserves space so that the file is at least `len` bytes long, reading as zeros past the
+    /// old end (`posix_fallocate`). Writing and syncing into reserved space does not change the
+    /// file size, which makes `fdatasync` cheaper.
+    fn allocate(&self, len: u64) -> io::Result<()>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A guard that holds an exclusive lock until dropped.
+pub type LockGuard = Box<dyn Any + Send + Sync>;
+
+/// Directory-level operations and file opening.
+pub trait FileSystem: Send + Sync + fmt::Debug {
+    /// Opens `path` for reading and writing; creates it (empty) when `create` is set and it is
+    /// missing. Fails with `NotFound` otherwise.
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FileHandle>>;
+    /// Atomically replaces `to` with `from` (`rename(2)`).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Whether `path` exists.
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// Makes the directory's entries durable (creates, renames, removes): `fsync` on the
+    /// directory.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// The paths of the entries of `dir`.
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
+    /// Takes an exclusive lock on `path` (created when missing), held until the guard drops.
+    /// Fails with `WouldBlock` when another handle holds it.
+    fn lock(&self, path: &Path) -> io::Result<LockGuard>;
+    /// Bytes available to this process on the file system holding `dir`.
+    fn available_space(&self, dir: &Path) -> io::Result<u64>;
+}
+
+/// The real file system, through `std::fs` and `fs2`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFileSystem;
+
+#[derive(Debug)]
+struct StdFile(File);
+
+impl FileHandle for StdFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        // Explicit path: since Rust 1.89 std's inherent File methods shadow some fs2 ones.
+        fs2::FileExt::allocate(&self.0, len)
+    }
+}
+
+impl FileSystem for StdFileSystem {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FileHandle>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(path)?;
+        Ok(Arc::new(StdFile(file)))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        path.try_exists()
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        std::fs::read_dir(dir)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect()
+    }
+    fn lock(&self, path: &Path) -> io::Result<LockGuard> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        // std's flock-based lock: per open file description, so a second handle in the same
+        // process is refused too.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // Record the holder so a refused opener can say who has it; best effort only.
+        file.set_len(0)?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+        Ok(Box::new(file))
+    }
+    fn available_space(&self, dir: &Path) -> io::Result<u64> {
+        fs2::available_space(dir)
+    }
+}
+
+/// Reads the process id a lock holder wrote into `path`, if any.
+pub(crate) fn lock_holder(fs: &dyn FileSystem, path: &Path) -> Option<u32> {
+    let file = fs.open(path, false).ok()?;
+    let mut buf = [0u8; 16];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(buf.get(..n)?).ok()?;
+    text.trim().parse().ok()
+}

@@ -1,0 +1,69 @@
+//! logcache: an embedded, durable cache for values of any size.
+//!
+//! [`DurableKVCache`] keeps every write in one append-only log of tab-separated,
+//! CRC32-checked, binary-safe records, and rebuilds an in-memory index by replaying the log on
+//! open. A text value under a text key stays readable with `less`.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("cache_data.log");
+//! use logcache::DurableKVCache;
+//! use std::time::Duration;
+//!
+//! let cache = DurableKVCache::open(&path)?;
+//! cache.put("user:123", r#"{"name": "Alice", "role": "admin"}"#)?;
+//! cache.put_with_ttl("session:9", "token", Duration::from_secs(60))?;
+//! assert!(cache.delete("session:9")?);
+//! drop(cache);
+//!
+//! let cache = DurableKVCache::open(&path)?; // replays the log
+//! assert_eq!(
+//!     cache.get("user:123")?.as_deref(),
+//!     Some(&br#"{"name": "Alice", "role": "admin"}"#[..])
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! - With [`Durability::Sync`] (the default), `put` and `delete` return only after the record
+//!   is on stable storage, and an acknowledged write survives a crash at any instant with its
+//!   exact bytes. Concurrent writers share one `fdatasync` (group commit).
+//! - A write that was not acknowledged is, after a crash, either whole or absent.
+//! - A torn tail (a crash mid-append) is cut back to the last intact record at open. A damaged
+//!   record with intact records after it is handled by the [`RecoveryMode`]: skipped and
+//!   counted ([`RecoveryMode::Salvage`], the default) or refused ([`RecoveryMode::Strict`]).
+//! - Every read is checked against the record's CRC32: damaged bytes give an error, never a
+//!   wrong value. No bytes in the file can make open panic or allocate more than a fixed window
+//!   plus what the file actually holds.
+//! - A failed write or fsync poisons the handle ([`Error::Poisoned`]); a failed fsync is never
+//!   retried and then trusted.
+//! - One handle at a time per log: a second open, in any process, gets [`Error::Locked`].
+//!
+//! # Limits and non-goals
+//!
+//! - Keys up to 64 KiB; values up to [`DEFAULT_MAX_VALUE_LEN`] (256 MiB) by default, at most
+//!   about 4 GiB.
+//! - The index holds every key in memory (a few dozen bytes plus the key per entry); values
+//!   stay on disk.
+//! - No transactions, no range scans in key order, no replication: a cache, not a database.
+//! - Unix only (positional I/O and `flock`).
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod clock;
+mod durable;
+mod error;
+pub mod fs;
+mod log;
+mod options;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use durable::{
+    DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN, DurableKVCache, DurableKVCacheBuilder,
+    RecoveryStats, Stats,
+};
+pub use error::{Error, Result};
+pub use log::record::{MAX_KEY_LEN, MAX_VALUE_LEN_LIMIT};
+pub use options::{Durability, RecoveryMode};

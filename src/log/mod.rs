@@ -1,0 +1,4 @@
+//! The log format: the record codec and the replay scanner.
+
+pub(crate) mod record;
+pub(crate) mod replay;

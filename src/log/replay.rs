@@ -1,0 +1,282 @@
+//! Replay: one sequential pass over a log, reporting every intact record and every damaged
+//! region, and finding where the good data ends.
+//!
+//! Memory stays bounded by a fixed window (at most [`WINDOW`] bytes, less for a smaller file)
+//! plus one key: a length field is bounded by the configured maximum and by the bytes left in
+//! the file before anything is read for it, and checksums are computed while streaming.
+
+use std::io;
+use std::path::Path;
+
+use super::record::{DecodeError, FILE_HEADER, Header, MAX_HEADER_LEN, parse_header};
+use crate::error::{Error, Result};
+use crate::fs::FileHandle;
+use crate::options::RecoveryMode;
+
+/// Read-ahead window for the scan.
+const WINDOW: usize = 1 << 20;
+
+/// One thing replay found, in file order.
+#[derive(Debug)]
+pub(crate) enum Event<'a> {
+    /// An intact record at `offset`.
+    Record {
+        offset: u64,
+        header: Header,
+        key: &'a [u8],
+    },
+    /// Damaged bytes followed by an intact record (salvage only). `key` is the key the
+    /// damaged record names, when its header and key are still readable; the caller drops that
+    /// key rather than risk serving an older value of it.
+    Damaged { key: Option<&'a [u8]> },
+}
+
+/// What a replay found about the file as a whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// End of the last intact record: where the next append goes.
+    pub(crate) data_end: u64,
+    /// Highest sequence number seen.
+    pub(crate) last_seq: u64,
+    /// Intact records seen.
+    pub(crate) records: u64,
+    /// Damaged regions skipped (salvage).
+    pub(crate) damaged_regions: u64,
+    /// Bytes in the damaged regions.
+    pub(crate) damaged_bytes: u64,
+    /// Non-zero bytes after the last intact record (a torn write or garbage); zeros there are
+    /// preallocated space and do not count.
+    pub(crate) torn_tail_bytes: u64,
+}
+
+struct Window<'a> {
+    file: &'a dyn FileHandle,
+    file_len: u64,
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl<'a> Window<'a> {
+    fn new(file: &'a dyn FileHandle, file_len: u64) -> Self {
+        Window {
+            file,
+            file_len,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// Up to `want` (≤ WINDOW) bytes at `off`; fewer only at the end of the file.
+    fn bytes(&mut self, off: u64, want: usize) -> io::Result<&[u8]> {
+        let want =
+            want.min(usize::try_from(self.file_len.saturating_sub(off)).unwrap_or(usize::MAX));
+        let end = off + want as u64;
+        if off < self.start || end > self.start + self.buf.len() as u64 {
+            let n = WINDOW.min(usize::try_from(self.file_len - off).unwrap_or(WINDOW));
+            self.buf.resize(n, 0);
+            self.file.read_exact_at(&mut self.buf, off)?;
+            self.start = off;
+        }
+        let from = (off - self.start) as usize;
+        Ok(&self.buf[from..from + want])
+    }
+}
+
+/// An intact record found by [`Scanner::check`].
+struct Found {
+    header: Header,
+    key: Vec<u8>,
+}
+
+struct Scanner<'a> {
+    win: Window<'a>,
+    max_value_len: u64,
+}
+
+impl Scanner<'_> {
+    fn file_len(&self) -> u64 {
+        self.win.file_len
+    }
+
+    /// Whether a whole intact record starts at `off`.
+    fn check(&mut self, off: u64) -> io::Result<Result<Found, DecodeError>> {
+        let head = self.win.bytes(off, MAX_HEADER_LEN)?;
+        let header = match parse_header(head, self.max_value_len) {
+            Ok(h) => h,
+            // A full-length window that still does not hold a header cannot be one.
+            Err(DecodeError::Incomplete) if head.len() == MAX_HEADER_LEN => {
+                return Ok(Err(DecodeError::Invalid("header too long")));
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        let len = header.record_len();
+        if len > self.file_len() - off {
+            return Ok(Err(DecodeError::Incomplete));
+        }
+        let end = off + len;
+        let key_start = off + header.header_len as u64;
+        let key_len = header.key_len as usize; // ≤ MAX_KEY_LEN < WINDOW
+        let key_and_tab = self.win.bytes(key_start, key_len + 1)?;
+        if key_and_tab.last() != Some(&b'\t') {
+            return Ok(Err(DecodeError::Invalid("missing separator after key")));
+        }
+        let key = key_and_tab[..key_len].to_vec();
+        let mut crc = crc32fast::Hasher::new();
+        let mut pos = off + 8;
+        while pos < end {
+            let chunk = self.win.bytes(pos, WINDOW.min((end - pos) as usize))?;
+            crc.update(chunk);
+            pos += chunk.len() as u64;
+        }
+        if self.win.bytes(end - 1, 1)? != b"\n" {
+            return Ok(Err(DecodeError::Invalid(
+                "missing newline at end of record",
+            )));
+        }
+        let actual = crc.finalize();
+        if actual != header.crc {
+            return Ok(Err(DecodeError::Checksum {
+                expected: header.crc,
+                actual,
+            }));
+        }
+        Ok(Ok(Found { header, key }))
+    }
+
+    /// The next offset after `from` where an intact record with a sequence number above
+    /// `last_seq` starts. Candidates are 8 lowercase hex digits followed by a tab.
+    fn resync(&mut self, from: u64, last_seq: u64) -> io::Result<Option<(u64, Found)>> {
+        let mut q = from;
+        while q + 9 <= self.file_len() {
+            let chunk = self.win.bytes(q, WINDOW)?;
+            let hit = chunk.windows(9).position(|w| {
+                w[8] == b'\t'
+                    && w[..8]
+                        .iter()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            });
+            match hit {
+                Some(i) => {
+                    let cand = q + i as u64;
+                    if let Ok(found) = self.check(cand)?
+                        && found.header.seq > last_seq
+                    {
+                        return Ok(Some((cand, found)));
+                    }
+                    q = cand + 1;
+                }
+                None if chunk.len() > 8 => q += (chunk.len() - 8) as u64,
+                None => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Key named by a damaged record at `off`, when its header parses and its key ends
+    /// before `limit`.
+    fn damaged_key(&mut self, off: u64, limit: u64) -> io::Result<Option<Vec<u8>>> {
+        let head = self.win.bytes(off, MAX_HEADER_LEN)?;
+        let Ok(header) = parse_header(head, u64::MAX) else {
+            return Ok(None);
+        };
+        let key_start = off + header.header_len as u64;
+        if key_start + header.key_len > limit {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.win.bytes(key_start, header.key_len as usize)?.to_vec(),
+        ))
+    }
+
+    /// Bytes from `from` to the last non-zero byte of the file.
+    fn nonzero_tail(&mut self, from: u64) -> io::Result<u64> {
+        let mut last_nonzero = None;
+        let mut pos = from;
+        while pos < self.file_len() {
+            let chunk = self.win.bytes(pos, WINDOW)?;
+            if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
+                last_nonzero = Some(pos + i as u64);
+            }
+            pos += chunk.len() as u64;
+        }
+        Ok(last_nonzero.map_or(0, |last| last + 1 - from))
+    }
+}
+
+/// Scans `file` (of `file_len` bytes, starting with a valid [`FILE_HEADER`]) and calls
+/// `on_event` for each record and each damaged region, in file order.
+///
+/// A damaged record with no intact record after it is a torn tail: it ends the scan, and
+/// [`Summary::data_end`] says where to truncate. A damaged record with an intact one after it
+/// is corruption: [`RecoveryMode::Strict`] fails with [`Error::Corrupt`] naming the offset,
+/// [`RecoveryMode::Salvage`] reports a [`Event::Damaged`] and goes on.
+pub(crate) fn replay(
+    path: &Path,
+    file: &dyn FileHandle,
+    file_len: u64,
+    max_value_len: u64,
+    mode: RecoveryMode,
+    mut on_event: impl FnMut(Event<'_>),
+) -> Result<Summary> {
+    let io_err = |e| Error::io("read", path, e);
+    let mut scan = Scanner {
+        win: Window::new(file, file_len),
+        max_value_len,
+    };
+    let mut sum = Summary::default();
+    let mut pos = FILE_HEADER.len() as u64;
+    while pos < file_len {
+        let problem = match scan.check(pos).map_err(io_err)? {
+            Ok(found) if found.header.seq > sum.last_seq || sum.records == 0 => {
+                on_event(Event::Record {
+                    offset: pos,
+                    header: found.header,
+                    key: &found.key,
+                });
+                sum.records += 1;
+                sum.last_seq = found.header.seq;
+                pos += found.header.record_len();
+                continue;
+            }
+            Ok(_) => "sequence number does not increase".to_string(),
+            Err(e) => describe(&e),
+        };
+        let Some((next, found)) = scan.resync(pos + 1, sum.last_seq).map_err(io_err)? else {
+            break; // Torn tail: nothing intact follows.
+        };
+        if mode == RecoveryMode::Strict {
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                offset: pos,
+                reason: format!("{problem}, with intact records from byte {next} on"),
+            });
+        }
+        let key = scan.damaged_key(pos, next).map_err(io_err)?;
+        on_event(Event::Damaged {
+            key: key.as_deref(),
+        });
+        sum.damaged_regions += 1;
+        sum.damaged_bytes += next - pos;
+        on_event(Event::Record {
+            offset: next,
+            header: found.header,
+            key: &found.key,
+        });
+        sum.records += 1;
+        sum.last_seq = found.header.seq;
+        pos = next + found.header.record_len();
+    }
+    sum.data_end = pos.min(file_len);
+    sum.torn_tail_bytes = scan.nonzero_tail(sum.data_end).map_err(io_err)?;
+    Ok(sum)
+}
+
+fn describe(e: &DecodeError) -> String {
+    match e {
+        DecodeError::Incomplete => "record runs past the end of the file".into(),
+        DecodeError::Invalid(why) => (*why).into(),
+        DecodeError::Checksum { expected, actual } => {
+            format!("checksum mismatch (stored {expected:08x}, computed {actual:08x})")
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The vocabulary of the engine's options: durability and recovery.
+
+use std::time::Duration;
+
+/// When a write is on stable storage, in the terms of RocksDB's `WriteOptions::sync` and
+/// Bitcask's `sync_strategy`.
+///
+/// The default is [`Durability::Sync`]: `put` blocks until the record is persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `put`/`delete` return only after the record is on stable storage (`fdatasync`).
+    /// Concurrent writers share one fsync (group commit), so throughput grows with writers.
+    /// A write is visible to readers only once it is durable.
+    #[default]
+    Sync,
+    /// Writes go to the operating system at once and a background thread calls `fdatasync`
+    /// at most every interval when there is something to sync. A process crash loses nothing;
+    /// a power loss or kernel crash loses at most about the last interval of writes.
+    Interval(Duration),
+    /// Writes go to the operating system at once and are synced only by
+    /// [`DurableKVCache::sync`](crate::DurableKVCache::sync), compaction and a clean close.
+    /// A process crash loses nothing; a power loss may lose any write since the last sync.
+    None,
+}
+
+/// What open does with a damaged record that has intact records after it (media corruption,
+/// not a torn tail: a torn tail is always truncated).
+///
+/// Matches RocksDB's `WALRecoveryMode::kSkipAnyCorruptedRecords` (Salvage) and
+/// `kAbsoluteConsistency` (Strict). The default is [`RecoveryMode::Salvage`]: a cache prefers
+/// to open with what is intact over refusing to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Skip the damaged bytes, resume at the next record whose checksum holds, and report what
+    /// was skipped in [`Stats::recovery`](crate::Stats). A key named by a damaged record whose
+    /// header is still readable is dropped, not served at an older value. A key whose newest
+    /// record is damaged beyond reading can come back at its previous value.
+    #[default]
+    Salvage,
+    /// Refuse to open with [`Error::Corrupt`](crate::Error::Corrupt), naming the file and the
+    /// byte offset of the damage, and leave the file untouched.
+    Strict,
+}
