@@ -1,0 +1,152 @@
+//! Guards: every kind of operation survives a close and reopen (the seed's core promise).
+
+mod common;
+
+use common::{open_fast, temp_log};
+use logcache::{Durability, DurableKVCache};
+
+#[test]
+fn seed_scenario_recovers_after_reopen() {
+    let (_dir, path) = temp_log();
+    let cache = DurableKVCache::open(&path).unwrap();
+    cache
+        .put("user:123", r#"{"name": "Alice", "role": "admin"}"#)
+        .unwrap();
+    cache.put("config:theme", "dark").unwrap();
+    assert_eq!(
+        cache.get("user:123").unwrap().as_deref(),
+        Some(&br#"{"name": "Alice", "role": "admin"}"#[..])
+    );
+    drop(cache);
+    let cache2 = DurableKVCache::open(&path).unwrap();
+    assert_eq!(
+        cache2.get("user:123").unwrap().as_deref(),
+        Some(&br#"{"name": "Alice", "role": "admin"}"#[..])
+    );
+    assert_eq!(
+        cache2.get("config:theme").unwrap().as_deref(),
+        Some(&b"dark"[..])
+    );
+    assert_eq!(cache2.get("missing").unwrap(), None);
+    assert_eq!(cache2.stats().recovery.records_replayed, 2);
+}
+
+#[test]
+fn log_is_readable_text() {
+    let (_dir, path) = temp_log();
+    let cache = DurableKVCache::open(&path).unwrap();
+    cache.put("config:theme", "dark").unwrap();
+    drop(cache);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("logcache\t1\n"), "{text:?}");
+    assert!(
+        text.ends_with("\t1\tP\t0\t12\t4\tconfig:theme\tdark\n"),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn reopen_after_each_operation_kind() {
+    type Step = (
+        &'static str,
+        fn(&DurableKVCache),
+        Vec<(&'static str, Option<&'static str>)>,
+    );
+    let steps: Vec<Step> = vec![
+        ("put", |c| c.put("a", "1").unwrap(), vec![("a", Some("1"))]),
+        (
+            "overwrite",
+            |c| c.put("a", "2").unwrap(),
+            vec![("a", Some("2"))],
+        ),
+        (
+            "second key",
+            |c| c.put("b", "x").unwrap(),
+            vec![("a", Some("2")), ("b", Some("x"))],
+        ),
+        (
+            "delete",
+            |c| assert!(c.delete("a").unwrap()),
+            vec![("a", None), ("b", Some("x"))],
+        ),
+        (
+            "delete of a missing key",
+            |c| assert!(!c.delete("zzz").unwrap()),
+            vec![("a", None), ("zzz", None)],
+        ),
+        (
+            "put after delete",
+            |c| c.put("a", "3").unwrap(),
+            vec![("a", Some("3")), ("b", Some("x"))],
+        ),
+        (
+            "put with a long ttl",
+            |c| {
+                c.put_with_ttl("t", "ttl", std::time::Duration::from_secs(3600))
+                    .unwrap()
+            },
+            vec![("t", Some("ttl"))],
+        ),
+        (
+            "compact",
+            |c| c.compact().unwrap(),
+            vec![("a", Some("3")), ("b", Some("x")), ("t", Some("ttl"))],
+        ),
+        (
+            "sync",
+            |c| c.sync().unwrap(),
+            vec![("a", Some("3")), ("b", Some("x"))],
+        ),
+    ];
+    for durability in [Durability::Sync, Durability::None] {
+        let (_dir, path) = temp_log();
+        for (name, op, expect) in &steps {
+            let cache = DurableKVCache::builder(&path)
+                .durability(durability)
+                .open()
+                .unwrap();
+            op(&cache);
+            drop(cache);
+            let cache = open_fast(&path);
+            for (key, value) in expect {
+                assert_eq!(
+                    cache.get(key).unwrap().as_deref(),
+                    value.map(str::as_bytes),
+                    "after {name} ({durability:?}), key {key}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn len_contains_keys_and_stats_after_reopen() {
+    let (_dir, path) = temp_log();
+    let cache = open_fast(&path);
+    for i in 0..100 {
+        cache.put(format!("k{i}"), format!("v{i}")).unwrap();
+    }
+    for i in 0..10 {
+        cache.delete(format!("k{i}")).unwrap();
+    }
+    cache.put("k50", "new").unwrap();
+    drop(cache);
+    let cache = open_fast(&path);
+    assert_eq!(cache.len(), 90);
+    assert!(!cache.is_empty());
+    assert!(cache.contains("k10") && !cache.contains("k9"));
+    let mut keys: Vec<_> = cache.keys().collect();
+    keys.sort();
+    assert_eq!(keys.len(), 90);
+    assert!(keys.contains(&b"k99".to_vec()));
+    let s = cache.stats();
+    assert_eq!(s.live_keys, 90);
+    assert_eq!(s.recovery.records_replayed, 111);
+    assert_eq!(s.stale_records, 10 * 2 + 1);
+    assert!(s.dead_bytes > 0 && s.live_bytes > 0);
+    assert_eq!(s.recovery.torn_tail_bytes, 0);
+    assert_eq!(
+        s.recovery.truncated_bytes, 0,
+        "a clean close leaves no preallocated tail"
+    );
+}
