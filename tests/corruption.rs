@@ -1,0 +1,110 @@
+//! Guards: a damaged record in the middle of the log never yields a wrong value — Salvage
+//! skips it and keeps what follows, Strict refuses to open and names the offset.
+
+mod common;
+
+use common::{open_fast, record_offsets, temp_log};
+use logcache::{DurableKVCache, Error, RecoveryMode};
+
+/// Writes k0..k9 (k4 twice: old then new), then flips one byte at `at(record)`.
+/// Returns the directory, the log path, and the damaged record's offset and length.
+fn damaged_log(
+    pick: impl Fn(usize, usize) -> usize,
+) -> (tempfile::TempDir, std::path::PathBuf, usize, usize) {
+    let (dir, path) = temp_log();
+    let cache = open_fast(&path);
+    cache.put("k4", "old value of k4").unwrap();
+    for i in 0..10 {
+        cache.put(format!("k{i}"), format!("value {i}")).unwrap();
+    }
+    drop(cache);
+    let offsets = record_offsets(&path);
+    // Record 5 is the newest k4.
+    let (start, len) = offsets[5];
+    let at = pick(start, len);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    (dir, path, start, len)
+}
+
+#[test]
+fn flipped_byte_in_every_position_of_a_middle_record() {
+    // One byte at a time across the whole record: header, key, value, separators.
+    let (_probe_dir, _, _, record_len) = damaged_log(|s, _| s);
+    for delta in 0..record_len {
+        let (_dir, path, start, _) = damaged_log(|s, _| s + delta);
+        let before = std::fs::read(&path).unwrap();
+
+        let err = DurableKVCache::builder(&path)
+            .recovery_mode(RecoveryMode::Strict)
+            .open()
+            .unwrap_err();
+        match err {
+            Error::Corrupt { offset, .. } => assert_eq!(offset, start as u64, "delta {delta}"),
+            other => panic!("delta {delta}: expected Corrupt, got {other}"),
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "Strict leaves the file untouched"
+        );
+
+        let cache = DurableKVCache::builder(&path)
+            .recovery_mode(RecoveryMode::Salvage)
+            .open()
+            .unwrap();
+        for i in (0..10).filter(|&i| i != 4) {
+            assert_eq!(
+                cache.get(format!("k{i}")).unwrap(),
+                Some(format!("value {i}").into_bytes()),
+                "delta {delta}: intact records after the damage are kept"
+            );
+        }
+        // Never a wrong value: the damaged k4 is gone; when the damage hid its key, the key
+        // may fall back to its previous intact value, never to damaged bytes.
+        let k4 = cache.get("k4").unwrap();
+        assert!(
+            k4.is_none() || k4.as_deref() == Some(&b"old value of k4"[..]),
+            "delta {delta}: {k4:?}"
+        );
+        let r = cache.stats().recovery;
+        assert_eq!(r.damaged_regions, 1, "delta {delta}");
+        assert!(r.damaged_bytes > 0);
+        // Writes after salvage survive, and the salvaged log reopens to the same contents.
+        cache.put("after", "salvage").unwrap();
+        drop(cache);
+        let cache = open_fast(&path);
+        assert_eq!(
+            cache.get("after").unwrap().as_deref(),
+            Some(&b"salvage"[..])
+        );
+        assert_eq!(cache.get("k4").unwrap(), k4);
+        assert_eq!(cache.len(), 9 + usize::from(k4.is_some()) + 1);
+    }
+}
+
+#[test]
+fn damage_in_the_value_drops_the_key_instead_of_serving_the_old_value() {
+    let (_dir, path, _, _) = damaged_log(|s, len| s + len - 3);
+    let cache = open_fast(&path);
+    assert_eq!(cache.get("k4").unwrap(), None);
+    assert_eq!(cache.get("k5").unwrap().as_deref(), Some(&b"value 5"[..]));
+}
+
+#[test]
+fn damage_found_at_read_time_is_an_error_not_a_value() {
+    let (_dir, path) = temp_log();
+    let cache = open_fast(&path);
+    cache.put("a", "aaaaaaaa").unwrap();
+    cache.put("b", "bbbbbbbb").unwrap();
+    cache.sync().unwrap();
+    // Damage a record while the handle is open (media going bad under a running process).
+    let (start, len) = record_offsets(&path)[0];
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[start + len - 2] ^= 1;
+    std::fs::write(&path, &bytes[..]).unwrap();
+    let err = cache.get("a").unwrap_err();
+    assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+    assert_eq!(cache.get("b").unwrap().as_deref(), Some(&b"bbbbbbbb"[..]));
+}
