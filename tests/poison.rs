@@ -1,0 +1,124 @@
+//! Guards: a failed write or fsync poisons the handle (no retry-and-trust), unacknowledged
+//! writes are never published, and a healthy reopen keeps every acknowledged write.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use common::{FaultFs, Faults, temp_log};
+use logcache::{Durability, DurableKVCache, Error};
+
+fn open_faulty(path: &std::path::Path, durability: Durability) -> (DurableKVCache, Arc<Faults>) {
+    let faults = Faults::new();
+    let cache = DurableKVCache::builder(path)
+        .durability(durability)
+        .file_system(Arc::new(FaultFs(Arc::clone(&faults))))
+        .open()
+        .unwrap();
+    (cache, faults)
+}
+
+#[test]
+fn failed_fsync_poisons_and_hides_the_write() {
+    let (_dir, path) = temp_log();
+    let (cache, faults) = open_faulty(&path, Durability::Sync);
+    cache.put("acked", "1").unwrap();
+    faults
+        .fail_syncs_after
+        .store(faults.syncs.load(Ordering::SeqCst), Ordering::SeqCst);
+    let err = cache.put("unacked", "2").unwrap_err();
+    assert!(matches!(err, Error::Io { op: "fsync", .. }), "{err}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the cause is kept"
+    );
+    assert_eq!(cache.get("unacked").unwrap(), None, "never published");
+    let err = cache.put("later", "3").unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    assert!(err.to_string().contains("reopen"), "{err}");
+    assert!(matches!(
+        cache.delete("acked").unwrap_err(),
+        Error::Poisoned { .. }
+    ));
+    assert!(matches!(cache.sync().unwrap_err(), Error::Poisoned { .. }));
+    assert!(matches!(
+        cache.compact().unwrap_err(),
+        Error::Poisoned { .. }
+    ));
+    // Reads of published data still work.
+    assert_eq!(cache.get("acked").unwrap().as_deref(), Some(&b"1"[..]));
+    drop(cache);
+    let cache = DurableKVCache::open(&path).unwrap();
+    assert_eq!(cache.get("acked").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(cache.get("later").unwrap(), None);
+    // "unacked" reached the page cache; it may or may not be there, but whole if it is.
+    let unacked = cache.get("unacked").unwrap();
+    assert!(unacked.is_none() || unacked.as_deref() == Some(&b"2"[..]));
+}
+
+#[test]
+fn failed_write_poisons_in_every_mode_and_the_torn_record_is_dropped() {
+    for durability in [Durability::Sync, Durability::None] {
+        let (_dir, path) = temp_log();
+        let (cache, faults) = open_faulty(&path, durability);
+        for i in 0..10 {
+            cache.put(format!("k{i}"), "acknowledged").unwrap();
+        }
+        faults
+            .fail_writes_after
+            .store(faults.writes.load(Ordering::SeqCst), Ordering::SeqCst);
+        let err = cache.put("torn", "x".repeat(1000)).unwrap_err();
+        assert!(matches!(err, Error::Io { op: "write", .. }), "{err}");
+        assert!(matches!(
+            cache.put("k0", "new").unwrap_err(),
+            Error::Poisoned { .. }
+        ));
+        assert_eq!(cache.get("torn").unwrap(), None);
+        drop(cache);
+        let cache = DurableKVCache::open(&path).unwrap();
+        assert_eq!(cache.len(), 10, "{durability:?}");
+        assert_eq!(
+            cache.get("k0").unwrap().as_deref(),
+            Some(&b"acknowledged"[..])
+        );
+        assert_eq!(cache.get("torn").unwrap(), None);
+        assert!(
+            cache.stats().recovery.torn_tail_bytes > 0,
+            "half a record was on disk"
+        );
+    }
+}
+
+#[test]
+fn failed_compaction_leaves_the_log_untouched() {
+    let (_dir, path) = temp_log();
+    let (cache, faults) = open_faulty(&path, Durability::None);
+    for i in 0..100 {
+        cache.put(format!("k{}", i % 10), format!("v{i}")).unwrap();
+    }
+    cache.sync().unwrap();
+    let data_end = cache.stats().file_bytes as usize;
+    let before = std::fs::read(&path).unwrap()[..data_end].to_vec();
+    faults
+        .fail_writes_after
+        .store(faults.writes.load(Ordering::SeqCst), Ordering::SeqCst);
+    assert!(matches!(
+        cache.compact().unwrap_err(),
+        Error::Io { op: "write", .. }
+    ));
+    assert!(!path.with_file_name("cache_data.log.compact").exists());
+    drop(cache);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "data unchanged, preallocation returned"
+    );
+    let cache = DurableKVCache::open(&path).unwrap();
+    for k in 0..10 {
+        assert_eq!(
+            cache.get(format!("k{k}")).unwrap(),
+            Some(format!("v{}", 90 + k).into_bytes())
+        );
+    }
+}
