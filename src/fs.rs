@@ -24,8 +24,8 @@ pub trait FileHandle: Send + Sync + fmt::Debug {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
     /// Writes all of `buf` at `offset`, extending the file when needed.
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
-    /// The file's current length in bytes.
-    fn len(&self) -> io::Result<u64>;
+    /// The file's current size in bytes.
+    fn size(&self) -> io::Result<u64>;
     /// Makes the file's data (and the metadata needed to read it back) durable: `fdatasync`.
     fn sync_data(&self) -> io::Result<()>;
     /// Sets the file's length, cutting or zero-extending it.
@@ -92,7 +92,7 @@ impl FileHandle for StdFile {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.0.write_all_at(buf, offset)
     }
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
     fn sync_data(&self) -> io::Result<()> {

@@ -67,3 +67,8 @@ pub use durable::{
 pub use error::{Error, Result};
 pub use log::record::{MAX_KEY_LEN, MAX_VALUE_LEN_LIMIT};
 pub use options::{Durability, RecoveryMode};
+
+/// The README's examples, compiled as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

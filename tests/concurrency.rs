@@ -68,7 +68,7 @@ fn run(durability: Durability, rounds: u64) {
                     for k in 0..KEYS_PER_WRITER {
                         cache.put(format!("w{w}:k{k}"), value(w, n)).unwrap();
                     }
-                    if n % 5 == 0 {
+                    if n.is_multiple_of(5) {
                         cache.delete(format!("w{w}:k0")).unwrap();
                     }
                 }
@@ -86,7 +86,7 @@ fn run(durability: Durability, rounds: u64) {
         for w in 0..WRITERS {
             for k in 0..KEYS_PER_WRITER {
                 let got = cache.get(format!("w{w}:k{k}")).unwrap();
-                if k == 0 && rounds % 5 == 0 {
+                if k == 0 && rounds.is_multiple_of(5) {
                     assert_eq!(got, None);
                 } else {
                     assert_eq!(got, Some(value(w, rounds)), "w{w}:k{k}");

@@ -32,16 +32,21 @@ fn seed_scenario_recovers_after_reopen() {
 }
 
 #[test]
-fn log_is_readable_text() {
+fn log_is_byte_exact_readable_text() {
+    // The examples of docs/FORMAT.md, byte for byte.
     let (_dir, path) = temp_log();
     let cache = DurableKVCache::open(&path).unwrap();
     cache.put("config:theme", "dark").unwrap();
+    assert!(cache.delete("config:theme").unwrap());
+    cache.put("k", "a\nb\tc").unwrap();
     drop(cache);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.starts_with("logcache\t1\n"), "{text:?}");
-    assert!(
-        text.ends_with("\t1\tP\t0\t12\t4\tconfig:theme\tdark\n"),
-        "{text:?}"
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        "logcache\t1\n\
+         165c3aa4\t1\tP\t0\t12\t4\tconfig:theme\tdark\n\
+         71dea896\t2\tD\t0\t12\t0\tconfig:theme\t\n\
+         19b42ba6\t3\tP\t0\t1\t5\tk\ta\nb\tc\n"
     );
 }
 

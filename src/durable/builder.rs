@@ -10,9 +10,7 @@ use crate::fs::{FileSystem, StdFileSystem};
 use crate::log::record::MAX_VALUE_LEN_LIMIT;
 use crate::options::{Durability, RecoveryMode};
 
-/// Default largest value: 256 MiB. Larger objects belong in [`BigCache`]-style chunking.
-///
-/// [`BigCache`]: https://docs.rs/logcache
+/// Default largest value: 256 MiB.
 pub const DEFAULT_MAX_VALUE_LEN: u64 = 256 << 20;
 
 /// Default [`DurableKVCacheBuilder::compaction_threshold`].

@@ -68,9 +68,9 @@ pub(super) fn open_log(path: &Path, opts: &Options) -> Result<Opened> {
         .open(path, true)
         .map_err(|e| Error::io("open", path, e))?;
     let io_err = |op| move |e| Error::io(op, path, e);
-    let len = file.len().map_err(io_err("stat"))?;
+    let len = file.size().map_err(io_err("stat"))?;
     check_file_header(path, fs, &*file, len, existed, &dir)?;
-    let len = file.len().map_err(io_err("stat"))?;
+    let len = file.size().map_err(io_err("stat"))?;
 
     let now = opts.clock.now_millis();
     let mut index = Index::new(Arc::clone(&file));

@@ -312,7 +312,8 @@ mod tests {
 
     #[test]
     fn round_trip_binary_and_extremes() {
-        let cases: Vec<(u64, Op, u64, Vec<u8>, Vec<u8>)> = vec![
+        type Case = (u64, Op, u64, Vec<u8>, Vec<u8>);
+        let cases: Vec<Case> = vec![
             (0, Op::Put, 0, vec![], vec![]),
             (
                 u64::MAX,

@@ -98,8 +98,8 @@ impl FileHandle for FaultFile {
         f.gate.1.notify_all();
         r
     }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
     }
     fn sync_data(&self) -> io::Result<()> {
         let f = &self.faults;
