@@ -161,3 +161,38 @@ fn concurrent_sync_writers_share_fsyncs() {
     );
     assert_eq!(cache.len(), THREADS as usize);
 }
+
+/// Regression: `maybe_compact` once took the commit lock while holding the index read lock,
+/// the reverse of the lock order, and deadlocked against a sync leader publishing to the
+/// index. Sync writers with compaction checked on every write hit that window.
+#[test]
+fn sync_writers_with_constant_compaction_checks_do_not_deadlock() {
+    let (_dir, path) = temp_log();
+    let cache = Arc::new(
+        DurableKVCache::builder(&path)
+            .compaction_threshold(u64::MAX) // checked on every write, never due
+            .preallocate(0)
+            .open()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    for t in 0..4 {
+        let cache = Arc::clone(&cache);
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for i in 0..300 {
+                cache
+                    .put(format!("k{}", i % 7), format!("{t}:{i}"))
+                    .unwrap();
+                let _ = cache.get(format!("k{}", (i + t) % 7)).unwrap();
+            }
+            tx.send(()).unwrap();
+        });
+    }
+    for _ in 0..4 {
+        // A liveness watchdog, not a speed assertion: 1,200 fsyncs take well under a second.
+        rx.recv_timeout(Duration::from_secs(120))
+            .expect("writers made no progress for 120 s: deadlock");
+    }
+    assert_eq!(cache.stats().puts, 1200);
+}

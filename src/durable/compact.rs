@@ -34,9 +34,10 @@ impl Inner {
         if threshold == 0 {
             return Ok(());
         }
+        // Lock order is commit → index: read `written` first, never under the index lock.
+        let end = lock(&self.commit).written;
         let due = {
             let index = self.read_index();
-            let end = lock(&self.commit).written;
             index.stale_records >= threshold && self.dead_bytes(&index, end) >= index.live_bytes
         };
         if due { self.compact() } else { Ok(()) }
