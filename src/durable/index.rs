@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
+
 use crate::fs::FileHandle;
 
 /// Where a live record is, and when it expires.
@@ -26,7 +28,9 @@ impl Entry {
 /// lock, so a compaction that swaps files can never pair an offset with the wrong file.
 #[derive(Debug)]
 pub(crate) struct Index {
-    pub(crate) map: HashMap<Box<[u8]>, Entry>,
+    /// foldhash, randomly seeded per process: several times faster than SipHash on short keys
+    /// (a quarter of replay time was SipHash), still resistant to chosen-key flooding.
+    pub(crate) map: HashMap<Box<[u8]>, Entry, RandomState>,
     pub(crate) file: Arc<dyn FileHandle>,
     /// Sum of `len` over `map` (expired entries included until they are removed).
     pub(crate) live_bytes: u64,
@@ -40,7 +44,7 @@ pub(crate) struct Index {
 impl Index {
     pub(crate) fn new(file: Arc<dyn FileHandle>) -> Self {
         Index {
-            map: HashMap::new(),
+            map: HashMap::default(),
             file,
             live_bytes: 0,
             stale_records: 0,

@@ -82,12 +82,6 @@ impl<'a> Window<'a> {
     }
 }
 
-/// An intact record found by [`Scanner::check`].
-struct Found {
-    header: Header,
-    key: Vec<u8>,
-}
-
 struct Scanner<'a> {
     win: Window<'a>,
     max_value_len: u64,
@@ -99,7 +93,7 @@ impl Scanner<'_> {
     }
 
     /// Whether a whole intact record starts at `off`.
-    fn check(&mut self, off: u64) -> io::Result<Result<Found, DecodeError>> {
+    fn check(&mut self, off: u64) -> io::Result<Result<Header, DecodeError>> {
         let head = self.win.bytes(off, MAX_HEADER_LEN)?;
         let header = match parse_header(head, self.max_value_len) {
             Ok(h) => h,
@@ -116,11 +110,9 @@ impl Scanner<'_> {
         let end = off + len;
         let key_start = off + header.header_len as u64;
         let key_len = header.key_len as usize; // ≤ MAX_KEY_LEN < WINDOW
-        let key_and_tab = self.win.bytes(key_start, key_len + 1)?;
-        if key_and_tab.last() != Some(&b'\t') {
+        if self.win.bytes(key_start + key_len as u64, 1)? != b"\t" {
             return Ok(Err(DecodeError::Invalid("missing separator after key")));
         }
-        let key = key_and_tab[..key_len].to_vec();
         let mut crc = crc32fast::Hasher::new();
         let mut pos = off + 8;
         while pos < end {
@@ -140,12 +132,18 @@ impl Scanner<'_> {
                 actual,
             }));
         }
-        Ok(Ok(Found { header, key }))
+        Ok(Ok(header))
+    }
+
+    /// The key of the intact record at `off` (≤ MAX_KEY_LEN bytes, so within one window).
+    fn key(&mut self, off: u64, header: &Header) -> io::Result<&[u8]> {
+        self.win
+            .bytes(off + header.header_len as u64, header.key_len as usize)
     }
 
     /// The next offset after `from` where an intact record with a sequence number above
     /// `last_seq` starts. Candidates are 8 lowercase hex digits followed by a tab.
-    fn resync(&mut self, from: u64, last_seq: u64) -> io::Result<Option<(u64, Found)>> {
+    fn resync(&mut self, from: u64, last_seq: u64) -> io::Result<Option<(u64, Header)>> {
         let mut q = from;
         while q + 9 <= self.file_len() {
             let chunk = self.win.bytes(q, WINDOW)?;
@@ -158,10 +156,10 @@ impl Scanner<'_> {
             match hit {
                 Some(i) => {
                     let cand = q + i as u64;
-                    if let Ok(found) = self.check(cand)?
-                        && found.header.seq > last_seq
+                    if let Ok(header) = self.check(cand)?
+                        && header.seq > last_seq
                     {
-                        return Ok(Some((cand, found)));
+                        return Ok(Some((cand, header)));
                     }
                     q = cand + 1;
                 }
@@ -227,21 +225,21 @@ pub(crate) fn replay(
     let mut pos = FILE_HEADER.len() as u64;
     while pos < file_len {
         let problem = match scan.check(pos).map_err(io_err)? {
-            Ok(found) if found.header.seq > sum.last_seq || sum.records == 0 => {
+            Ok(header) if header.seq > sum.last_seq || sum.records == 0 => {
                 on_event(Event::Record {
                     offset: pos,
-                    header: found.header,
-                    key: &found.key,
+                    header,
+                    key: scan.key(pos, &header).map_err(io_err)?,
                 });
                 sum.records += 1;
-                sum.last_seq = found.header.seq;
-                pos += found.header.record_len();
+                sum.last_seq = header.seq;
+                pos += header.record_len();
                 continue;
             }
             Ok(_) => "sequence number does not increase".to_string(),
             Err(e) => describe(&e),
         };
-        let Some((next, found)) = scan.resync(pos + 1, sum.last_seq).map_err(io_err)? else {
+        let Some((next, header)) = scan.resync(pos + 1, sum.last_seq).map_err(io_err)? else {
             break; // Torn tail: nothing intact follows.
         };
         if mode == RecoveryMode::Strict {
@@ -259,12 +257,12 @@ pub(crate) fn replay(
         sum.damaged_bytes += next - pos;
         on_event(Event::Record {
             offset: next,
-            header: found.header,
-            key: &found.key,
+            header,
+            key: scan.key(next, &header).map_err(io_err)?,
         });
         sum.records += 1;
-        sum.last_seq = found.header.seq;
-        pos = next + found.header.record_len();
+        sum.last_seq = header.seq;
+        pos = next + header.record_len();
     }
     sum.data_end = pos.min(file_len);
     sum.torn_tail_bytes = scan.nonzero_tail(sum.data_end).map_err(io_err)?;
