@@ -268,21 +268,22 @@ impl DurableKVCache {
     pub fn stats(&self) -> Stats {
         let inner = &*self.inner;
         let now = inner.opts.clock.now_millis();
-        let (live_keys, live_bytes, stale_records) = {
-            let index = inner.read_index();
-            let (keys, bytes) = index.live(now);
-            (keys, bytes, index.stale_records)
-        };
         let (file_bytes, allocated_bytes) = {
             let w = lock(&inner.writer);
             (w.end, w.allocated)
+        };
+        let (live_keys, live_bytes, dead_bytes, stale_records) = {
+            let index = inner.read_index();
+            let (keys, bytes) = index.live(now);
+            let dead = inner.dead_bytes(&index, file_bytes);
+            (keys, bytes, dead, index.stale_records)
         };
         let c = &inner.counters;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         Stats {
             live_keys,
             live_bytes,
-            dead_bytes: file_bytes.saturating_sub(live_bytes + FILE_HEADER.len() as u64),
+            dead_bytes,
             file_bytes,
             allocated_bytes,
             stale_records,
@@ -358,7 +359,8 @@ impl Inner {
         Ok((start, record.value.len()))
     }
 
-    /// Bytes of the log that hold no live value.
+    /// Bytes of the log that hold no live value (the file header excluded). Expired entries
+    /// still in the index count as live until dropped.
     fn dead_bytes(&self, index: &Index, end: u64) -> u64 {
         end.saturating_sub(index.live_bytes + FILE_HEADER.len() as u64)
     }
@@ -413,3 +415,9 @@ impl Drop for DurableKVCache {
         }
     }
 }
+
+/// The handle is shared between threads with `Arc`; keep it that way.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<DurableKVCache>();
+};

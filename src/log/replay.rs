@@ -143,7 +143,7 @@ impl Scanner<'_> {
 
     /// The next offset after `from` where an intact record with a sequence number above
     /// `last_seq` starts. Candidates are 8 lowercase hex digits followed by a tab.
-    fn resync(&mut self, from: u64, last_seq: u64) -> io::Result<Option<(u64, Header)>> {
+    fn resync(&mut self, from: u64, last_seq: u64) -> io::Result<Option<u64>> {
         let mut q = from;
         while q + 9 <= self.file_len() {
             let chunk = self.win.bytes(q, WINDOW)?;
@@ -159,7 +159,7 @@ impl Scanner<'_> {
                     if let Ok(header) = self.check(cand)?
                         && header.seq > last_seq
                     {
-                        return Ok(Some((cand, header)));
+                        return Ok(Some(cand));
                     }
                     q = cand + 1;
                 }
@@ -239,7 +239,7 @@ pub(crate) fn replay(
             Ok(_) => "sequence number does not increase".to_string(),
             Err(e) => describe(&e),
         };
-        let Some((next, header)) = scan.resync(pos + 1, sum.last_seq).map_err(io_err)? else {
+        let Some(next) = scan.resync(pos + 1, sum.last_seq).map_err(io_err)? else {
             break; // Torn tail: nothing intact follows.
         };
         if mode == RecoveryMode::Strict {
@@ -255,14 +255,8 @@ pub(crate) fn replay(
         });
         sum.damaged_regions += 1;
         sum.damaged_bytes += next - pos;
-        on_event(Event::Record {
-            offset: next,
-            header,
-            key: scan.key(next, &header).map_err(io_err)?,
-        });
-        sum.records += 1;
-        sum.last_seq = header.seq;
-        pos = next + header.record_len();
+        // The loop takes the intact record at `next` from here (checking it once more).
+        pos = next;
     }
     sum.data_end = pos.min(file_len);
     sum.torn_tail_bytes = scan.nonzero_tail(sum.data_end).map_err(io_err)?;
