@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::Inner;
 use super::index::{Entry, Index};
 use super::stats::Counters;
 use super::write::lock;
+use super::{Inner, dead_bytes};
 use crate::error::{Error, Result};
 use crate::fs::FileHandle;
 use crate::log::record::{FILE_HEADER, decode};
@@ -38,7 +38,9 @@ impl Inner {
         let end = lock(&self.commit).written;
         let due = {
             let index = self.read_index();
-            index.stale_records >= threshold && self.dead_bytes(&index, end) >= index.live_bytes
+            // Expired entries not yet dropped count as live here: compaction is never early.
+            index.stale_records >= threshold
+                && dead_bytes(end, index.live_bytes) >= index.live_bytes
         };
         if due { self.compact() } else { Ok(()) }
     }

@@ -275,8 +275,12 @@ impl DurableKVCache {
         let (live_keys, live_bytes, dead_bytes, stale_records) = {
             let index = inner.read_index();
             let (keys, bytes) = index.live(now);
-            let dead = inner.dead_bytes(&index, file_bytes);
-            (keys, bytes, dead, index.stale_records)
+            (
+                keys,
+                bytes,
+                dead_bytes(file_bytes, bytes),
+                index.stale_records,
+            )
         };
         let c = &inner.counters;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -299,6 +303,12 @@ impl DurableKVCache {
             recovery: inner.recovery,
         }
     }
+}
+
+/// Bytes of a log whose data ends at `end` that do not hold `live_bytes` of live records or
+/// the file header.
+fn dead_bytes(end: u64, live_bytes: u64) -> u64 {
+    end.saturating_sub(live_bytes + FILE_HEADER.len() as u64)
 }
 
 fn check_key(key: &[u8]) -> Result<()> {
@@ -357,12 +367,6 @@ impl Inner {
         }
         let start = record.header.header_len + key.len() + 1;
         Ok((start, record.value.len()))
-    }
-
-    /// Bytes of the log that hold no live value (the file header excluded). Expired entries
-    /// still in the index count as live until dropped.
-    fn dead_bytes(&self, index: &Index, end: u64) -> u64 {
-        end.saturating_sub(index.live_bytes + FILE_HEADER.len() as u64)
     }
 }
 
