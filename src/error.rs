@@ -82,6 +82,20 @@ pub enum Error {
         max: u64,
     },
 
+    /// Not enough free disk space to run a compaction; the log is untouched.
+    #[error(
+        "not enough free space in {path} to compact: {needed} bytes needed, {available} \
+         available; free some space or delete entries"
+    )]
+    NoSpace {
+        /// The directory that holds the log.
+        path: PathBuf,
+        /// Bytes the compaction needs (the live data plus a margin).
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+
     /// The cache has no room for the item and its options say not to evict.
     #[error("the cache is full: delete entries or raise its capacity")]
     Full,

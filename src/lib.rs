@@ -61,8 +61,8 @@ mod options;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use durable::{
-    DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN, DurableKVCache, DurableKVCacheBuilder,
-    RecoveryStats, Stats,
+    DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN,
+    DurableKVCache, DurableKVCacheBuilder, RecoveryStats, Stats,
 };
 pub use error::{Error, Result};
 pub use log::record::{MAX_KEY_LEN, MAX_VALUE_LEN_LIMIT};

@@ -16,11 +16,16 @@ pub const DEFAULT_MAX_VALUE_LEN: u64 = 256 << 20;
 /// Default [`DurableKVCacheBuilder::compaction_threshold`].
 pub const DEFAULT_COMPACTION_THRESHOLD: u64 = 1000;
 
+/// Default [`DurableKVCacheBuilder::compaction_dead_ratio`]: compact once at least half of
+/// the log is dead.
+pub const DEFAULT_COMPACTION_DEAD_RATIO: f64 = 0.5;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub(crate) durability: Durability,
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) compaction_threshold: u64,
+    pub(crate) compaction_dead_ratio: f64,
     pub(crate) max_value_len: u64,
     /// Bytes reserved ahead of the data end at a time; `None` = adaptive, `Some(0)` = off.
     pub(crate) preallocate: Option<u64>,
@@ -56,6 +61,7 @@ impl DurableKVCacheBuilder {
                 durability: Durability::default(),
                 recovery_mode: RecoveryMode::default(),
                 compaction_threshold: DEFAULT_COMPACTION_THRESHOLD,
+                compaction_dead_ratio: DEFAULT_COMPACTION_DEAD_RATIO,
                 max_value_len: DEFAULT_MAX_VALUE_LEN,
                 preallocate: None,
                 clock: Arc::new(SystemClock),
@@ -78,10 +84,21 @@ impl DurableKVCacheBuilder {
     }
 
     /// Number of stale records (superseded, deleted or expired) since the last compaction
-    /// that, together with dead bytes at least equal to live bytes, triggers a compaction.
-    /// Default 1000; 0 disables automatic compaction ([`DurableKVCache::compact`] still works).
+    /// that, together with [`compaction_dead_ratio`](Self::compaction_dead_ratio), triggers a
+    /// compaction on a background thread. Default 1000; 0 disables automatic compaction
+    /// ([`DurableKVCache::compact`] still works).
     pub fn compaction_threshold(mut self, records: u64) -> Self {
         self.opts.compaction_threshold = records;
+        self
+    }
+
+    /// Fraction of the log's data that must be dead (not live records) before the threshold
+    /// can trigger a compaction. Default 0.5. Any ratio above 0 keeps compaction's cost
+    /// amortised O(1) per write: the rewrite copies the live bytes, and at least
+    /// `ratio / (1 - ratio)` times as many dead bytes were written to pay for it. 0 compacts on
+    /// the record count alone. Must be in `[0, 1)`.
+    pub fn compaction_dead_ratio(mut self, ratio: f64) -> Self {
+        self.opts.compaction_dead_ratio = ratio;
         self
     }
 
@@ -121,6 +138,12 @@ impl DurableKVCacheBuilder {
             return Err(Error::InvalidArgument(format!(
                 "max_value_len {} is over the format's limit of {MAX_VALUE_LEN_LIMIT}",
                 self.opts.max_value_len
+            )));
+        }
+        let ratio = self.opts.compaction_dead_ratio;
+        if !(0.0..1.0).contains(&ratio) {
+            return Err(Error::InvalidArgument(format!(
+                "compaction_dead_ratio {ratio} is not in [0, 1)"
             )));
         }
         if let Durability::Interval(d) = self.opts.durability

@@ -1,126 +1,174 @@
-//! Compaction: rewrite the live records into a fresh log and swap it in atomically.
+//! Compaction: rewrite the live records into a fresh log, online, and switch to it atomically.
 //!
-//! Steps, each needed for crash safety (DESIGN.md rule 3):
-//! 1. write the file header and every live, unexpired record into `<path>.compact`;
-//! 2. `fdatasync` it;
-//! 3. rename it over the log (atomic: a crash leaves the old log or the new one);
-//! 4. `fsync` the directory, making the rename durable;
-//! 5. switch the writer, the group-commit state and the index to the new file.
+//! 1. **Snapshot** (writer lock held briefly): make everything written durable and published,
+//!    note the data end `S`, and copy out the index entries of live, unexpired records before
+//!    `S`.
+//! 2. **Copy** (no writer lock: readers and writers go on): write the file header and those
+//!    records, verified against their CRCs, into `<path>.compact`; `fdatasync` it.
+//! 3. **Switch** (writer lock held): append the bytes written to the old log since `S` (the
+//!    tail) to the new file as they are, and build the new index by replaying that tail over
+//!    the copied snapshot, so overwrites, deletes and TTLs that arrived during the copy apply
+//!    in log order. `fdatasync` the new file, rename it over the log, switch the writer, the
+//!    group-commit state and the index to it, and `fsync` the directory.
 //!
-//! This version holds the writer lock for the whole rewrite: writers wait, readers do not
-//! (they keep reading the old file through their own handle until the switch).
+//! A crash before the rename leaves the old log intact (open removes the leftover file); after
+//! it, the new log is complete. Readers are never blocked: they hold their own handle to the
+//! old file until they see the new index, and the index swap is one pointer-sized move.
 
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::index::{Entry, Index};
 use super::stats::Counters;
-use super::write::lock;
+use super::write::{Writer, lock};
 use super::{Inner, dead_bytes};
 use crate::error::{Error, Result};
 use crate::fs::FileHandle;
 use crate::log::record::{FILE_HEADER, decode};
+use crate::log::replay::replay;
+use crate::options::RecoveryMode;
 
 /// Bytes gathered before each write to the new file.
 const WRITE_CHUNK: usize = 1 << 20;
 
+/// Free space required beyond the live bytes: for the records written during the copy.
+const SPACE_MARGIN: u64 = 1 << 20;
+
+/// State of the background compactor, behind `Inner::background`.
+#[derive(Debug, Default)]
+pub(super) struct Background {
+    pub(super) requested: bool,
+    pub(super) running: bool,
+}
+
+/// What the copy phase hands to the switch.
+struct Copied {
+    old: Arc<dyn FileHandle>,
+    out: Arc<dyn FileHandle>,
+    /// Data end of the old log at the snapshot.
+    snapshot_end: u64,
+    /// End of the copied records in the new file.
+    copied_end: u64,
+    /// The copied entries, with their offsets in the new file.
+    live: Vec<(Box<[u8]>, Entry)>,
+}
+
 impl Inner {
-    /// Compacts when the stale-record count has reached the threshold and at least half of
-    /// the log is dead, so that the rewrite's cost (the live bytes) is paid for by at least as
-    /// many dead bytes written since: amortised O(1) per write.
-    pub(super) fn maybe_compact(&self) -> Result<()> {
+    /// Whether the stale-record threshold and the dead-bytes ratio are both reached.
+    fn compaction_due(&self) -> bool {
         let threshold = self.opts.compaction_threshold;
         if threshold == 0 {
-            return Ok(());
+            return false;
         }
         // Lock order is commit → index: read `written` first, never under the index lock.
         let end = lock(&self.commit).written;
-        let due = {
-            let index = self.read_index();
-            // Expired entries not yet dropped count as live here: compaction is never early.
-            index.stale_records >= threshold
-                && dead_bytes(end, index.live_bytes) >= index.live_bytes
-        };
-        if due { self.compact() } else { Ok(()) }
+        let index = self.read_index();
+        // Expired entries not yet dropped count as live here: compaction is never early.
+        let dead = dead_bytes(end, index.live_bytes);
+        let data = dead + index.live_bytes;
+        index.stale_records >= threshold
+            && dead as f64 >= self.opts.compaction_dead_ratio * data as f64
     }
 
-    pub(super) fn compact(&self) -> Result<()> {
-        let started = Instant::now();
-        let mut w = self.writer()?;
-        // Everything written must be durable and published before the index is copied.
-        self.sync_to(w.end)?;
-        let now = self.opts.clock.now_millis();
-        let (mut live, old_file) = {
-            let index = self.read_index();
-            let live: Vec<(Box<[u8]>, Entry)> = index
-                .map
-                .iter()
-                .filter(|(_, e)| !e.is_expired(now))
-                .map(|(k, e)| (k.clone(), *e))
-                .collect();
-            (live, Arc::clone(&index.file))
-        };
-        live.sort_unstable_by_key(|(_, e)| e.offset);
+    /// Called after each write: wakes the background compactor when a compaction is due. The
+    /// writer never pays for the rewrite itself.
+    pub(super) fn maybe_compact(&self) {
+        if !self.compaction_due() {
+            return;
+        }
+        let mut bg = lock(&self.background);
+        if !bg.requested && !bg.running {
+            bg.requested = true;
+            self.background_cv.notify_all();
+        }
+    }
 
-        let fs = &*self.opts.fs;
-        let out = fs
-            .open(&self.compact_path, true)
-            .map_err(|e| Error::io("create", &self.compact_path, e))?;
-        let written = self.write_compacted(&*old_file, &*out, &mut live);
-        let new_end = match written {
-            Ok(end) => end,
-            Err(e) => {
-                // Nothing was renamed: the log is untouched. Best-effort cleanup; open removes
-                // a leftover file anyway.
-                let _ = fs.remove(&self.compact_path);
-                return Err(e);
-            }
-        };
-        if let Err(e) = fs.rename(&self.compact_path, &self.path) {
-            let _ = fs.remove(&self.compact_path);
-            return Err(Error::io("rename", &self.compact_path, e));
+    /// Runs one compaction now, in the calling thread (one at a time per handle).
+    pub(super) fn compact(&self) -> Result<()> {
+        let _one_at_a_time = lock(&self.compact_lock);
+        let started = Instant::now();
+        let copied = self.snapshot_and_copy()?;
+        let result = self.switch(&copied);
+        if result.is_err() {
+            // The rename did not happen (or the switch handled it): the log is as it was.
+            // Best effort; open removes a leftover file anyway.
+            let _ = self.opts.fs.remove(&self.compact_path);
         }
-        // From here the path names the new file: switch to it whatever happens next.
-        let old_end = w.end;
-        w.file = Arc::clone(&out);
-        w.end = new_end;
-        w.allocated = new_end;
-        w.prealloc_failed = false;
-        {
-            let mut c = lock(&self.commit);
-            c.file = Arc::clone(&out);
-            c.written = new_end;
-            c.synced = new_end;
-            let mut index = self.write_index();
-            let mut fresh = Index::new(out);
-            for (key, entry) in live {
-                fresh.put(&key, entry);
-            }
-            *index = fresh;
-        }
-        if let Err(e) = fs.sync_dir(&self.dir) {
-            // The rename may not be durable; a crash could bring back the old log with its
-            // (identical) live data, but new writes would be lost with the new file.
-            self.poison
-                .set(format!("directory fsync after compaction failed: {e}"));
-            return Err(Error::io("fsync", &self.dir, e));
-        }
-        drop(w);
+        let reclaimed = result?;
         let c = &self.counters;
         Counters::bump(&c.compactions);
-        c.bytes_reclaimed
-            .fetch_add(old_end.saturating_sub(new_end), Ordering::Relaxed);
+        c.bytes_reclaimed.fetch_add(reclaimed, Ordering::Relaxed);
         c.last_compaction_micros.store(
             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+        log::debug!(
+            "compacted {} in {:?}, reclaimed {reclaimed} bytes",
+            self.path.display(),
+            started.elapsed()
+        );
         Ok(())
     }
 
-    /// Copies the records of `live` (sorted by offset) from `old` into `out`, verifying each,
-    /// and rewrites each entry's offset to its place in `out`. Returns the new data end.
-    fn write_compacted(
+    /// Phases 1 and 2: snapshot the live entries and copy their records into the new file.
+    fn snapshot_and_copy(&self) -> Result<Copied> {
+        let snapshot_end = {
+            let w = self.writer()?;
+            self.sync_to(w.end)?;
+            w.end
+        };
+        let now = self.opts.clock.now_millis();
+        let (mut live, old, live_bytes) = {
+            let index = self.read_index();
+            let live: Vec<(Box<[u8]>, Entry)> = index
+                .map
+                .iter()
+                .filter(|(_, e)| e.offset < snapshot_end && !e.is_expired(now))
+                .map(|(k, e)| (k.clone(), *e))
+                .collect();
+            let bytes = live.iter().map(|(_, e)| u64::from(e.len)).sum::<u64>();
+            (live, Arc::clone(&index.file), bytes)
+        };
+        live.sort_unstable_by_key(|(_, e)| e.offset);
+
+        let fs = &*self.opts.fs;
+        let needed = live_bytes + live_bytes / 8 + SPACE_MARGIN;
+        let available = fs
+            .available_space(&self.dir)
+            .map_err(|e| Error::io("statvfs", &self.dir, e))?;
+        if available < needed {
+            return Err(Error::NoSpace {
+                path: self.dir.clone(),
+                needed,
+                available,
+            });
+        }
+        let out = fs
+            .open(&self.compact_path, true)
+            .map_err(|e| Error::io("create", &self.compact_path, e))?;
+        match self.copy_records(&*old, &*out, &mut live) {
+            Ok(copied_end) => Ok(Copied {
+                old,
+                out,
+                snapshot_end,
+                copied_end,
+                live,
+            }),
+            Err(e) => {
+                let _ = fs.remove(&self.compact_path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies the records of `live` (sorted by offset) from `old` into `out` after a file
+    /// header, verifying each, and moves each entry's offset to its place in `out`. A record
+    /// damaged since it was written is dropped, not copied: its value is lost either way.
+    /// Returns the end of the data in `out`, which is synced.
+    fn copy_records(
         &self,
         old: &dyn FileHandle,
         out: &dyn FileHandle,
@@ -132,23 +180,28 @@ impl Inner {
         chunk.extend_from_slice(FILE_HEADER);
         let mut flushed = 0u64;
         let mut record = Vec::new();
-        let mut lost = Vec::new();
+        let mut damaged = Vec::new();
         for (i, (key, entry)) in live.iter_mut().enumerate() {
             record.resize(entry.len as usize, 0);
             old.read_exact_at(&mut record, entry.offset)
                 .map_err(|e| Error::io("read", &self.path, e))?;
-            // A record damaged since it was written is dropped, not copied: its value is lost
-            // either way, and the new log must hold only intact records.
             match decode(&record, self.opts.max_value_len) {
                 Ok(r) if r.key == &**key => {}
                 _ => {
-                    lost.push(i);
+                    damaged.push(i);
                     continue;
                 }
             }
             entry.offset = flushed + chunk.len() as u64;
             chunk.extend_from_slice(&record);
             if chunk.len() >= WRITE_CHUNK {
+                if self.shutdown.load(Ordering::Acquire) {
+                    return Err(Error::io(
+                        "compaction",
+                        &self.path,
+                        io::Error::new(io::ErrorKind::Interrupted, "the cache is closing"),
+                    ));
+                }
                 out.write_at(&chunk, flushed).map_err(out_err("write"))?;
                 flushed += chunk.len() as u64;
                 chunk.clear();
@@ -157,9 +210,143 @@ impl Inner {
         out.write_at(&chunk, flushed).map_err(out_err("write"))?;
         flushed += chunk.len() as u64;
         out.sync_data().map_err(out_err("fsync"))?;
-        for i in lost.into_iter().rev() {
+        // Descending, so each swap_remove moves an element that is not itself damaged.
+        for i in damaged.into_iter().rev() {
             live.swap_remove(i);
         }
         Ok(flushed)
     }
+
+    /// Phase 3: carry the tail over, build the new index, rename, switch. Returns the bytes
+    /// reclaimed.
+    fn switch(&self, copied: &Copied) -> Result<u64> {
+        let mut w = self.writer()?;
+        self.sync_to(w.end)?;
+        let (old_end, snapshot_end, copied_end) = (w.end, copied.snapshot_end, copied.copied_end);
+        let out = &copied.out;
+        let out_err = |op| move |e| Error::io(op, &self.compact_path, e);
+
+        // The tail's bytes, as they are.
+        let mut buf = vec![0u8; WRITE_CHUNK.min((old_end - snapshot_end) as usize)];
+        let mut pos = snapshot_end;
+        while pos < old_end {
+            let n = buf.len().min((old_end - pos) as usize);
+            copied
+                .old
+                .read_exact_at(&mut buf[..n], pos)
+                .map_err(|e| Error::io("read", &self.path, e))?;
+            out.write_at(&buf[..n], pos - snapshot_end + copied_end)
+                .map_err(out_err("write"))?;
+            pos += n as u64;
+        }
+        let new_end = copied_end + (old_end - snapshot_end);
+
+        // The new index: the snapshot's entries, then the tail replayed over them.
+        let mut fresh = Index::new(Arc::clone(out));
+        for (key, entry) in &copied.live {
+            fresh.put(key, *entry);
+        }
+        let now = self.opts.clock.now_millis();
+        let tail = replay(
+            &self.path,
+            &*copied.old,
+            snapshot_end..old_end,
+            self.opts.max_value_len,
+            RecoveryMode::Strict,
+            |event| {
+                fresh.apply_replayed(event, now, snapshot_end, copied_end);
+            },
+        )?;
+        if tail.data_end != old_end {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                offset: tail.data_end,
+                reason: "records written during compaction do not read back".into(),
+            });
+        }
+        out.sync_data().map_err(out_err("fsync"))?;
+
+        let fs = &*self.opts.fs;
+        fs.rename(&self.compact_path, &self.path)
+            .map_err(out_err("rename"))?;
+        // From here the path names the new file: switch to it whatever happens next.
+        let old_index = self.install(&mut w, out, new_end, fresh);
+        if let Err(e) = fs.sync_dir(&self.dir) {
+            // The rename may not be durable: a crash could bring back the old log, and with it
+            // lose what is written to the new one. Stop writing.
+            self.poison
+                .set(format!("directory fsync after compaction failed: {e}"));
+            return Err(Error::io("fsync", &self.dir, e));
+        }
+        drop(w);
+        // Freeing a large index takes a while: not under any lock.
+        drop(old_index);
+        Ok(old_end.saturating_sub(new_end))
+    }
+
+    /// Points the writer, the group-commit state and the index at the new file; returns the
+    /// old index for the caller to drop outside the locks.
+    fn install(
+        &self,
+        w: &mut Writer,
+        out: &Arc<dyn FileHandle>,
+        new_end: u64,
+        fresh: Index,
+    ) -> Index {
+        w.file = Arc::clone(out);
+        w.end = new_end;
+        w.allocated = new_end;
+        w.prealloc_failed = false;
+        let mut c = lock(&self.commit);
+        c.file = Arc::clone(out);
+        c.written = new_end;
+        c.synced = new_end;
+        std::mem::replace(&mut *self.write_index(), fresh)
+    }
+}
+
+/// Starts the background compactor: it waits for [`Inner::maybe_compact`]'s requests and runs
+/// one compaction at a time until the handle closes.
+pub(super) fn spawn_compactor(inner: Arc<Inner>) -> Result<JoinHandle<()>> {
+    let path = inner.path.clone();
+    std::thread::Builder::new()
+        .name("logcache-compact".into())
+        .spawn(move || {
+            loop {
+                {
+                    let mut bg = lock(&inner.background);
+                    while !bg.requested && !inner.shutdown.load(Ordering::Acquire) {
+                        bg = inner
+                            .background_cv
+                            .wait(bg)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                    if inner.shutdown.load(Ordering::Acquire) {
+                        return;
+                    }
+                    bg.requested = false;
+                    bg.running = true;
+                }
+                // Another compaction (on demand) may have run since the request.
+                if inner.compaction_due() {
+                    match inner.compact() {
+                        Ok(()) => {}
+                        Err(e @ Error::NoSpace { .. }) => {
+                            Counters::bump(&inner.counters.compactions_skipped);
+                            log::warn!("compaction of {} skipped: {e}", inner.path.display());
+                        }
+                        // Interrupted by close: not a failure.
+                        Err(_) if inner.shutdown.load(Ordering::Acquire) => {}
+                        Err(e) => {
+                            Counters::bump(&inner.counters.compaction_errors);
+                            log::warn!("compaction of {} failed: {e}", inner.path.display());
+                        }
+                    }
+                }
+                let mut bg = lock(&inner.background);
+                bg.running = false;
+                inner.background_cv.notify_all();
+            }
+        })
+        .map_err(|e| Error::io("spawn compaction thread", path, e))
 }

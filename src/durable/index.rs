@@ -6,6 +6,8 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 
 use crate::fs::FileHandle;
+use crate::log::record::Op;
+use crate::log::replay::Event;
 
 /// Where a live record is, and when it expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,5 +112,50 @@ impl Index {
             .values()
             .filter(|e| !e.is_expired(now))
             .fold((0, 0), |(n, b), e| (n + 1, b + u64::from(e.len)))
+    }
+
+    /// Applies one replayed event, as open does for the whole log and compaction for the
+    /// records written while it copied. A record's offset becomes `offset - from + to` (the
+    /// tail of the old log moves to the end of the new one). Returns whether the event was a
+    /// put that had already expired at `now`.
+    pub(crate) fn apply_replayed(
+        &mut self,
+        event: Event<'_>,
+        now: u64,
+        from: u64,
+        to: u64,
+    ) -> bool {
+        match event {
+            Event::Record {
+                offset,
+                header,
+                key,
+            } => match header.op {
+                Op::Put if header.expiry != 0 && header.expiry <= now => {
+                    self.remove(key);
+                    self.stale_records += 1;
+                    return true;
+                }
+                Op::Put => self.put(
+                    key,
+                    Entry {
+                        offset: offset - from + to,
+                        // Bounded by MAX_KEY_LEN + max_value_len while parsing.
+                        len: u32::try_from(header.record_len()).unwrap_or(u32::MAX),
+                        expiry: header.expiry,
+                    },
+                ),
+                Op::Delete => {
+                    self.delete(key);
+                }
+            },
+            Event::Damaged { key } => {
+                if let Some(key) = key {
+                    self.remove(key);
+                }
+                self.stale_records += 1;
+            }
+        }
+        false
     }
 }

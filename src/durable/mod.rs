@@ -13,10 +13,14 @@ use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use builder::{DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN, DurableKVCacheBuilder};
+pub use builder::{
+    DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN,
+    DurableKVCacheBuilder,
+};
 pub use stats::{RecoveryStats, Stats};
 
 use builder::Options;
+use compact::Background;
 use index::{Entry, Index};
 use stats::Counters;
 use write::{Commit, Poison, Writer, lock};
@@ -55,6 +59,7 @@ use crate::options::Durability;
 pub struct DurableKVCache {
     inner: Arc<Inner>,
     flusher: Option<JoinHandle<()>>,
+    compactor: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug)]
@@ -70,6 +75,11 @@ struct Inner {
     poison: Poison,
     counters: Counters,
     recovery: RecoveryStats,
+    /// Serialises compactions (background and on demand).
+    compact_lock: Mutex<()>,
+    background: Mutex<Background>,
+    background_cv: Condvar,
+    /// Set when the handle closes: stops the flusher and the compactor.
     shutdown: AtomicBool,
     _lock: LockGuard,
 }
@@ -114,16 +124,27 @@ impl DurableKVCache {
             poison: Poison::default(),
             counters: Counters::default(),
             recovery: opened.recovery,
+            compact_lock: Mutex::new(()),
+            background: Mutex::new(Background::default()),
+            background_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
             _lock: opened.lock,
             path,
             opts,
         });
-        let flusher = match inner.opts.durability {
-            Durability::Interval(every) => Some(spawn_flusher(Arc::clone(&inner), every)?),
-            _ => None,
+        // Built first so that a failure to spawn a thread below still closes cleanly.
+        let mut cache = DurableKVCache {
+            inner,
+            flusher: None,
+            compactor: None,
         };
-        Ok(DurableKVCache { inner, flusher })
+        if let Durability::Interval(every) = cache.inner.opts.durability {
+            cache.flusher = Some(spawn_flusher(Arc::clone(&cache.inner), every)?);
+        }
+        if cache.inner.opts.compaction_threshold > 0 {
+            cache.compactor = Some(compact::spawn_compactor(Arc::clone(&cache.inner))?);
+        }
+        Ok(cache)
     }
 
     /// The log file's path.
@@ -164,7 +185,8 @@ impl DurableKVCache {
         }
         self.inner.write(key, value, Op::Put, expiry)?;
         Counters::bump(&self.inner.counters.puts);
-        self.inner.maybe_compact()
+        self.inner.maybe_compact();
+        Ok(())
     }
 
     /// The value of `key`, or `None` when absent or expired.
@@ -210,7 +232,7 @@ impl DurableKVCache {
         if removed {
             Counters::bump(&self.inner.counters.deletes);
         }
-        self.inner.maybe_compact()?;
+        self.inner.maybe_compact();
         Ok(removed)
     }
 
@@ -257,11 +279,27 @@ impl DurableKVCache {
     }
 
     /// Rewrites the log with only live, unexpired records, dropping superseded values,
-    /// tombstones and expired entries. Crash-safe: the new log is written beside the old one,
-    /// synced, renamed over it and the directory synced. Runs automatically per
-    /// [`DurableKVCacheBuilder::compaction_threshold`].
+    /// tombstones and expired entries, in the calling thread. Crash-safe: the new log is
+    /// written beside the old one (`<path>.compact`), synced, renamed over it and the
+    /// directory synced. Readers are never blocked; writers wait only for the final switch.
+    ///
+    /// Runs automatically on a background thread per
+    /// [`DurableKVCacheBuilder::compaction_threshold`]. Fails with [`Error::NoSpace`], leaving
+    /// the log untouched, when the disk lacks room for the live data plus a margin.
     pub fn compact(&self) -> Result<()> {
         self.inner.compact()
+    }
+
+    /// Blocks until no background compaction is running or requested.
+    pub fn wait_for_compaction(&self) {
+        let mut bg = lock(&self.inner.background);
+        while bg.requested || bg.running {
+            bg = self
+                .inner
+                .background_cv
+                .wait(bg)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
     }
 
     /// A snapshot of sizes and counters.
@@ -298,6 +336,12 @@ impl DurableKVCache {
             expirations: get(&c.expirations),
             syncs: get(&c.syncs),
             compactions: get(&c.compactions),
+            compactions_skipped: get(&c.compactions_skipped),
+            compaction_errors: get(&c.compaction_errors),
+            compacting: {
+                let bg = lock(&inner.background);
+                bg.requested || bg.running
+            },
             bytes_reclaimed: get(&c.bytes_reclaimed),
             last_compaction: Duration::from_micros(get(&c.last_compaction_micros)),
             recovery: inner.recovery,
@@ -404,8 +448,16 @@ impl Drop for DurableKVCache {
             let _c = lock(&inner.commit);
             inner.commit_cv.notify_all();
         }
-        if let Some(flusher) = self.flusher.take() {
-            let _ = flusher.join();
+        {
+            let _bg = lock(&inner.background);
+            inner.background_cv.notify_all();
+        }
+        // A compaction in its copy phase stops at its next chunk; one in its switch finishes.
+        for thread in [self.flusher.take(), self.compactor.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = thread.join();
         }
         if inner.poison.is_set() {
             return;

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::builder::Options;
-use super::index::{Entry, Index};
+use super::index::Index;
 use super::stats::RecoveryStats;
 use crate::error::{Error, Result};
 use crate::fs::{FileHandle, FileSystem, LockGuard, lock_holder};
-use crate::log::record::{FILE_HEADER, Op};
-use crate::log::replay::{Event, replay};
+use crate::log::record::FILE_HEADER;
+use crate::log::replay::replay;
 
 /// What open hands to the engine.
 pub(super) struct Opened {
@@ -78,38 +78,12 @@ pub(super) fn open_log(path: &Path, opts: &Options) -> Result<Opened> {
     let summary = replay(
         path,
         &*file,
-        len,
+        FILE_HEADER.len() as u64..len,
         opts.max_value_len,
         opts.recovery_mode,
-        |event| match event {
-            Event::Record {
-                offset,
-                header,
-                key,
-            } => match header.op {
-                Op::Put if header.expiry != 0 && header.expiry <= now => {
-                    index.remove(key);
-                    index.stale_records += 1;
-                    expired += 1;
-                }
-                Op::Put => index.put(
-                    key,
-                    Entry {
-                        offset,
-                        // Bounded by MAX_KEY_LEN + max_value_len while parsing.
-                        len: u32::try_from(header.record_len()).unwrap_or(u32::MAX),
-                        expiry: header.expiry,
-                    },
-                ),
-                Op::Delete => {
-                    index.delete(key);
-                }
-            },
-            Event::Damaged { key } => {
-                if let Some(key) = key {
-                    index.remove(key);
-                }
-                index.stale_records += 1;
+        |event| {
+            if index.apply_replayed(event, now, 0, 0) {
+                expired += 1;
             }
         },
     )?;

@@ -13,6 +13,8 @@ pub(super) struct Counters {
     pub(super) expirations: AtomicU64,
     pub(super) syncs: AtomicU64,
     pub(super) compactions: AtomicU64,
+    pub(super) compactions_skipped: AtomicU64,
+    pub(super) compaction_errors: AtomicU64,
     pub(super) bytes_reclaimed: AtomicU64,
     pub(super) last_compaction_micros: AtomicU64,
 }
@@ -72,6 +74,12 @@ pub struct Stats {
     pub syncs: u64,
     /// Compactions completed.
     pub compactions: u64,
+    /// Automatic compactions skipped for lack of free disk space.
+    pub compactions_skipped: u64,
+    /// Automatic compactions that failed (the log stays as it was; see the `log` output).
+    pub compaction_errors: u64,
+    /// Whether a compaction is running or requested now.
+    pub compacting: bool,
     /// Bytes reclaimed by compactions in total.
     pub bytes_reclaimed: u64,
     /// Duration of the last compaction.

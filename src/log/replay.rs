@@ -6,9 +6,10 @@
 //! the file before anything is read for it, and checksums are computed while streaming.
 
 use std::io;
+use std::ops::Range;
 use std::path::Path;
 
-use super::record::{DecodeError, FILE_HEADER, Header, MAX_HEADER_LEN, parse_header};
+use super::record::{DecodeError, Header, MAX_HEADER_LEN, parse_header};
 use crate::error::{Error, Result};
 use crate::fs::FileHandle;
 use crate::options::RecoveryMode;
@@ -201,8 +202,9 @@ impl Scanner<'_> {
     }
 }
 
-/// Scans `file` (of `file_len` bytes, starting with a valid [`FILE_HEADER`]) and calls
-/// `on_event` for each record and each damaged region, in file order.
+/// Scans the records in `range` of `file` (for a whole log: from the end of its
+/// [`FILE_HEADER`](super::record::FILE_HEADER) to the file's size) and calls `on_event` for each
+/// record and each damaged region, in file order.
 ///
 /// A damaged record with no intact record after it is a torn tail: it ends the scan, and
 /// [`Summary::data_end`] says where to truncate. A damaged record with an intact one after it
@@ -211,18 +213,19 @@ impl Scanner<'_> {
 pub(crate) fn replay(
     path: &Path,
     file: &dyn FileHandle,
-    file_len: u64,
+    range: Range<u64>,
     max_value_len: u64,
     mode: RecoveryMode,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Result<Summary> {
     let io_err = |e| Error::io("read", path, e);
+    let file_len = range.end;
     let mut scan = Scanner {
         win: Window::new(file, file_len),
         max_value_len,
     };
     let mut sum = Summary::default();
-    let mut pos = FILE_HEADER.len() as u64;
+    let mut pos = range.start;
     while pos < file_len {
         let problem = match scan.check(pos).map_err(io_err)? {
             Ok(header) if header.seq > sum.last_seq || sum.records == 0 => {
