@@ -196,3 +196,53 @@ fn sync_writers_with_constant_compaction_checks_do_not_deadlock() {
     }
     assert_eq!(cache.stats().puts, 1200);
 }
+
+/// Regression: group-commit watermarks were byte offsets, and compaction shrinks the file. A
+/// Sync writer that woke after a compaction's switch carried an old-file offset as its target,
+/// led a sync and set the watermark far past the new file's end; later puts then returned
+/// without an fsync and without being published (a put, then a get, saw the older value).
+#[test]
+fn sync_puts_stay_durable_and_visible_across_compactions() {
+    let (_dir, path) = temp_log();
+    let cache = Arc::new(
+        DurableKVCache::builder(&path)
+            .compaction_threshold(8)
+            .compaction_dead_ratio(0.0)
+            .open()
+            .unwrap(),
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                for i in 0..600u32 {
+                    let key = format!("t{t}:k{}", i % 3);
+                    cache.put(&key, i.to_string()).unwrap();
+                    assert_eq!(
+                        cache.get(&key).unwrap(),
+                        Some(i.to_string().into_bytes()),
+                        "read-your-writes after an acknowledged Sync put"
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    cache.wait_for_compaction();
+    let s = cache.stats();
+    assert!(s.compactions > 0, "the test must run compactions");
+    assert!(s.syncs > 0);
+    drop(cache);
+    let cache = DurableKVCache::open(&path).unwrap();
+    for t in 0..4 {
+        for k in 0..3u32 {
+            let last = (0..600u32).rev().find(|i| i % 3 == k).unwrap();
+            assert_eq!(
+                cache.get(format!("t{t}:k{k}")).unwrap(),
+                Some(last.to_string().into_bytes())
+            );
+        }
+    }
+}

@@ -64,7 +64,7 @@ impl Inner {
             return false;
         }
         // Lock order is commit → index: read `written` first, never under the index lock.
-        let end = lock(&self.commit).written;
+        let end = lock(&self.commit).written_end;
         let index = self.read_index();
         // Expired entries not yet dropped count as live here: compaction is never early.
         let dead = dead_bytes(end, index.live_bytes);
@@ -117,7 +117,7 @@ impl Inner {
     fn snapshot_and_copy(&self) -> Result<Copied> {
         let snapshot_end = {
             let w = self.writer()?;
-            self.sync_to(w.end)?;
+            self.sync_to(w.seq)?;
             w.end
         };
         let now = self.opts.clock.now_millis();
@@ -221,7 +221,7 @@ impl Inner {
     /// reclaimed.
     fn switch(&self, copied: &Copied) -> Result<u64> {
         let mut w = self.writer()?;
-        self.sync_to(w.end)?;
+        self.sync_to(w.seq)?;
         let (old_end, snapshot_end, copied_end) = (w.end, copied.snapshot_end, copied.copied_end);
         let out = &copied.out;
         let out_err = |op| move |e| Error::io(op, &self.compact_path, e);
@@ -299,8 +299,9 @@ impl Inner {
         w.prealloc_failed = false;
         let mut c = lock(&self.commit);
         c.file = Arc::clone(out);
-        c.written = new_end;
-        c.synced = new_end;
+        // Sequence numbers carry over unchanged: everything up to w.seq is synced (switch's
+        // sync_to), and the new file was synced before the rename.
+        c.written_end = new_end;
         std::mem::replace(&mut *self.write_index(), fresh)
     }
 }

@@ -114,8 +114,9 @@ impl DurableKVCache {
             }),
             commit: Mutex::new(Commit {
                 file: opened.file,
-                written: opened.data_end,
-                synced: opened.data_end,
+                written_end: opened.data_end,
+                written_seq: opened.last_seq,
+                synced_seq: opened.last_seq,
                 syncing: false,
                 pending: Vec::new(),
             }),
@@ -274,8 +275,8 @@ impl DurableKVCache {
 
     /// Makes every write so far durable (`fdatasync`), whatever the [`Durability`] mode.
     pub fn sync(&self) -> Result<()> {
-        let end = self.inner.writer()?.end;
-        self.inner.sync_to(end)
+        let seq = self.inner.writer()?.seq;
+        self.inner.sync_to(seq)
     }
 
     /// Rewrites the log with only live, unexpired records, dropping superseded values,
@@ -426,8 +427,8 @@ fn spawn_flusher(inner: Arc<Inner>, every: Duration) -> Result<JoinHandle<()>> {
                     .wait_timeout(c, every)
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
-                if c.written > c.synced && !c.syncing && !inner.poison.is_set() {
-                    let target = c.written;
+                if c.written_seq > c.synced_seq && !c.syncing && !inner.poison.is_set() {
+                    let target = c.written_seq;
                     drop(c);
                     // A failure poisons the handle; the next write reports it.
                     let _ = inner.sync_to(target);
@@ -463,7 +464,7 @@ impl Drop for DurableKVCache {
             return;
         }
         let Ok(w) = inner.writer() else { return };
-        if inner.sync_to(w.end).is_err() {
+        if inner.sync_to(w.seq).is_err() {
             return;
         }
         if w.allocated > w.end && w.file.truncate(w.end).is_ok() {

@@ -40,13 +40,20 @@ pub(super) struct Writer {
 }
 
 /// Group-commit state, behind `Inner::commit`.
+///
+/// Durability is tracked in sequence numbers, not byte offsets: compaction moves records to
+/// smaller offsets in a new file but keeps their sequence numbers, so a watermark in sequence
+/// numbers never goes backwards. (An offset watermark carried across a compaction once let
+/// Sync puts return unsynced.)
 #[derive(Debug)]
 pub(super) struct Commit {
     pub(super) file: Arc<dyn FileHandle>,
-    /// End of the data handed to the operating system.
-    pub(super) written: u64,
-    /// End of the data known to be on stable storage.
-    pub(super) synced: u64,
+    /// End of the data handed to the operating system, in bytes (for the compaction trigger).
+    pub(super) written_end: u64,
+    /// Sequence number of the last record handed to the operating system.
+    pub(super) written_seq: u64,
+    /// Every record up to this sequence number is on stable storage and published.
+    pub(super) synced_seq: u64,
     /// Whether a leader is inside `fdatasync` now.
     pub(super) syncing: bool,
     /// Index changes waiting for their record to be durable (Sync only), in file order.
@@ -55,7 +62,7 @@ pub(super) struct Commit {
 
 #[derive(Debug)]
 pub(super) struct Pending {
-    pub(super) end: u64,
+    pub(super) seq: u64,
     pub(super) key: Box<[u8]>,
     /// `Some` for a put, `None` for a delete.
     pub(super) change: Option<Entry>,
@@ -149,10 +156,11 @@ impl Inner {
         });
         {
             let mut c = lock(&self.commit);
-            c.written = end;
+            c.written_end = end;
+            c.written_seq = seq;
             if sync {
                 c.pending.push(Pending {
-                    end,
+                    seq,
                     key: key.into(),
                     change,
                 });
@@ -168,7 +176,7 @@ impl Inner {
         }
         drop(w);
         if sync {
-            self.sync_to(end)?;
+            self.sync_to(seq)?;
         }
         Ok(live)
     }
@@ -214,12 +222,12 @@ impl Inner {
         Ok((offset, end))
     }
 
-    /// Returns once every byte before `target` is on stable storage and its index changes are
-    /// published, leading a group fsync when no other thread is.
+    /// Returns once every record up to sequence number `target` is on stable storage and its
+    /// index change is published, leading a group fsync when no other thread is.
     pub(super) fn sync_to(&self, target: u64) -> Result<()> {
         let mut c = lock(&self.commit);
         loop {
-            if c.synced >= target {
+            if c.synced_seq >= target {
                 return Ok(());
             }
             self.poison.check()?;
@@ -231,7 +239,7 @@ impl Inner {
                 continue;
             }
             c.syncing = true;
-            let upto = c.written.max(target);
+            let upto = c.written_seq;
             let file = Arc::clone(&c.file);
             drop(c);
             let result = file.sync_data();
@@ -246,7 +254,7 @@ impl Inner {
                 self.commit_cv.notify_all();
                 return Err(Error::io("fsync", &self.path, e));
             }
-            let covered = c.pending.partition_point(|p| p.end <= upto);
+            let covered = c.pending.partition_point(|p| p.seq <= upto);
             if covered > 0 {
                 let mut index = self.write_index();
                 for p in c.pending.drain(..covered) {
@@ -258,7 +266,7 @@ impl Inner {
                     }
                 }
             }
-            c.synced = c.synced.max(upto);
+            c.synced_seq = c.synced_seq.max(upto);
             self.commit_cv.notify_all();
         }
     }

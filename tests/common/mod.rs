@@ -59,6 +59,14 @@ pub struct Faults {
     pub gate_first_sync_on_writes: AtomicU64,
     gate: (Mutex<()>, Condvar),
     gated: AtomicBool,
+    /// Free space reported (`u64::MAX`: the real figure).
+    pub available: AtomicU64,
+    /// Where the simulated process dies: (operation, 1-based count of that operation since
+    /// armed, after the operation took effect?). After that every operation fails.
+    crash: Mutex<Option<(&'static str, u64, bool)>>,
+    counts: Mutex<Vec<(&'static str, u64)>>,
+    /// Set once the simulated process has died.
+    pub dead: AtomicBool,
 }
 
 impl Faults {
@@ -66,8 +74,58 @@ impl Faults {
         Arc::new(Faults {
             fail_writes_after: AtomicU64::new(u64::MAX),
             fail_syncs_after: AtomicU64::new(u64::MAX),
+            available: AtomicU64::new(u64::MAX),
             ..Faults::default()
         })
+    }
+
+    /// Kills the simulated process at the `nth` `op` from now (`"write"`, `"sync"`,
+    /// `"truncate"`, `"rename"`, `"remove"`, `"sync_dir"`, `"open"`), before or after it
+    /// takes effect.
+    pub fn crash_at(&self, op: &'static str, nth: u64, after: bool) {
+        self.counts.lock().unwrap().clear();
+        *self.crash.lock().unwrap() = Some((op, nth, after));
+    }
+
+    /// Counts `op`; fails if the process is dead or dies before it. Returns whether it dies
+    /// right after the operation.
+    fn step(&self, op: &'static str) -> io::Result<bool> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(io::Error::other("simulated crash: the process is gone"));
+        }
+        let n = {
+            let mut counts = self.counts.lock().unwrap();
+            match counts.iter_mut().find(|(o, _)| *o == op) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    counts.push((op, 1));
+                    1
+                }
+            }
+        };
+        match *self.crash.lock().unwrap() {
+            Some((o, nth, after)) if o == op && nth == n => {
+                if !after {
+                    self.dead.store(true, Ordering::SeqCst);
+                    return Err(io::Error::other(format!("simulated crash before {op}")));
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Runs `f` as operation `op` under the crash plan.
+    fn run<T>(&self, op: &'static str, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        let dies_after = self.step(op)?;
+        let out = f();
+        if dies_after {
+            self.dead.store(true, Ordering::SeqCst);
+        }
+        out
     }
 }
 
@@ -87,6 +145,11 @@ impl FileHandle for FaultFile {
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         let f = &self.faults;
+        if f.step("write")? {
+            let r = self.inner.write_at(buf, offset);
+            f.dead.store(true, Ordering::SeqCst);
+            return r;
+        }
         let n = f.writes.fetch_add(1, Ordering::SeqCst);
         if n >= f.fail_writes_after.load(Ordering::SeqCst) {
             // Half the bytes land, like a real short write before ENOSPC.
@@ -118,10 +181,10 @@ impl FileHandle for FaultFile {
         if n >= f.fail_syncs_after.load(Ordering::SeqCst) {
             return Err(io::Error::other("injected fsync failure"));
         }
-        self.inner.sync_data()
+        f.run("sync", || self.inner.sync_data())
     }
     fn truncate(&self, len: u64) -> io::Result<()> {
-        self.inner.truncate(len)
+        self.faults.run("truncate", || self.inner.truncate(len))
     }
     fn allocate(&self, len: u64) -> io::Result<()> {
         self.inner.allocate(len)
@@ -130,22 +193,23 @@ impl FileHandle for FaultFile {
 
 impl FileSystem for FaultFs {
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FileHandle>> {
+        let inner = self.0.run("open", || StdFileSystem.open(path, create))?;
         Ok(Arc::new(FaultFile {
-            inner: StdFileSystem.open(path, create)?,
+            inner,
             faults: Arc::clone(&self.0),
         }))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFileSystem.rename(from, to)
+        self.0.run("rename", || StdFileSystem.rename(from, to))
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.remove(path)
+        self.0.run("remove", || StdFileSystem.remove(path))
     }
     fn exists(&self, path: &Path) -> io::Result<bool> {
         StdFileSystem.exists(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.sync_dir(dir)
+        self.0.run("sync_dir", || StdFileSystem.sync_dir(dir))
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
         StdFileSystem.list(dir)
@@ -154,6 +218,9 @@ impl FileSystem for FaultFs {
         StdFileSystem.lock(path)
     }
     fn available_space(&self, dir: &Path) -> io::Result<u64> {
-        StdFileSystem.available_space(dir)
+        match self.0.available.load(Ordering::SeqCst) {
+            u64::MAX => StdFileSystem.available_space(dir),
+            n => Ok(n),
+        }
     }
 }
