@@ -74,13 +74,14 @@ impl Inner {
     }
 
     /// Called after each write: wakes the background compactor when a compaction is due. The
-    /// writer never pays for the rewrite itself.
+    /// writer never pays for the rewrite itself. A request made while a compaction runs is
+    /// kept, and the compactor checks again when it finishes.
     pub(super) fn maybe_compact(&self) {
         if !self.compaction_due() {
             return;
         }
         let mut bg = lock(&self.background);
-        if !bg.requested && !bg.running {
+        if !bg.requested {
             bg.requested = true;
             self.background_cv.notify_all();
         }
