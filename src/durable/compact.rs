@@ -52,8 +52,9 @@ struct Copied {
     snapshot_end: u64,
     /// End of the copied records in the new file.
     copied_end: u64,
-    /// The copied entries, with their offsets in the new file.
-    live: Vec<(Box<[u8]>, Entry)>,
+    /// The index of the copied records (offsets in the new file), built during the copy so
+    /// that writers do not wait for it.
+    index: Index,
 }
 
 impl Inner {
@@ -92,7 +93,7 @@ impl Inner {
         let _one_at_a_time = lock(&self.compact_lock);
         let started = Instant::now();
         let copied = self.snapshot_and_copy()?;
-        let result = self.switch(&copied);
+        let result = self.switch(copied);
         if result.is_err() {
             // The rename did not happen (or the switch handled it): the log is as it was.
             // Best effort; open removes a leftover file anyway.
@@ -151,13 +152,20 @@ impl Inner {
             .open(&self.compact_path, true)
             .map_err(|e| Error::io("create", &self.compact_path, e))?;
         match self.copy_records(&*old, &*out, &mut live) {
-            Ok(copied_end) => Ok(Copied {
-                old,
-                out,
-                snapshot_end,
-                copied_end,
-                live,
-            }),
+            Ok(copied_end) => {
+                let mut index = Index::new(Arc::clone(&out));
+                index.map.reserve(live.len());
+                for (key, entry) in live {
+                    index.insert_new(key, entry);
+                }
+                Ok(Copied {
+                    old,
+                    out,
+                    snapshot_end,
+                    copied_end,
+                    index,
+                })
+            }
             Err(e) => {
                 let _ = fs.remove(&self.compact_path);
                 Err(e)
@@ -220,7 +228,7 @@ impl Inner {
 
     /// Phase 3: carry the tail over, build the new index, rename, switch. Returns the bytes
     /// reclaimed.
-    fn switch(&self, copied: &Copied) -> Result<u64> {
+    fn switch(&self, copied: Copied) -> Result<u64> {
         let mut w = self.writer()?;
         self.sync_to(w.seq)?;
         let (old_end, snapshot_end, copied_end) = (w.end, copied.snapshot_end, copied.copied_end);
@@ -243,10 +251,7 @@ impl Inner {
         let new_end = copied_end + (old_end - snapshot_end);
 
         // The new index: the snapshot's entries, then the tail replayed over them.
-        let mut fresh = Index::new(Arc::clone(out));
-        for (key, entry) in &copied.live {
-            fresh.put(key, *entry);
-        }
+        let mut fresh = copied.index;
         let now = self.opts.clock.now_millis();
         let tail = replay(
             &self.path,

@@ -80,6 +80,19 @@ impl Index {
         }
     }
 
+    /// Adds a key known to be absent, taking ownership of it (building an index from unique
+    /// keys without copying them again).
+    pub(crate) fn insert_new(&mut self, key: Box<[u8]>, entry: Entry) {
+        self.live_bytes += u64::from(entry.len);
+        if entry.expiry != 0 {
+            self.with_ttl += 1;
+        }
+        if let Some(old) = self.map.insert(key, entry) {
+            // Not expected; keep the accounting right anyway.
+            self.forget(old);
+        }
+    }
+
     /// Records a tombstone for `key`; returns the entry it removed.
     pub(crate) fn delete(&mut self, key: &[u8]) -> Option<Entry> {
         self.stale_records += 1; // the tombstone itself
