@@ -62,6 +62,8 @@ mod error;
 pub mod fs;
 mod log;
 mod options;
+#[cfg(feature = "sim")]
+pub mod sim;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use durable::{

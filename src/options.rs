@@ -32,9 +32,9 @@ pub enum Durability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RecoveryMode {
     /// Skip the damaged bytes, resume at the next record whose checksum holds, and report what
-    /// was skipped in [`Stats::recovery`](crate::Stats). A key named by a damaged record whose
-    /// header is still readable is dropped, not served at an older value. A key whose newest
-    /// record is damaged beyond reading can come back at its previous value.
+    /// was skipped in [`Stats::recovery`](crate::Stats). A key whose newest record was damaged
+    /// comes back at its previous intact value: after a crash, a damaged record is usually an
+    /// unacknowledged write, and the previous value is the acknowledged one.
     #[default]
     Salvage,
     /// Refuse to open with [`Error::Corrupt`](crate::Error::Corrupt), naming the file and the

@@ -162,12 +162,7 @@ impl Index {
                     self.delete(key);
                 }
             },
-            Event::Damaged { key } => {
-                if let Some(key) = key {
-                    self.remove(key);
-                }
-                self.stale_records += 1;
-            }
+            Event::Damaged => self.stale_records += 1,
         }
         false
     }

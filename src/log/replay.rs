@@ -26,10 +26,11 @@ pub(crate) enum Event<'a> {
         header: Header,
         key: &'a [u8],
     },
-    /// Damaged bytes followed by an intact record (salvage only). `key` is the key the
-    /// damaged record names, when its header and key are still readable; the caller drops that
-    /// key rather than risk serving an older value of it.
-    Damaged { key: Option<&'a [u8]> },
+    /// Damaged bytes followed by an intact record (salvage only). The key a damaged record
+    /// names is not trusted or acted on: after a crash, damage is usually an unacknowledged
+    /// write torn by out-of-order writeback, and dropping its key would lose the key's older,
+    /// acknowledged value.
+    Damaged,
 }
 
 /// What a replay found about the file as a whole.
@@ -171,22 +172,6 @@ impl Scanner<'_> {
         Ok(None)
     }
 
-    /// Key named by a damaged record at `off`, when its header parses and its key ends
-    /// before `limit`.
-    fn damaged_key(&mut self, off: u64, limit: u64) -> io::Result<Option<Vec<u8>>> {
-        let head = self.win.bytes(off, MAX_HEADER_LEN)?;
-        let Ok(header) = parse_header(head, u64::MAX) else {
-            return Ok(None);
-        };
-        let key_start = off + header.header_len as u64;
-        if key_start + header.key_len > limit {
-            return Ok(None);
-        }
-        Ok(Some(
-            self.win.bytes(key_start, header.key_len as usize)?.to_vec(),
-        ))
-    }
-
     /// Bytes from `from` to the last non-zero byte of the file.
     fn nonzero_tail(&mut self, from: u64) -> io::Result<u64> {
         let mut last_nonzero = None;
@@ -252,10 +237,7 @@ pub(crate) fn replay(
                 reason: format!("{problem}, with intact records from byte {next} on"),
             });
         }
-        let key = scan.damaged_key(pos, next).map_err(io_err)?;
-        on_event(Event::Damaged {
-            key: key.as_deref(),
-        });
+        on_event(Event::Damaged);
         sum.damaged_regions += 1;
         sum.damaged_bytes += next - pos;
         // The loop takes the intact record at `next` from here (checking it once more).

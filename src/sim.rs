@@ -1,0 +1,565 @@
+//! A simulated file system for crash and fault-injection tests (feature `sim`).
+//!
+//! [`SimFs`] implements [`FileSystem`] in memory and remembers, for every file, what is durable
+//! (covered by `sync_data`) and what only the page cache holds, and for every directory which
+//! names are durable (covered by `sync_dir`). A test arms a crash after the k-th mutating
+//! operation ([`SimFs::crash_after`]): from then on every operation fails, as if the process
+//! had died, and [`SimFs::crash_images`] returns the file systems a machine could come back
+//! with — the model of RocksDB's `FaultInjectionTestFS` and redb's `CrashBackend`:
+//!
+//! - each file's unsynced bytes: all lost, a random prefix kept, replaced by zeros, replaced
+//!   by garbage, or all kept;
+//! - each directory's changes since its last `sync_dir` (creates, renames, removes): undone
+//!   or kept.
+//!
+//! It also injects I/O errors ([`SimFs::fail`]): the n-th operation of a kind fails, once or
+//! from then on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::fs::{FileHandle, FileSystem, LockGuard};
+
+/// The kinds of operation the simulation counts, crashes after and fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpKind {
+    /// Opening a file (counted as mutating when it creates one).
+    Open,
+    /// `read_at`.
+    Read,
+    /// `write_at`.
+    Write,
+    /// `sync_data`.
+    Sync,
+    /// `truncate`.
+    Truncate,
+    /// `allocate`.
+    Allocate,
+    /// `rename`.
+    Rename,
+    /// `remove`.
+    Remove,
+    /// `sync_dir`.
+    SyncDir,
+}
+
+impl OpKind {
+    /// Every kind, for tests that enumerate them.
+    pub const ALL: [OpKind; 9] = [
+        OpKind::Open,
+        OpKind::Read,
+        OpKind::Write,
+        OpKind::Sync,
+        OpKind::Truncate,
+        OpKind::Allocate,
+        OpKind::Rename,
+        OpKind::Remove,
+        OpKind::SyncDir,
+    ];
+}
+
+/// How [`SimFs::crash_images`] treats unsynced file bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataLoss {
+    /// Every unsynced byte is lost.
+    AllLost,
+    /// A random prefix of the unsynced bytes (in offset order) is kept, the rest lost.
+    Prefix,
+    /// Unsynced bytes read back as zeros.
+    Zeros,
+    /// Unsynced bytes read back as random garbage.
+    Garbage,
+    /// Every unsynced byte made it (the OS flushed just in time).
+    AllKept,
+    /// Each 512-byte sector holding unsynced bytes independently made it or not: writeback
+    /// out of order, so later records can survive while earlier ones are lost.
+    Sectors,
+}
+
+impl DataLoss {
+    /// Every variant.
+    pub const ALL: [DataLoss; 6] = [
+        DataLoss::AllLost,
+        DataLoss::Prefix,
+        DataLoss::Zeros,
+        DataLoss::Garbage,
+        DataLoss::AllKept,
+        DataLoss::Sectors,
+    ];
+}
+
+#[derive(Debug, Clone, Default)]
+struct Inode {
+    data: Vec<u8>,
+    durable: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    inodes: Vec<Inode>,
+    names: BTreeMap<PathBuf, usize>,
+    durable_names: BTreeMap<PathBuf, usize>,
+    locks: BTreeSet<PathBuf>,
+    /// Mutating operations so far.
+    ops: u64,
+    /// Operations of each kind so far (for failure plans).
+    kind_counts: BTreeMap<OpKind, u64>,
+    crash_after: Option<u64>,
+    /// The state at the crash, once it happened.
+    crashed: Option<Box<State>>,
+    fail: Option<(OpKind, u64, bool)>,
+    failed: bool,
+    available: u64,
+}
+
+/// An in-memory file system that can crash and fail on purpose. Cheap to clone: clones share
+/// state.
+#[derive(Clone)]
+pub struct SimFs {
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for SimFs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.lock();
+        f.debug_struct("SimFs")
+            .field("files", &s.names.len())
+            .field("ops", &s.ops)
+            .finish()
+    }
+}
+
+impl Default for SimFs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn dead() -> io::Error {
+    io::Error::other("simulated crash: the process is gone")
+}
+
+impl SimFs {
+    /// An empty file system.
+    pub fn new() -> Self {
+        SimFs {
+            state: Arc::new(Mutex::new(State {
+                available: u64::MAX / 2,
+                ..State::default()
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Mutating operations (open-with-create, write, sync, truncate, allocate, rename,
+    /// remove, sync_dir) so far.
+    pub fn ops(&self) -> u64 {
+        self.lock().ops
+    }
+
+    /// Crashes right after the `k`-th mutating operation from the start (1-based; it takes
+    /// effect). Every later operation fails.
+    pub fn crash_after(&self, k: u64) {
+        self.lock().crash_after = Some(k);
+    }
+
+    /// Crashes now: every later operation fails.
+    pub fn crash_now(&self) {
+        let mut s = self.lock();
+        let snapshot = Box::new(s.clone());
+        s.crashed = Some(snapshot);
+    }
+
+    /// Whether the crash happened.
+    pub fn has_crashed(&self) -> bool {
+        self.lock().crashed.is_some()
+    }
+
+    /// Fails the `nth` (1-based, counted from now) operation of `kind`; with `persistent`, every
+    /// one after it too. Failed writes leave half their bytes written.
+    pub fn fail(&self, kind: OpKind, nth: u64, persistent: bool) {
+        let mut s = self.lock();
+        s.kind_counts.clear();
+        s.fail = Some((kind, nth, persistent));
+        s.failed = false;
+    }
+
+    /// Stops injecting failures.
+    pub fn heal(&self) {
+        self.lock().fail = None;
+    }
+
+    /// Whether an injected failure fired.
+    pub fn failure_fired(&self) -> bool {
+        self.lock().failed
+    }
+
+    /// Sets the free space reported by `available_space`.
+    pub fn set_available_space(&self, bytes: u64) {
+        self.lock().available = bytes;
+    }
+
+    /// The current contents of `path` (page-cache view), if it exists.
+    pub fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
+        let s = self.lock();
+        s.names.get(path).map(|&i| s.inodes[i].data.clone())
+    }
+
+    /// Replaces the contents of `path` (creating it), durably.
+    pub fn write_file(&self, path: &Path, bytes: &[u8]) {
+        let mut s = self.lock();
+        let ino = s.inodes.len();
+        s.inodes.push(Inode {
+            data: bytes.to_vec(),
+            durable: bytes.to_vec(),
+        });
+        s.names.insert(path.to_path_buf(), ino);
+        s.durable_names.insert(path.to_path_buf(), ino);
+    }
+
+    /// The file systems the machine could come back with after the crash (or now, if it has
+    /// not crashed): one per [`DataLoss`] variant, each with directory changes since the last
+    /// `sync_dir` undone and, when there are any, again with them kept. `seed` drives the
+    /// random prefix and garbage.
+    pub fn crash_images(&self, seed: u64) -> Vec<(String, SimFs)> {
+        let s = self.lock();
+        let at = s.crashed.as_deref().unwrap_or(&s);
+        let mut out = Vec::new();
+        let mut dir_choices = vec![(false, &at.durable_names)];
+        if at.names != at.durable_names {
+            dir_choices.push((true, &at.names));
+        }
+        for (i, loss) in DataLoss::ALL.into_iter().enumerate() {
+            for &(kept, names) in &dir_choices {
+                let mut rng = Rng(seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let mut state = State {
+                    available: at.available,
+                    ..State::default()
+                };
+                for (path, &ino) in names {
+                    let inode = &at.inodes[ino];
+                    let bytes = settle(inode, loss, &mut rng);
+                    let new = state.inodes.len();
+                    state.inodes.push(Inode {
+                        data: bytes.clone(),
+                        durable: bytes,
+                    });
+                    state.names.insert(path.clone(), new);
+                    state.durable_names.insert(path.clone(), new);
+                }
+                let label = format!(
+                    "{loss:?}, directory changes {}",
+                    if kept { "kept" } else { "undone" }
+                );
+                out.push((
+                    label,
+                    SimFs {
+                        state: Arc::new(Mutex::new(state)),
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    /// Counts an operation against the crash and failure plans.
+    fn begin(&self, kind: OpKind, mutating: bool) -> io::Result<MutexGuard<'_, State>> {
+        let mut s = self.lock();
+        if s.crashed.is_some() {
+            return Err(dead());
+        }
+        let n = {
+            let c = s.kind_counts.entry(kind).or_insert(0);
+            *c += 1;
+            *c
+        };
+        if let Some((k, nth, persistent)) = s.fail
+            && k == kind
+            && (n == nth || persistent && n > nth)
+        {
+            s.failed = true;
+            return Err(io::Error::other(format!("injected {kind:?} failure")));
+        }
+        if mutating {
+            s.ops += 1;
+        }
+        Ok(s)
+    }
+
+    /// After a mutating operation took effect: crash if this was the armed one.
+    fn end(s: &mut State) {
+        if s.crash_after.is_some_and(|k| s.ops >= k) && s.crashed.is_none() {
+            s.crash_after = None;
+            let snapshot = Box::new(s.clone());
+            s.crashed = Some(snapshot);
+        }
+    }
+}
+
+/// What a crash leaves of one file.
+fn settle(inode: &Inode, loss: DataLoss, rng: &mut Rng) -> Vec<u8> {
+    let (cur, dur) = (&inode.data, &inode.durable);
+    let dirty: Vec<usize> = (0..cur.len().max(dur.len()))
+        .filter(|&i| cur.get(i) != dur.get(i))
+        .collect();
+    if dirty.is_empty() {
+        return cur.clone();
+    }
+    match loss {
+        DataLoss::AllLost => dur.clone(),
+        DataLoss::AllKept => cur.clone(),
+        DataLoss::Prefix => {
+            let keep = rng.below(dirty.len() as u64 + 1) as usize;
+            let mut out = dur.clone();
+            for &i in &dirty[..keep] {
+                match cur.get(i) {
+                    Some(&b) => {
+                        if i >= out.len() {
+                            out.resize(i + 1, 0);
+                        }
+                        out[i] = b;
+                    }
+                    // Bytes the current view cut off (a truncate): the cut reached disk.
+                    None => out.truncate(i.min(out.len())),
+                }
+            }
+            out
+        }
+        DataLoss::Sectors => {
+            let mut out = cur.clone();
+            let mut sector = usize::MAX;
+            let mut keep = true;
+            for &i in &dirty {
+                if i / 512 != sector {
+                    sector = i / 512;
+                    keep = rng.below(2) == 0;
+                }
+                if !keep && let Some(b) = out.get_mut(i) {
+                    *b = dur.get(i).copied().unwrap_or(0);
+                }
+            }
+            out
+        }
+        DataLoss::Zeros | DataLoss::Garbage => {
+            let mut out = cur.clone();
+            for &i in &dirty {
+                if let Some(b) = out.get_mut(i) {
+                    *b = if loss == DataLoss::Zeros {
+                        0
+                    } else {
+                        rng.next() as u8
+                    };
+                }
+            }
+            out
+        }
+    }
+}
+
+/// xorshift64*: small, deterministic, good enough to pick cut points.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0 | 1;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+}
+
+#[derive(Debug)]
+struct SimFile {
+    fs: SimFs,
+    ino: usize,
+}
+
+impl FileHandle for SimFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let s = self.fs.begin(OpKind::Read, false)?;
+        let data = &s.inodes[self.ino].data;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let n = buf.len().min(data.len() - start);
+        buf[..n].copy_from_slice(&data[start..start + n]);
+        Ok(n)
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let fs = &self.fs;
+        let mut s = match fs.begin(OpKind::Write, true) {
+            Ok(s) => s,
+            Err(e) => {
+                // An injected failure lands half the bytes, like a short write before ENOSPC.
+                let mut s = fs.lock();
+                if s.crashed.is_none() {
+                    write_into(&mut s.inodes[self.ino].data, &buf[..buf.len() / 2], offset);
+                }
+                return Err(e);
+            }
+        };
+        write_into(&mut s.inodes[self.ino].data, buf, offset);
+        SimFs::end(&mut s);
+        Ok(())
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        let s = self.fs.begin(OpKind::Read, false)?;
+        Ok(s.inodes[self.ino].data.len() as u64)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        let mut s = self.fs.begin(OpKind::Sync, true)?;
+        let inode = &mut s.inodes[self.ino];
+        inode.durable = inode.data.clone();
+        SimFs::end(&mut s);
+        Ok(())
+    }
+
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        let mut s = self.fs.begin(OpKind::Truncate, true)?;
+        s.inodes[self.ino]
+            .data
+            .resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
+        SimFs::end(&mut s);
+        Ok(())
+    }
+
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        let mut s = self.fs.begin(OpKind::Allocate, true)?;
+        let data = &mut s.inodes[self.ino].data;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if data.len() < len {
+            data.resize(len, 0);
+        }
+        SimFs::end(&mut s);
+        Ok(())
+    }
+}
+
+fn write_into(data: &mut Vec<u8>, buf: &[u8], offset: u64) {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX);
+    if data.len() < start + buf.len() {
+        data.resize(start + buf.len(), 0);
+    }
+    data[start..start + buf.len()].copy_from_slice(buf);
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new(""))
+}
+
+fn not_found(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
+}
+
+struct SimLock {
+    fs: SimFs,
+    path: PathBuf,
+}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        self.fs.lock().locks.remove(&self.path);
+    }
+}
+
+impl FileSystem for SimFs {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FileHandle>> {
+        let exists = self.lock().names.contains_key(path);
+        let mut s = self.begin(OpKind::Open, create && !exists)?;
+        let ino = match s.names.get(path) {
+            Some(&ino) => ino,
+            None if create => {
+                let ino = s.inodes.len();
+                s.inodes.push(Inode::default());
+                s.names.insert(path.to_path_buf(), ino);
+                SimFs::end(&mut s);
+                ino
+            }
+            None => return Err(not_found(path)),
+        };
+        Ok(Arc::new(SimFile {
+            fs: self.clone(),
+            ino,
+        }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut s = self.begin(OpKind::Rename, true)?;
+        let ino = s.names.remove(from).ok_or_else(|| not_found(from))?;
+        s.names.insert(to.to_path_buf(), ino);
+        SimFs::end(&mut s);
+        Ok(())
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.begin(OpKind::Remove, true)?;
+        s.names.remove(path).ok_or_else(|| not_found(path))?;
+        SimFs::end(&mut s);
+        Ok(())
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        let s = self.begin(OpKind::Read, false)?;
+        Ok(s.names.contains_key(path))
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut s = self.begin(OpKind::SyncDir, true)?;
+        let in_dir = |p: &Path| parent(p) == dir;
+        s.durable_names.retain(|p, _| !in_dir(p));
+        let current: Vec<(PathBuf, usize)> = s
+            .names
+            .iter()
+            .filter(|(p, _)| in_dir(p))
+            .map(|(p, &i)| (p.clone(), i))
+            .collect();
+        s.durable_names.extend(current);
+        SimFs::end(&mut s);
+        Ok(())
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        let s = self.begin(OpKind::Read, false)?;
+        Ok(s.names
+            .keys()
+            .filter(|p| parent(p) == dir)
+            .cloned()
+            .collect())
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<LockGuard> {
+        let mut s = self.begin(OpKind::Read, false)?;
+        if !s.locks.insert(path.to_path_buf()) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        drop(s);
+        Ok(Box::new(SimLock {
+            fs: self.clone(),
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn available_space(&self, _dir: &Path) -> io::Result<u64> {
+        let s = self.begin(OpKind::Read, false)?;
+        Ok(s.available)
+    }
+}

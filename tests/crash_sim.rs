@@ -1,0 +1,407 @@
+//! Crash-point enumeration over the simulated file system: for each workload, crash after
+//! every mutating I/O operation k = 1..W, reopen every crash image (unsynced bytes lost, kept
+//! in part, zeroed, garbage, kept; directory changes undone or kept) and check the oracle:
+//!
+//! - every acknowledged write that was durable (a Sync ack, or any write before a successful
+//!   `sync()`) is there with its exact bytes, or a later write of the same key replaced it;
+//! - every other write is whole or absent: a key holds one of the values written to it;
+//! - reopen never fails (Salvage mode) and never panics; a write after recovery survives.
+//!
+//! Prints `crash states: N`. `LOGCACHE_CRASH_SEEDS` (default 4) runs more random workloads.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use logcache::sim::SimFs;
+use logcache::{Durability, DurableKVCache};
+
+const LOG: &str = "/db/cache.log";
+
+/// One issued operation of the workload.
+#[derive(Debug, Clone)]
+struct Issued {
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+    /// Global issue order.
+    gseq: u64,
+    /// Returned Ok.
+    acked: bool,
+}
+
+#[derive(Debug, Default)]
+struct Journal {
+    ops: Mutex<Vec<Issued>>,
+    next: AtomicU64,
+    /// Every op with a smaller gseq that had returned was made durable by a `sync()`.
+    durable_before: AtomicU64,
+}
+
+impl Journal {
+    fn issue(&self, key: &[u8], value: Option<&[u8]>) -> usize {
+        let gseq = self.next.fetch_add(1, Ordering::SeqCst);
+        let mut ops = self.ops.lock().unwrap();
+        ops.push(Issued {
+            key: key.to_vec(),
+            value: value.map(<[u8]>::to_vec),
+            gseq,
+            acked: false,
+        });
+        ops.len() - 1
+    }
+    fn ack(&self, i: usize) {
+        self.ops.lock().unwrap()[i].acked = true;
+    }
+    /// Runs one put (`Some`) or delete (`None`); false once the cache fails.
+    fn apply(&self, cache: &DurableKVCache, key: &[u8], value: Option<&[u8]>) -> bool {
+        let i = self.issue(key, value);
+        let ok = match value {
+            Some(v) => cache.put(key, v).is_ok(),
+            None => cache.delete(key).is_ok(),
+        };
+        if ok {
+            self.ack(i);
+        }
+        ok
+    }
+    fn sync(&self, cache: &DurableKVCache) -> bool {
+        let before = self.next.load(Ordering::SeqCst);
+        let ok = cache.sync().is_ok();
+        if ok {
+            self.durable_before.fetch_max(before, Ordering::SeqCst);
+        }
+        ok
+    }
+}
+
+/// Checks the recovered cache against the journal.
+fn check(cache: &DurableKVCache, journal: &Journal, sync_acks_durable: bool) -> Result<(), String> {
+    let ops = journal.ops.lock().unwrap();
+    let durable_before = journal.durable_before.load(Ordering::SeqCst);
+    let mut by_key: BTreeMap<&[u8], Vec<&Issued>> = BTreeMap::new();
+    for op in ops.iter() {
+        by_key.entry(&op.key).or_default().push(op);
+    }
+    for (key, history) in &by_key {
+        let floor = history
+            .iter()
+            .rposition(|o| o.acked && (sync_acks_durable || o.gseq < durable_before));
+        let got = cache
+            .get(key)
+            .map_err(|e| format!("get {:?}: {e}", String::from_utf8_lossy(key)))?;
+        let mut allowed: Vec<Option<&[u8]>> = Vec::new();
+        if floor.is_none() {
+            allowed.push(None); // nothing durable yet: absent is fine
+        }
+        for o in &history[floor.unwrap_or(0)..] {
+            allowed.push(o.value.as_deref());
+        }
+        if !allowed.contains(&got.as_deref()) {
+            // Values start with a tag naming the op that wrote them ("t1i4|...").
+            let tag = |v: Option<&[u8]>| {
+                v.map(|v| {
+                    String::from_utf8_lossy(v.split(|&b| b == b'|').next().unwrap_or(v))
+                        .into_owned()
+                })
+            };
+            return Err(format!(
+                "key {:?} = {:?}, allowed {:?} (floor {floor:?})",
+                String::from_utf8_lossy(key),
+                tag(got.as_deref()),
+                allowed.iter().map(|v| tag(*v)).collect::<Vec<_>>()
+            ));
+        }
+    }
+    for key in cache.keys() {
+        if !by_key.contains_key(key.as_slice()) {
+            return Err(format!(
+                "key {:?} was never written",
+                String::from_utf8_lossy(&key)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn open(fs: &SimFs, durability: Durability, threshold: u64) -> logcache::Result<DurableKVCache> {
+    DurableKVCache::builder(LOG)
+        .durability(durability)
+        .compaction_threshold(threshold)
+        .compaction_dead_ratio(0.0)
+        .file_system(Arc::new(fs.clone()))
+        .open()
+}
+
+/// Tiny deterministic generator for workload shapes.
+struct Gen(u64);
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn value(&mut self, tag: &str) -> Vec<u8> {
+        let len = match self.next() % 10 {
+            0 => 0,
+            1 => 3000 + (self.next() % 3000) as usize,
+            _ => (self.next() % 60) as usize,
+        };
+        let mut v = format!("{tag}|").into_bytes();
+        v.extend((0..len).map(|i| b"abc\t\n\0xyz"[i % 9]));
+        v
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Workload {
+    /// Sync puts and deletes from 3 threads (group commit).
+    SyncMix,
+    /// Durability::None with explicit syncs now and then.
+    NoneWithSyncs,
+    /// Durability::Interval, with a final sync.
+    Interval,
+    /// Sync writes, then compactions (on demand and in the background) with writes around.
+    Compaction,
+}
+
+impl Workload {
+    fn durability(self) -> Durability {
+        match self {
+            Workload::SyncMix | Workload::Compaction => Durability::Sync,
+            Workload::NoneWithSyncs => Durability::None,
+            Workload::Interval => Durability::Interval(Duration::from_millis(1)),
+        }
+    }
+
+    fn threshold(self) -> u64 {
+        if matches!(self, Workload::Compaction) {
+            6
+        } else {
+            0
+        }
+    }
+
+    /// Runs until done or until the cache fails (the crash).
+    fn run(self, cache: &Arc<DurableKVCache>, journal: &Arc<Journal>, seed: u64) {
+        match self {
+            Workload::SyncMix => {
+                let threads: Vec<_> = (0..3u64)
+                    .map(|t| {
+                        let (cache, journal) = (Arc::clone(cache), Arc::clone(journal));
+                        std::thread::spawn(move || {
+                            let mut g = Gen(seed * 31 + t + 1);
+                            for i in 0..10 {
+                                let key = format!("t{t}k{}", g.next() % 3).into_bytes();
+                                let value = g.value(&format!("t{t}i{i}"));
+                                let del = g.next().is_multiple_of(5);
+                                if !journal.apply(&cache, &key, (!del).then_some(&value[..])) {
+                                    return;
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for t in threads {
+                    t.join().unwrap();
+                }
+            }
+            Workload::NoneWithSyncs | Workload::Interval => {
+                let mut g = Gen(seed + 7);
+                for i in 0..30 {
+                    let key = format!("k{}", g.next() % 6).into_bytes();
+                    let value = g.value(&format!("i{i}"));
+                    let del = g.next().is_multiple_of(6);
+                    if !journal.apply(cache, &key, (!del).then_some(&value[..])) {
+                        return;
+                    }
+                    if g.next().is_multiple_of(7) && !journal.sync(cache) {
+                        return;
+                    }
+                }
+                journal.sync(cache);
+            }
+            Workload::Compaction => {
+                let mut g = Gen(seed + 99);
+                for round in 0..3 {
+                    for k in 0..5 {
+                        let value = g.value(&format!("r{round}k{k}"));
+                        if !journal.apply(cache, format!("k{k}").as_bytes(), Some(&value)) {
+                            return;
+                        }
+                    }
+                }
+                if !journal.apply(cache, b"k1", None) {
+                    return;
+                }
+                if cache.compact().is_err() {
+                    return;
+                }
+                for k in 0..5 {
+                    let value = g.value(&format!("after{k}"));
+                    if !journal.apply(cache, format!("k{k}").as_bytes(), Some(&value)) {
+                        return;
+                    }
+                }
+                cache.wait_for_compaction();
+            }
+        }
+    }
+}
+
+/// Runs `workload` with a crash after operation `k` (or none), returns the journal and the
+/// file system.
+fn run_once(workload: Workload, seed: u64, crash_after: Option<u64>) -> (Arc<Journal>, SimFs) {
+    let fs = SimFs::new();
+    let cache = Arc::new(open(&fs, workload.durability(), workload.threshold()).unwrap());
+    if let Some(k) = crash_after {
+        fs.crash_after(fs.ops() + k);
+    }
+    let journal = Arc::new(Journal::default());
+    workload.run(&cache, &journal, seed);
+    if crash_after.is_some() && !fs.has_crashed() {
+        fs.crash_now();
+    }
+    drop(cache);
+    (journal, fs)
+}
+
+/// Reopens every crash image, checks the oracle, writes once more and checks that survives.
+fn check_images(fs: &SimFs, journal: &Journal, sync_acks: bool, seed: u64, what: &str) -> u64 {
+    let mut states = 0;
+    for (label, image) in fs.crash_images(seed) {
+        let ctx = format!("{what}, image {label}");
+        let cache = open(&image, Durability::Sync, 0)
+            .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+        check(&cache, journal, sync_acks).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        cache.put("after-recovery", "survives").unwrap();
+        drop(cache);
+        let cache = open(&image, Durability::Sync, 0).unwrap();
+        assert_eq!(
+            cache.get("after-recovery").unwrap().as_deref(),
+            Some(&b"survives"[..]),
+            "{ctx}"
+        );
+        states += 1;
+    }
+    states
+}
+
+fn enumerate(workload: Workload, seeds: u64) -> u64 {
+    let mut states = 0;
+    for seed in 1..=seeds {
+        // A crash-free run tells how many operations the workload does (threads vary it a
+        // little; the loop goes a bit past it).
+        let (_, fs) = run_once(workload, seed, None);
+        let total = fs.ops() + 4;
+        for k in 1..=total {
+            let (journal, fs) = run_once(workload, seed, Some(k));
+            let sync_acks = matches!(workload.durability(), Durability::Sync);
+            states += check_images(
+                &fs,
+                &journal,
+                sync_acks,
+                seed * 1000 + k,
+                &format!("{workload:?} seed {seed} crash after op {k}"),
+            );
+        }
+    }
+    states
+}
+
+/// A crash during recovery: open a torn log, crash after each operation of the open, and
+/// check that the next open gives what a clean recovery of the torn log gives.
+fn recovery_crashes(seeds: u64) -> u64 {
+    let mut states = 0;
+    for seed in 1..=seeds {
+        // A torn log: the Prefix image of a None workload crashed mid-way.
+        let (journal, fs) = run_once(Workload::NoneWithSyncs, seed, Some(25));
+        for (label, torn) in fs.crash_images(seed) {
+            let expected: BTreeMap<Vec<u8>, Vec<u8>> = {
+                let copy = clone_fs(&torn);
+                let cache = open(&copy, Durability::Sync, 0).unwrap();
+                cache
+                    .keys()
+                    .map(|k| {
+                        let v = cache.get(&k).unwrap().unwrap();
+                        (k, v)
+                    })
+                    .collect()
+            };
+            let open_ops = {
+                let copy = clone_fs(&torn);
+                let before = copy.ops();
+                drop(open(&copy, Durability::Sync, 0).unwrap());
+                copy.ops() - before
+            };
+            for k in 1..=open_ops {
+                let copy = clone_fs(&torn);
+                copy.crash_after(copy.ops() + k);
+                if let Ok(cache) = open(&copy, Durability::Sync, 0) {
+                    drop(cache);
+                }
+                if !copy.has_crashed() {
+                    copy.crash_now();
+                }
+                for (label2, image) in copy.crash_images(seed + k) {
+                    let ctx = format!(
+                        "recovery of torn log ({label}) seed {seed}, crash after op {k}, image {label2}"
+                    );
+                    let cache =
+                        open(&image, Durability::Sync, 0).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                    let got: BTreeMap<Vec<u8>, Vec<u8>> = cache
+                        .keys()
+                        .map(|key| {
+                            let v = cache.get(&key).unwrap().unwrap();
+                            (key, v)
+                        })
+                        .collect();
+                    assert_eq!(got, expected, "{ctx}");
+                    check(&cache, &journal, false).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                    states += 1;
+                }
+            }
+        }
+    }
+    states
+}
+
+/// A durable copy of a (crash image) file system.
+fn clone_fs(fs: &SimFs) -> SimFs {
+    let copy = SimFs::new();
+    let file = fs.read_file(Path::new(LOG));
+    if let Some(bytes) = file {
+        copy.write_file(Path::new(LOG), &bytes);
+    }
+    copy
+}
+
+fn seeds() -> u64 {
+    std::env::var("LOGCACHE_CRASH_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4)
+}
+
+#[test]
+fn crash_at_every_io_point() {
+    let seeds = seeds();
+    let mut total = 0;
+    for workload in [
+        Workload::SyncMix,
+        Workload::NoneWithSyncs,
+        Workload::Interval,
+        Workload::Compaction,
+    ] {
+        let n = enumerate(workload, seeds);
+        println!("{workload:?}: {n} crash states");
+        total += n;
+    }
+    let n = recovery_crashes(seeds.min(2));
+    println!("RecoveryOfTornLog: {n} crash states");
+    total += n;
+    println!("crash states: {total}");
+    assert!(total >= 5000, "only {total} crash states checked");
+}

@@ -1,0 +1,1 @@
+//! I/O error injection: placeholder replaced below.
