@@ -165,6 +165,11 @@ impl SimFs {
         self.lock().ops
     }
 
+    /// Operations of `kind` since the last [`fail`](Self::fail) (or since creation).
+    pub fn count(&self, kind: OpKind) -> u64 {
+        self.lock().kind_counts.get(&kind).copied().unwrap_or(0)
+    }
+
     /// Crashes right after the `k`-th mutating operation from the start (1-based; it takes
     /// effect). Every later operation fails.
     pub fn crash_after(&self, k: u64) {

@@ -439,12 +439,19 @@ fn spawn_flusher(inner: Arc<Inner>, every: Duration) -> Result<JoinHandle<()>> {
         .map_err(|e| Error::io("spawn flusher thread", path, e))
 }
 
-impl Drop for DurableKVCache {
-    /// A clean close: stop the flusher, sync what was written, give back preallocated space.
-    /// Errors cannot be returned from `drop`; call [`DurableKVCache::sync`] first to see them.
-    fn drop(&mut self) {
+impl DurableKVCache {
+    /// Closes the cache cleanly and reports what dropping it would hide: stops the background
+    /// threads, syncs everything written, and gives back preallocated space (truncate +
+    /// `fdatasync`). Dropping the handle does the same and ignores errors.
+    pub fn close(mut self) -> Result<()> {
+        self.shut_down()
+    }
+
+    fn shut_down(&mut self) -> Result<()> {
         let inner = &*self.inner;
-        inner.shutdown.store(true, Ordering::Release);
+        if inner.shutdown.swap(true, Ordering::AcqRel) {
+            return Ok(()); // already closed
+        }
         {
             let _c = lock(&inner.commit);
             inner.commit_cv.notify_all();
@@ -460,16 +467,28 @@ impl Drop for DurableKVCache {
         {
             let _ = thread.join();
         }
-        if inner.poison.is_set() {
-            return;
+        let mut w = inner.writer()?;
+        inner.sync_to(w.seq)?;
+        if w.allocated > w.end {
+            let end = w.end;
+            let trimmed = w.file.truncate(end).and_then(|()| w.file.sync_data());
+            if let Err(e) = trimmed {
+                inner.poison.set(format!(
+                    "truncating preallocated space at close failed: {e}"
+                ));
+                return Err(Error::io("truncate", &inner.path, e));
+            }
+            w.allocated = end;
         }
-        let Ok(w) = inner.writer() else { return };
-        if inner.sync_to(w.seq).is_err() {
-            return;
-        }
-        if w.allocated > w.end && w.file.truncate(w.end).is_ok() {
-            let _ = w.file.sync_data();
-        }
+        Ok(())
+    }
+}
+
+impl Drop for DurableKVCache {
+    /// A clean close, as [`DurableKVCache::close`], ignoring errors (a poisoned handle skips
+    /// the sync; what is on disk is replayed at the next open either way).
+    fn drop(&mut self) {
+        let _ = self.shut_down();
     }
 }
 

@@ -63,14 +63,18 @@ pub(super) fn open_log(path: &Path, opts: &Options) -> Result<Opened> {
         fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
     }
 
-    let existed = fs.exists(path).map_err(|e| Error::io("stat", path, e))?;
-    let file = fs
-        .open(path, true)
-        .map_err(|e| Error::io("open", path, e))?;
     let io_err = |op| move |e| Error::io(op, path, e);
+    if needs_creating(fs, path)? {
+        create_log(fs, path, &compact_path, &dir)?;
+    } else {
+        // A previous handle may have renamed a compacted log into place and failed (or died)
+        // before its directory fsync: make that name durable before anything is written to
+        // the file behind it. (Found by the I/O-error harness.)
+        fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
+    }
+    let file = fs.open(path, false).map_err(io_err("open"))?;
     let len = file.size().map_err(io_err("stat"))?;
-    check_file_header(path, fs, &*file, len, existed, &dir)?;
-    let len = file.size().map_err(io_err("stat"))?;
+    check_file_header(path, &*file, len)?;
 
     let now = opts.clock.now_millis();
     let mut index = Index::new(Arc::clone(&file));
@@ -112,31 +116,48 @@ pub(super) fn open_log(path: &Path, opts: &Options) -> Result<Opened> {
     })
 }
 
-/// Writes the file header into a new (or torn-at-creation) log, or checks an existing one.
-/// A file that does not start with logcache's header is never modified.
-fn check_file_header(
-    path: &Path,
-    fs: &dyn FileSystem,
-    file: &dyn FileHandle,
-    len: u64,
-    existed: bool,
-    dir: &Path,
-) -> Result<()> {
-    let io_err = |op| move |e| Error::io(op, path, e);
+/// Whether `path` is missing, empty, or a prefix of the file header (a log whose creation an
+/// older version did not finish): then it holds no data and is created anew.
+fn needs_creating(fs: &dyn FileSystem, path: &Path) -> Result<bool> {
+    if !fs.exists(path).map_err(|e| Error::io("stat", path, e))? {
+        return Ok(true);
+    }
+    let file = fs
+        .open(path, false)
+        .map_err(|e| Error::io("open", path, e))?;
+    let len = file.size().map_err(|e| Error::io("stat", path, e))?;
+    if len >= FILE_HEADER.len() as u64 {
+        return Ok(false);
+    }
+    let mut head = vec![0u8; len as usize];
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(FILE_HEADER.starts_with(&head))
+}
+
+/// Creates the log atomically: the header goes into the `.compact` sibling, which is synced,
+/// renamed over `path` and the directory synced. So a file at `path` either does not exist or
+/// starts with a durable header, whatever a crash interrupts (a log created in place could come
+/// back after a crash as a few zero or garbage bytes that no later open would accept).
+fn create_log(fs: &dyn FileSystem, path: &Path, temp: &Path, dir: &Path) -> Result<()> {
+    let temp_err = |op| move |e| Error::io(op, temp, e);
+    let file = fs.open(temp, true).map_err(temp_err("create"))?;
+    file.truncate(0).map_err(temp_err("truncate"))?;
+    file.write_at(FILE_HEADER, 0).map_err(temp_err("write"))?;
+    file.sync_data().map_err(temp_err("fsync"))?;
+    drop(file);
+    fs.rename(temp, path).map_err(temp_err("rename"))?;
+    fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))
+}
+
+/// Checks that an existing log starts with the version-1 file header. A file that does not is
+/// never modified.
+fn check_file_header(path: &Path, file: &dyn FileHandle, len: u64) -> Result<()> {
     let head_len = FILE_HEADER.len();
     let mut head = vec![0u8; head_len.min(usize::try_from(len).unwrap_or(head_len))];
-    file.read_exact_at(&mut head, 0).map_err(io_err("read"))?;
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| Error::io("read", path, e))?;
     if head == FILE_HEADER {
-        return Ok(());
-    }
-    if len < head_len as u64 && FILE_HEADER.starts_with(&head) {
-        // New file, or a crash before its header was durable: (re)write it. Rule: create,
-        // write, fsync the file, fsync the directory.
-        file.write_at(FILE_HEADER, 0).map_err(io_err("write"))?;
-        file.sync_data().map_err(io_err("fsync"))?;
-        if !existed || len == 0 {
-            fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
-        }
         return Ok(());
     }
     let reason = match head.strip_prefix(b"logcache\t".as_slice()) {

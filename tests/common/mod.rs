@@ -8,6 +8,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use logcache::fs::{FileHandle, FileSystem, LockGuard, StdFileSystem};
+
+#[cfg(feature = "sim")]
+pub mod oracle;
 use logcache::{Durability, DurableKVCache};
 
 /// A temporary directory and a log path inside it.
