@@ -43,7 +43,10 @@ fn a_reopen_after_a_failed_directory_fsync_makes_the_rename_durable_first() {
     fs.fail(OpKind::SyncDir, 1, false);
     let err = cache.compact().unwrap_err();
     assert!(matches!(err, Error::Io { op: "fsync", .. }), "{err}");
-    assert!(matches!(cache.put("x", "y").unwrap_err(), Error::Poisoned { .. }));
+    assert!(matches!(
+        cache.put("x", "y").unwrap_err(),
+        Error::Poisoned { .. }
+    ));
     drop(cache);
     let cache = open(&fs).unwrap();
     cache.put("acked", "after reopen").unwrap();
@@ -56,6 +59,10 @@ fn a_reopen_after_a_failed_directory_fsync_makes_the_rename_durable_first() {
             Some(&b"after reopen"[..]),
             "{label}"
         );
-        assert_eq!(cache.get("k0").unwrap().as_deref(), Some(&b"v9"[..]), "{label}");
+        assert_eq!(
+            cache.get("k0").unwrap().as_deref(),
+            Some(&b"v9"[..]),
+            "{label}"
+        );
     }
 }
