@@ -568,3 +568,43 @@ impl FileSystem for SimFs {
         Ok(s.available)
     }
 }
+
+/// A record decoded by [`decode_record`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedRecord {
+    /// Sequence number.
+    pub seq: u64,
+    /// `true` for a put, `false` for a delete.
+    pub put: bool,
+    /// Expiry in Unix milliseconds, 0 = never.
+    pub expiry: u64,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value.
+    pub value: Vec<u8>,
+    /// Bytes the record takes at the start of the input.
+    pub len: usize,
+}
+
+/// Decodes and verifies the record at the start of `bytes` (the codec the engine uses), with
+/// values up to `max_value_len`. For the `record` fuzz target.
+pub fn decode_record(bytes: &[u8], max_value_len: u64) -> Option<DecodedRecord> {
+    let r = crate::log::record::decode(bytes, max_value_len).ok()?;
+    Some(DecodedRecord {
+        seq: r.header.seq,
+        put: r.header.op == crate::log::record::Op::Put,
+        expiry: r.header.expiry,
+        key: r.key.to_vec(),
+        value: r.value.to_vec(),
+        len: usize::try_from(r.header.record_len()).ok()?,
+    })
+}
+
+/// Encodes a record as the engine writes it. For the `record` fuzz target.
+pub fn encode_record(seq: u64, put: bool, expiry: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
+    use crate::log::record::{Op, Payload};
+    let mut out = Vec::new();
+    let op = if put { Op::Put } else { Op::Delete };
+    Payload::new(key, value).encode(seq, op, expiry, &mut out);
+    out
+}
