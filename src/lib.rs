@@ -39,6 +39,7 @@
 //! - A failed write or fsync poisons the handle ([`Error::Poisoned`]); a failed fsync is never
 //!   retried and then trusted.
 //! - One handle at a time per log: a second open, in any process, gets [`Error::Locked`].
+//!   [`DurableKVCache::close`] closes it and reports errors that dropping it would hide.
 //! - Compaction rewrites the live records into a new file on a background thread once enough
 //!   of the log is stale ([`DurableKVCacheBuilder::compaction_threshold`]); readers never wait
 //!   for it, writers only for its final switch, and a crash at any of its steps leaves the old
