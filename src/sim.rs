@@ -386,10 +386,19 @@ impl Rng {
     }
 }
 
+/// Largest simulated file: writes and allocations beyond it fail instead of allocating.
+const MAX_SIM_FILE: u64 = 1 << 32;
+
+/// A handle: an inode number in `fs`'s state. Inodes are never removed and a handle shares its
+/// file system's state, so `ino` always indexes `inodes`.
 #[derive(Debug)]
 struct SimFile {
     fs: SimFs,
     ino: usize,
+}
+
+fn too_big() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "simulated files are limited to 4 GiB")
 }
 
 impl FileHandle for SimFile {
@@ -405,6 +414,9 @@ impl FileHandle for SimFile {
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > MAX_SIM_FILE {
+            return Err(too_big());
+        }
         let fs = &self.fs;
         let mut s = match fs.begin(OpKind::Write, true) {
             Ok(s) => s,
@@ -436,6 +448,9 @@ impl FileHandle for SimFile {
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {
+        if len > MAX_SIM_FILE {
+            return Err(too_big());
+        }
         let mut s = self.fs.begin(OpKind::Truncate, true)?;
         s.inodes[self.ino]
             .data
@@ -445,6 +460,9 @@ impl FileHandle for SimFile {
     }
 
     fn allocate(&self, len: u64) -> io::Result<()> {
+        if len > MAX_SIM_FILE {
+            return Err(too_big());
+        }
         let mut s = self.fs.begin(OpKind::Allocate, true)?;
         let data = &mut s.inodes[self.ino].data;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
