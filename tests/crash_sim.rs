@@ -7,7 +7,7 @@
 //! - every other write is whole or absent: a key holds one of the values written to it;
 //! - reopen never fails (Salvage mode) and never panics; a write after recovery survives.
 //!
-//! Prints `crash states: N`. `LOGCACHE_CRASH_SEEDS` (default 4) runs more random workloads.
+//! Prints `crash states: N`. `LOGCACHE_CRASH_SEEDS` (default 5) runs more random workloads.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -258,7 +258,7 @@ fn seeds() -> u64 {
     std::env::var("LOGCACHE_CRASH_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(4)
+        .unwrap_or(5)
 }
 
 #[test]
