@@ -57,6 +57,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod big;
 mod clock;
 mod durable;
 mod error;
@@ -65,7 +66,12 @@ mod log;
 mod options;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod store;
 
+pub use big::{
+    BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, DEFAULT_BLOCK_SIZE,
+    DEFAULT_NAMESPACE, FullPolicy,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use durable::{
     DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN,
@@ -74,6 +80,7 @@ pub use durable::{
 pub use error::{Error, Result};
 pub use log::record::{MAX_KEY_LEN, MAX_VALUE_LEN_LIMIT};
 pub use options::{Durability, RecoveryMode};
+pub use store::KvStore;
 
 /// The README's examples, compiled as doctests so they cannot drift from the API.
 #[cfg(doctest)]

@@ -398,7 +398,10 @@ struct SimFile {
 }
 
 fn too_big() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, "simulated files are limited to 4 GiB")
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "simulated files are limited to 4 GiB",
+    )
 }
 
 impl FileHandle for SimFile {

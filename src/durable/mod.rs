@@ -153,6 +153,12 @@ impl DurableKVCache {
         &self.inner.path
     }
 
+    /// The largest value [`put`](Self::put) accepts
+    /// ([`DurableKVCacheBuilder::max_value_len`]).
+    pub fn max_value_len(&self) -> u64 {
+        self.inner.opts.max_value_len
+    }
+
     /// Sets `key` to `value`, with no expiry. Returns per the [`Durability`] mode: with the
     /// default `Sync`, only once the record is on stable storage.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {

@@ -1,0 +1,224 @@
+//! The block pool (seed 000's free-block list, made exact): which objects hold how many blocks,
+//! how many are free, and which object was used least recently.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::manifest::VersionId;
+
+/// One committed object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub(crate) id: VersionId,
+    pub(crate) blocks: u64,
+    pub(crate) size: u64,
+    tick: u64,
+}
+
+/// Accounting of blocks: committed objects plus blocks reserved by writes in progress.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    /// Capacity in blocks; `None` = unbounded.
+    pub(crate) capacity: Option<u64>,
+    pub(crate) used: u64,
+    pub(crate) reserved: u64,
+    objects: HashMap<Vec<u8>, Held>,
+    /// Last use → key: the first entry is the least recently used object.
+    lru: BTreeMap<u64, Vec<u8>>,
+    tick: u64,
+}
+
+/// Why a reservation could not be made.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Reserve {
+    /// Reserved.
+    Done,
+    /// Not enough room: evict this object first (least recently used), then try again.
+    Evict(Vec<u8>, Held),
+    /// Not enough room and nothing (else) to evict.
+    Full,
+}
+
+impl Pool {
+    pub(crate) fn new(capacity: Option<u64>) -> Self {
+        Pool {
+            capacity,
+            ..Pool::default()
+        }
+    }
+
+    pub(crate) fn objects(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Held)> {
+        self.objects.iter()
+    }
+
+    /// Free blocks (`None` when unbounded).
+    pub(crate) fn free(&self) -> Option<u64> {
+        self.capacity
+            .map(|c| c.saturating_sub(self.used + self.reserved))
+    }
+
+    /// The least recently used object.
+    pub(crate) fn least_recent(&self) -> Option<(Vec<u8>, Held)> {
+        let key = self.lru.values().next()?;
+        self.objects.get(key).map(|h| (key.clone(), *h))
+    }
+
+    /// Marks `key` as just used.
+    pub(crate) fn touch(&mut self, key: &[u8]) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(held) = self.objects.get_mut(key) {
+            self.lru.remove(&held.tick);
+            held.tick = tick;
+            self.lru.insert(tick, key.to_vec());
+        }
+    }
+
+    /// Reserves one block for a write of `key`. The blocks of `key`'s committed version count
+    /// as room (they are freed when the new version commits), so replacing an object never
+    /// needs room for both; `credit_used` says how much of that credit this write has taken.
+    /// With `evict`, the least recently used other object is proposed for eviction when there
+    /// is no room.
+    pub(crate) fn reserve(&mut self, key: &[u8], credit_used: &mut u64, evict: bool) -> Reserve {
+        let Some(capacity) = self.capacity else {
+            self.reserved += 1;
+            return Reserve::Done;
+        };
+        if self.used + self.reserved < capacity {
+            self.reserved += 1;
+            return Reserve::Done;
+        }
+        let credit = self.objects.get(key).map_or(0, |h| h.blocks);
+        if *credit_used < credit {
+            *credit_used += 1;
+            self.reserved += 1;
+            return Reserve::Done;
+        }
+        if evict
+            && let Some((victim, held)) = self
+                .lru
+                .values()
+                .find(|k| k.as_slice() != key)
+                .and_then(|k| self.objects.get(k).map(|h| (k.clone(), *h)))
+        {
+            return Reserve::Evict(victim, held);
+        }
+        Reserve::Full
+    }
+
+    /// Gives back `n` reserved blocks (a write that did not commit).
+    pub(crate) fn release(&mut self, n: u64) {
+        self.reserved = self.reserved.saturating_sub(n);
+    }
+
+    /// Records `key`'s new version, turning `reserved` blocks into used ones; returns the
+    /// version it replaced.
+    pub(crate) fn commit(
+        &mut self,
+        key: &[u8],
+        id: VersionId,
+        blocks: u64,
+        size: u64,
+        reserved: u64,
+    ) -> Option<Held> {
+        self.release(reserved);
+        let old = self.remove(key);
+        self.tick += 1;
+        self.objects.insert(
+            key.to_vec(),
+            Held {
+                id,
+                blocks,
+                size,
+                tick: self.tick,
+            },
+        );
+        self.lru.insert(self.tick, key.to_vec());
+        self.used += blocks;
+        old
+    }
+
+    /// Forgets `key`; returns what it held.
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Held> {
+        let held = self.objects.remove(key)?;
+        self.lru.remove(&held.tick);
+        self.used -= held.blocks;
+        Some(held)
+    }
+
+    /// Forgets `key` only if it still holds version `id`.
+    pub(crate) fn remove_version(&mut self, key: &[u8], id: &VersionId) -> Option<Held> {
+        match self.objects.get(key) {
+            Some(h) if &h.id == id => self.remove(key),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(pool: &mut Pool, key: &str, blocks: u64, evict: bool) -> Result<Vec<String>, ()> {
+        let mut evicted = Vec::new();
+        let mut credit = 0;
+        let mut got = 0;
+        while got < blocks {
+            match pool.reserve(key.as_bytes(), &mut credit, evict) {
+                Reserve::Done => got += 1,
+                Reserve::Evict(victim, _) => {
+                    pool.remove(&victim);
+                    evicted.push(String::from_utf8(victim).unwrap());
+                }
+                Reserve::Full => {
+                    pool.release(got);
+                    return Err(());
+                }
+            }
+        }
+        pool.commit(key.as_bytes(), [0; 16], blocks, blocks, got);
+        Ok(evicted)
+    }
+
+    #[test]
+    fn exact_lru_eviction_order() {
+        let mut p = Pool::new(Some(4));
+        assert_eq!(put(&mut p, "a", 2, true), Ok(vec![]));
+        assert_eq!(put(&mut p, "b", 1, true), Ok(vec![]));
+        assert_eq!(put(&mut p, "c", 1, true), Ok(vec![]));
+        p.touch(b"a"); // order now b, c, a
+        assert_eq!(put(&mut p, "d", 2, true), Ok(vec!["b".into(), "c".into()]));
+        assert_eq!((p.used, p.reserved, p.free()), (4, 0, Some(0)));
+        assert_eq!(put(&mut p, "e", 4, true), Ok(vec!["a".into(), "d".into()]));
+        assert_eq!(
+            put(&mut p, "f", 5, true),
+            Err(()),
+            "bigger than the whole pool"
+        );
+        assert_eq!((p.used, p.reserved), (4, 0));
+    }
+
+    #[test]
+    fn full_policy_refuses_without_partial_reservations() {
+        let mut p = Pool::new(Some(3));
+        assert_eq!(put(&mut p, "a", 2, false), Ok(vec![]));
+        assert_eq!(put(&mut p, "b", 2, false), Err(()));
+        assert_eq!((p.used, p.reserved, p.objects()), (2, 0, 1));
+    }
+
+    #[test]
+    fn replacing_an_object_uses_its_own_blocks_as_credit() {
+        let mut p = Pool::new(Some(3));
+        assert_eq!(put(&mut p, "a", 3, false), Ok(vec![]));
+        assert_eq!(
+            put(&mut p, "a", 3, false),
+            Ok(vec![]),
+            "a replace fits in a full pool"
+        );
+        assert_eq!((p.used, p.reserved, p.objects()), (3, 0, 1));
+        assert_eq!(put(&mut p, "a", 4, false), Err(()));
+    }
+}

@@ -1,0 +1,266 @@
+//! Streaming: [`BigWriter`] (`io::Write`, publish with `commit`) and [`BigReader`]
+//! (`io::Read`), each holding about one block in memory.
+
+use std::io;
+
+use super::BigCache;
+use super::manifest::{Manifest, VersionId};
+use crate::error::{Error, Result};
+use crate::store::KvStore;
+
+/// Wraps an [`Error`] for the `io` traits.
+fn to_io(e: Error) -> io::Error {
+    io::Error::other(e)
+}
+
+/// Recovers the [`Error`] inside an `io::Error` made by [`to_io`]; other I/O errors become
+/// [`Error::Io`].
+pub(super) fn unwrap_io(e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(err)) => return *err,
+            Some(Err(other)) => return Error::io("stream", "", io::Error::other(other)),
+            None => {}
+        }
+        return Error::io("stream", "", io::Error::other("lost error"));
+    }
+    Error::io("stream", "", e)
+}
+
+/// Writes one object block by block; nothing is visible until [`commit`](Self::commit).
+/// Dropping it without committing deletes the blocks it wrote and frees their reservation.
+/// Created by [`BigCache::writer`].
+pub struct BigWriter<'a, S: KvStore> {
+    cache: &'a BigCache<S>,
+    key: Vec<u8>,
+    id: VersionId,
+    buf: Vec<u8>,
+    crcs: Vec<u32>,
+    whole: crc32fast::Hasher,
+    size: u64,
+    /// Blocks reserved in the pool for this write (written ones included).
+    reserved: u64,
+    /// Blocks of the key's committed version used as room (see `Pool::reserve`).
+    credit_used: u64,
+    failed: bool,
+    done: bool,
+}
+
+impl<S: KvStore> std::fmt::Debug for BigWriter<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BigWriter")
+            .field("size", &self.size)
+            .field("blocks", &self.crcs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: KvStore> BigCache<S> {
+    /// A streaming writer for the object under `key`: write any number of bytes, then
+    /// [`commit`](BigWriter::commit). Memory stays at about one block whatever the size.
+    pub fn writer(&self, key: impl AsRef<[u8]>) -> Result<BigWriter<'_, S>> {
+        Ok(BigWriter {
+            cache: self,
+            key: key.as_ref().to_vec(),
+            id: self.new_id(),
+            buf: Vec::new(),
+            crcs: Vec::new(),
+            whole: crc32fast::Hasher::new(),
+            size: 0,
+            reserved: 0,
+            credit_used: 0,
+            failed: false,
+            done: false,
+        })
+    }
+
+    /// A streaming reader of the object under `key`, or `None` when there is none. It holds
+    /// one block at a time and checks each block's CRC as it goes and the object's CRC at the
+    /// end. If the object is replaced, evicted or damaged during the read, `read` fails with
+    /// `InvalidData` rather than return bytes of another version.
+    pub fn reader(&self, key: impl AsRef<[u8]>) -> Result<Option<BigReader<'_, S>>> {
+        let key = key.as_ref();
+        let Some(manifest) = self.load_manifest(key, &self.manifest_key(key))? else {
+            return Ok(None);
+        };
+        Ok(Some(BigReader {
+            cache: self,
+            key: key.to_vec(),
+            manifest,
+            next: 0,
+            block: Vec::new(),
+            pos: 0,
+            whole: crc32fast::Hasher::new(),
+            finished: false,
+        }))
+    }
+}
+
+impl<S: KvStore> BigWriter<'_, S> {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.size
+    }
+
+    fn write_block(&mut self) -> Result<()> {
+        let cache = self.cache;
+        cache.reserve_block(&self.key, &mut self.credit_used)?;
+        self.reserved += 1;
+        let index = self.crcs.len() as u64;
+        cache
+            .store
+            .set(&cache.block_key(&self.id, index), &self.buf)?;
+        self.crcs.push(crc32fast::hash(&self.buf));
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Publishes the object: writes the last block, then the manifest. On error nothing is
+    /// published and the blocks are deleted.
+    pub fn commit(mut self) -> Result<()> {
+        if self.failed {
+            return Err(Error::InvalidArgument(
+                "a write to this object failed earlier; nothing was published".into(),
+            ));
+        }
+        if !self.buf.is_empty() {
+            self.write_block()?;
+        }
+        let manifest = Manifest {
+            size: self.size,
+            block_size: self.cache.block_size as u32,
+            id: self.id,
+            object_crc: self.whole.clone().finalize(),
+            block_crcs: std::mem::take(&mut self.crcs),
+        };
+        let result = self.cache.commit(&self.key, &manifest, self.reserved);
+        if result.is_err() {
+            self.crcs = manifest.block_crcs; // so that drop deletes them
+        } else {
+            self.done = true;
+        }
+        result
+    }
+}
+
+impl<S: KvStore> io::Write for BigWriter<'_, S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(to_io(Error::InvalidArgument(
+                "a write to this object failed earlier".into(),
+            )));
+        }
+        let room = self.cache.block_size - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.whole.update(&data[..n]);
+        self.size += n as u64;
+        if self.buf.len() == self.cache.block_size
+            && let Err(e) = self.write_block()
+        {
+            self.failed = true;
+            return Err(to_io(e));
+        }
+        Ok(n)
+    }
+
+    /// Does nothing: blocks are written when full, the last one by `commit`.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<S: KvStore> Drop for BigWriter<'_, S> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Blocks written, and the one whose set may have failed half way.
+        let written = self.crcs.len() as u64;
+        self.cache.delete_blocks(&self.id, written + 1);
+        super::lock(&self.cache.pool).release(self.reserved);
+    }
+}
+
+/// Reads one object block by block; see [`BigCache::reader`].
+pub struct BigReader<'a, S: KvStore> {
+    cache: &'a BigCache<S>,
+    key: Vec<u8>,
+    manifest: Manifest,
+    next: u64,
+    block: Vec<u8>,
+    pos: usize,
+    whole: crc32fast::Hasher,
+    finished: bool,
+}
+
+impl<S: KvStore> std::fmt::Debug for BigReader<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BigReader")
+            .field("len", &self.manifest.size)
+            .field("next_block", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: KvStore> BigReader<'_, S> {
+    /// The object's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.manifest.size
+    }
+
+    /// Whether the object is empty.
+    pub fn is_empty(&self) -> bool {
+        self.manifest.size == 0
+    }
+
+    /// The object's CRC32 (IEEE), from its manifest: usable as an ETag.
+    pub fn crc32(&self) -> u32 {
+        self.manifest.object_crc
+    }
+
+    fn broken(&self, what: &str) -> io::Error {
+        let mkey = self.cache.manifest_key(&self.key);
+        self.cache.remove_broken(&self.key, &mkey, &self.manifest);
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{what}: the object was replaced, evicted or damaged during the read"),
+        )
+    }
+}
+
+impl<S: KvStore> io::Read for BigReader<'_, S> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.block.len() {
+            if self.next == self.manifest.blocks() {
+                if !self.finished {
+                    self.finished = true;
+                    if self.whole.clone().finalize() != self.manifest.object_crc {
+                        return Err(self.broken("object checksum mismatch"));
+                    }
+                }
+                return Ok(0);
+            }
+            match self
+                .cache
+                .load_block(&self.manifest, self.next)
+                .map_err(to_io)?
+            {
+                Some(block) => {
+                    self.whole.update(&block);
+                    self.block = block;
+                    self.pos = 0;
+                    self.next += 1;
+                }
+                None => {
+                    let what = format!("block {} missing or damaged", self.next);
+                    return Err(self.broken(&what));
+                }
+            }
+        }
+        let n = out.len().min(self.block.len() - self.pos);
+        out[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}

@@ -1,0 +1,80 @@
+//! [`KvStore`]: the one seam every layer above a store works through.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::durable::DurableKVCache;
+use crate::error::Result;
+
+/// A key-value store that values of bounded size can be kept in: the embedded
+/// [`DurableKVCache`], and later memory, memcached, HTTP and sharded stores.
+///
+/// Kept small on purpose: what [`BigCache`](crate::BigCache) needs and every store can do.
+/// Implementations are shared between threads.
+pub trait KvStore: Send + Sync {
+    /// The value of `key`, or `None` when absent (or expired, or evicted by the store).
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Sets `key` to `value`.
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()>;
+
+    /// Sets `key` to `value` until `ttl` from now.
+    fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()>;
+
+    /// Removes `key`; returns whether it was there.
+    fn delete(&self, key: &[u8]) -> Result<bool>;
+
+    /// The largest value `set` accepts, in bytes.
+    fn max_value_len(&self) -> u64;
+
+    /// The keys starting with `prefix`, when the store can list keys (`None` when it cannot,
+    /// as memcached cannot).
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
+        let _ = prefix;
+        Ok(None)
+    }
+}
+
+impl<T: KvStore + ?Sized> KvStore for Arc<T> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        (**self).set(key, value)
+    }
+    fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        (**self).set_with_ttl(key, value, ttl)
+    }
+    fn delete(&self, key: &[u8]) -> Result<bool> {
+        (**self).delete(key)
+    }
+    fn max_value_len(&self) -> u64 {
+        (**self).max_value_len()
+    }
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
+        (**self).keys_with_prefix(prefix)
+    }
+}
+
+impl KvStore for DurableKVCache {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        DurableKVCache::get(self, key)
+    }
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put(key, value)
+    }
+    fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        self.put_with_ttl(key, value, ttl)
+    }
+    fn delete(&self, key: &[u8]) -> Result<bool> {
+        DurableKVCache::delete(self, key)
+    }
+    fn max_value_len(&self) -> u64 {
+        DurableKVCache::max_value_len(self)
+    }
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
+        Ok(Some(
+            self.keys().filter(|k| k.starts_with(prefix)).collect(),
+        ))
+    }
+}
