@@ -253,9 +253,15 @@ impl<S: KvStore> BigCache<S> {
         self.block_size
     }
 
-    /// Stores `value` under `key`, replacing any previous object atomically.
+    /// Stores `value` under `key`, replacing any previous object atomically. An object
+    /// larger than the whole capacity is refused with [`Error::Full`] before anything is
+    /// written or evicted.
     pub fn set(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let value = value.as_ref();
+        let blocks = (value.len() as u64).div_ceil(self.block_size as u64);
+        if lock(&self.pool).capacity.is_some_and(|c| blocks > c) {
+            return Err(Error::Full);
+        }
         let mut w = self.writer(key)?;
         w.write_all(value).map_err(stream::unwrap_io)?;
         w.commit()
