@@ -227,3 +227,82 @@ impl FileSystem for FaultFs {
         }
     }
 }
+
+/// A `KvStore` in a `HashMap`, listing keys, with an optional failure of the n-th `set` and a
+/// configurable largest value: for BigCache tests that need to look inside the store.
+#[derive(Debug)]
+pub struct MapStore {
+    pub map: Mutex<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
+    pub max_value: u64,
+    /// Fail every `set` once this many have happened (`u64::MAX`: never).
+    pub fail_sets_after: AtomicU64,
+    pub sets: AtomicU64,
+}
+
+impl MapStore {
+    pub fn new(max_value: u64) -> Self {
+        MapStore {
+            map: Mutex::default(),
+            max_value,
+            fail_sets_after: AtomicU64::new(u64::MAX),
+            sets: AtomicU64::new(0),
+        }
+    }
+
+    /// Keys starting with `prefix`.
+    pub fn count_prefix(&self, prefix: &[u8]) -> usize {
+        self.map
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .count()
+    }
+}
+
+impl logcache::KvStore for MapStore {
+    fn get(&self, key: &[u8]) -> logcache::Result<Option<Vec<u8>>> {
+        Ok(self.map.lock().unwrap().get(key).cloned())
+    }
+    fn set(&self, key: &[u8], value: &[u8]) -> logcache::Result<()> {
+        if self.sets.fetch_add(1, Ordering::SeqCst) >= self.fail_sets_after.load(Ordering::SeqCst) {
+            return Err(logcache::Error::Full);
+        }
+        if value.len() as u64 > self.max_value {
+            return Err(logcache::Error::TooLarge {
+                what: "value",
+                len: value.len() as u64,
+                max: self.max_value,
+            });
+        }
+        self.map
+            .lock()
+            .unwrap()
+            .insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+    fn set_with_ttl(&self, key: &[u8], value: &[u8], _ttl: Duration) -> logcache::Result<()> {
+        self.set(key, value)
+    }
+    fn delete(&self, key: &[u8]) -> logcache::Result<bool> {
+        Ok(self.map.lock().unwrap().remove(key).is_some())
+    }
+    fn max_value_len(&self) -> u64 {
+        self.max_value
+    }
+    fn keys_with_prefix(&self, prefix: &[u8]) -> logcache::Result<Option<Vec<Vec<u8>>>> {
+        Ok(Some(
+            self.map
+                .lock()
+                .unwrap()
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect(),
+        ))
+    }
+}
+
+/// BigCache's block-key and manifest-key prefixes under the default namespace.
+pub const BLOCKS: &[u8] = b"\xffbcb";
+pub const MANIFESTS: &[u8] = b"\xffbcm";

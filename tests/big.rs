@@ -1,0 +1,442 @@
+//! BigCache: round trips at every size boundary (also after reopen), streaming, the fixes to
+//! seed 000's sketch, damaged and missing blocks, racing readers, capacity and orphans.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{BLOCKS, MANIFESTS, MapStore, temp_log};
+use logcache::{BigCache, Durability, DurableKVCache, Error, FullPolicy, KvStore};
+
+fn store(path: &std::path::Path) -> DurableKVCache {
+    DurableKVCache::builder(path)
+        .durability(Durability::None)
+        .compaction_threshold(0)
+        .open()
+        .unwrap()
+}
+
+/// Deterministic bytes: position-dependent, so a misplaced block shows.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .rotate_left(seed as u32) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn round_trips_at_every_block_boundary_and_after_reopen() {
+    let (_dir, path) = temp_log();
+    let block = logcache::DEFAULT_BLOCK_SIZE;
+    let sizes = [0, 1, block - 1, block, block + 1, 10 * block + 7];
+    {
+        let cache = BigCache::new(store(&path)).unwrap();
+        assert_eq!(cache.block_size(), block);
+        for (i, &size) in sizes.iter().enumerate() {
+            let value = pattern(size, i as u8);
+            cache.set(format!("obj{size}"), &value).unwrap();
+            assert_eq!(cache.get(format!("obj{size}")).unwrap(), Some(value));
+            assert_eq!(
+                cache.size_of(format!("obj{size}")).unwrap(),
+                Some(size as u64)
+            );
+        }
+        let s = cache.stats();
+        assert_eq!(s.objects, sizes.len() as u64);
+        let expected_blocks: u64 = sizes
+            .iter()
+            .map(|&s| (s as u64).div_ceil(block as u64))
+            .sum();
+        assert_eq!(s.used_blocks, expected_blocks);
+    }
+    let cache = BigCache::new(store(&path)).unwrap();
+    for (i, &size) in sizes.iter().enumerate() {
+        assert_eq!(
+            cache.get(format!("obj{size}")).unwrap(),
+            Some(pattern(size, i as u8)),
+            "size {size} after reopen"
+        );
+    }
+    assert_eq!(
+        cache.stats().objects,
+        sizes.len() as u64,
+        "accounting rebuilt at open"
+    );
+}
+
+#[test]
+fn a_100_mib_object_streams_in_and_out() {
+    let (_dir, path) = temp_log();
+    const SIZE: usize = 100 << 20;
+    let chunk = pattern(64 << 10, 9);
+    {
+        let cache = BigCache::new(store(&path)).unwrap();
+        let mut w = cache.writer("big").unwrap();
+        let mut left = SIZE;
+        while left > 0 {
+            let n = left.min(chunk.len() - 13); // chunks that straddle block boundaries
+            w.write_all(&chunk[..n]).unwrap();
+            left -= n;
+        }
+        assert_eq!(w.written(), SIZE as u64);
+        w.commit().unwrap();
+    }
+    let cache = BigCache::new(store(&path)).unwrap();
+    let mut r = cache.reader("big").unwrap().unwrap();
+    assert_eq!(r.len(), SIZE as u64);
+    let mut buf = vec![0u8; 100_003];
+    let (mut total, mut expected_pos) = (0usize, 0usize);
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            let want = chunk[expected_pos];
+            assert_eq!(b, want, "byte {total}");
+            expected_pos += 1;
+            if expected_pos == chunk.len() - 13 {
+                expected_pos = 0;
+            }
+            total += 1;
+        }
+    }
+    assert_eq!(total, SIZE);
+}
+
+#[test]
+fn delete_frees_the_blocks_and_forgets_the_key() {
+    // Seed 000's delete returned the blocks to the free list but kept the key mapped.
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .capacity_blocks(20)
+        .open()
+        .unwrap();
+    cache.set("k", vec![1u8; 950]).unwrap();
+    assert_eq!(store.count_prefix(BLOCKS), 10);
+    assert!(cache.delete("k").unwrap());
+    assert_eq!(cache.get("k").unwrap(), None);
+    assert!(!cache.contains("k").unwrap());
+    assert!(!cache.delete("k").unwrap());
+    assert_eq!(store.count_prefix(BLOCKS), 0);
+    assert_eq!(store.count_prefix(MANIFESTS), 0);
+    let s = cache.stats();
+    assert_eq!((s.objects, s.used_blocks, s.free_blocks), (0, 0, Some(20)));
+}
+
+#[test]
+fn replacing_an_object_does_not_leak_its_old_blocks() {
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .open()
+        .unwrap();
+    cache.set("k", vec![1u8; 950]).unwrap();
+    cache.set("k", vec![2u8; 250]).unwrap();
+    assert_eq!(store.count_prefix(BLOCKS), 3);
+    assert_eq!(cache.stats().used_blocks, 3);
+    assert_eq!(cache.get("k").unwrap(), Some(vec![2u8; 250]));
+    assert_eq!(cache.blocks_per_key(), vec![(b"k".to_vec(), 3)]);
+}
+
+#[test]
+fn a_failed_set_leaks_nothing_and_keeps_the_old_object() {
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .capacity_blocks(30)
+        .open()
+        .unwrap();
+    cache.set("k", vec![1u8; 500]).unwrap();
+    // 10 block sets and the manifest: fail each of the 11.
+    for fail_at in 0..11 {
+        store.sets.store(0, Ordering::SeqCst);
+        store.fail_sets_after.store(fail_at, Ordering::SeqCst);
+        let err = cache.set("k", vec![2u8; 1000]).unwrap_err();
+        assert!(matches!(err, Error::Full), "{err}");
+        store.fail_sets_after.store(u64::MAX, Ordering::SeqCst);
+        assert_eq!(
+            cache.get("k").unwrap(),
+            Some(vec![1u8; 500]),
+            "fail at set {fail_at}"
+        );
+        assert_eq!(
+            store.count_prefix(BLOCKS),
+            5,
+            "fail at set {fail_at}: blocks leaked"
+        );
+        let s = cache.stats();
+        assert_eq!(
+            (s.used_blocks, s.reserved_blocks),
+            (5, 0),
+            "fail at set {fail_at}"
+        );
+    }
+}
+
+#[test]
+fn a_dropped_writer_publishes_nothing_and_frees_its_blocks() {
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .open()
+        .unwrap();
+    let mut w = cache.writer("k").unwrap();
+    w.write_all(&[3u8; 450]).unwrap();
+    drop(w);
+    assert_eq!(cache.get("k").unwrap(), None);
+    assert_eq!(store.count_prefix(BLOCKS), 0);
+    assert_eq!(cache.stats().reserved_blocks, 0);
+}
+
+#[test]
+fn a_missing_or_damaged_block_is_a_miss_and_the_object_is_removed() {
+    for damage in ["missing", "changed", "short"] {
+        let store = Arc::new(MapStore::new(1000));
+        let cache = BigCache::builder(Arc::clone(&store))
+            .block_size(100)
+            .open()
+            .unwrap();
+        cache.set("k", pattern(450, 1)).unwrap();
+        cache.set("other", pattern(150, 2)).unwrap();
+        let victim = {
+            let map = store.map.lock().unwrap();
+            let mut blocks: Vec<_> = map
+                .keys()
+                .filter(|k| k.starts_with(BLOCKS))
+                .cloned()
+                .collect();
+            blocks.sort();
+            // A block of "k" (the one with 5 blocks: its index 2 exists).
+            blocks
+                .into_iter()
+                .find(|b| b.ends_with(&2u64.to_be_bytes()))
+                .unwrap()
+        };
+        match damage {
+            "missing" => {
+                store.delete(&victim).unwrap();
+            }
+            "changed" => {
+                let mut map = store.map.lock().unwrap();
+                map.get_mut(&victim).unwrap()[7] ^= 1;
+            }
+            _ => {
+                let mut map = store.map.lock().unwrap();
+                map.get_mut(&victim).unwrap().pop();
+            }
+        }
+        assert_eq!(cache.get("k").unwrap(), None, "{damage}: never wrong bytes");
+        assert!(
+            !cache.contains("k").unwrap(),
+            "{damage}: the broken manifest is removed"
+        );
+        assert_eq!(cache.get("other").unwrap(), Some(pattern(150, 2)));
+        assert_eq!(
+            store.count_prefix(BLOCKS),
+            2,
+            "{damage}: the broken object's blocks are gone"
+        );
+        assert_eq!(cache.stats().damaged, 1);
+    }
+}
+
+#[test]
+fn a_damaged_manifest_is_a_miss_and_is_removed() {
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .open()
+        .unwrap();
+    cache.set("k", pattern(300, 1)).unwrap();
+    let mut mkey = MANIFESTS.to_vec();
+    mkey.extend_from_slice(b"k");
+    store.map.lock().unwrap().get_mut(&mkey).unwrap()[10] ^= 4;
+    assert_eq!(cache.get("k").unwrap(), None);
+    assert_eq!(store.count_prefix(MANIFESTS), 0);
+    assert_eq!(cache.stats().damaged, 1);
+    // The accounting knew the object's blocks: they are gone at once.
+    assert_eq!(store.count_prefix(BLOCKS), 0);
+    // A handle that did not know them (a fresh one) removes them as orphans at open.
+    cache.set("k2", pattern(300, 1)).unwrap();
+    let mut mkey2 = MANIFESTS.to_vec();
+    mkey2.extend_from_slice(b"k2");
+    drop(cache);
+    store.map.lock().unwrap().get_mut(&mkey2).unwrap()[10] ^= 4;
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .open()
+        .unwrap();
+    assert_eq!(cache.stats().orphans_removed, 3);
+    assert_eq!(
+        cache.stats().damaged,
+        1,
+        "the damaged manifest was removed at open"
+    );
+    assert_eq!(store.count_prefix(BLOCKS), 0);
+    assert_eq!(store.count_prefix(MANIFESTS), 0);
+}
+
+#[test]
+fn readers_racing_a_replacing_writer_never_see_a_mix_of_versions() {
+    let (_dir, path) = temp_log();
+    let cache = Arc::new(
+        BigCache::builder(store(&path))
+            .block_size(4096)
+            .open()
+            .unwrap(),
+    );
+    // Version v: every byte is v, length 10 blocks + v bytes.
+    let version = |v: u8| vec![v; 10 * 4096 + v as usize];
+    cache.set("obj", version(0)).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|r| {
+            let (cache, done) = (Arc::clone(&cache), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let (mut reads, mut last) = (0u64, 0u8);
+                while !done.load(Ordering::Acquire) || reads < 50 {
+                    if let Some(obj) = cache.get("obj").unwrap() {
+                        let v = obj[0];
+                        assert!(obj.iter().all(|&b| b == v), "reader {r}: mixed versions");
+                        assert_eq!(
+                            obj.len(),
+                            10 * 4096 + v as usize,
+                            "reader {r}: wrong length"
+                        );
+                        assert!(v >= last, "reader {r}: went back from {last} to {v}");
+                        last = v;
+                    }
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for v in 1..=200u8 {
+        cache.set("obj", version(v)).unwrap();
+    }
+    done.store(true, Ordering::Release);
+    for r in readers {
+        assert!(r.join().unwrap() >= 50);
+    }
+    assert_eq!(cache.get("obj").unwrap(), Some(version(200)));
+    let blocks = cache.store().keys_with_prefix(BLOCKS).unwrap().unwrap();
+    assert_eq!(blocks.len(), 11, "old versions' blocks are all gone");
+}
+
+#[test]
+fn full_cache_evicts_the_least_recently_used_object() {
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .capacity_blocks(10)
+        .open()
+        .unwrap();
+    cache.set("a", vec![1u8; 400]).unwrap(); // 4 blocks
+    cache.set("b", vec![2u8; 300]).unwrap(); // 3
+    cache.set("c", vec![3u8; 300]).unwrap(); // 3: full
+    assert!(cache.get("a").unwrap().is_some()); // a is now the most recent
+    cache.set("d", vec![4u8; 500]).unwrap(); // needs 5: evicts b and c
+    assert_eq!(cache.get("b").unwrap(), None);
+    assert_eq!(cache.get("c").unwrap(), None);
+    assert_eq!(cache.get("a").unwrap(), Some(vec![1u8; 400]));
+    assert_eq!(cache.get("d").unwrap(), Some(vec![4u8; 500]));
+    let s = cache.stats();
+    assert_eq!((s.used_blocks, s.free_blocks, s.evictions), (9, Some(1), 2));
+    assert_eq!(store.count_prefix(BLOCKS), 9);
+    assert!(matches!(
+        cache.set("huge", vec![0u8; 1100]).unwrap_err(),
+        Error::Full
+    ));
+    assert_eq!(
+        cache.stats().evictions,
+        2,
+        "an object bigger than the cache evicts nothing"
+    );
+}
+
+#[test]
+fn full_cache_with_the_fail_policy_refuses_and_keeps_everything() {
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .capacity_blocks(10)
+        .full_policy(FullPolicy::Fail)
+        .open()
+        .unwrap();
+    cache.set("a", vec![1u8; 600]).unwrap();
+    let err = cache.set("b", vec![2u8; 500]).unwrap_err();
+    assert!(matches!(err, Error::Full), "{err}");
+    assert_eq!(cache.get("b").unwrap(), None, "never a partial object");
+    assert_eq!(store.count_prefix(BLOCKS), 6);
+    let s = cache.stats();
+    assert_eq!((s.used_blocks, s.reserved_blocks, s.evictions), (6, 0, 0));
+    // A replace can reuse the object's own blocks even when full.
+    cache.set("b", vec![2u8; 400]).unwrap();
+    cache.set("a", vec![9u8; 600]).unwrap();
+    assert_eq!(cache.get("a").unwrap(), Some(vec![9u8; 600]));
+}
+
+#[test]
+fn orphan_blocks_from_an_interrupted_set_are_removed_at_open() {
+    let (_dir, path) = temp_log();
+    {
+        let cache = BigCache::builder(store(&path))
+            .block_size(1000)
+            .open()
+            .unwrap();
+        cache.set("kept", pattern(2500, 3)).unwrap();
+        let mut w = cache.writer("interrupted").unwrap();
+        w.write_all(&pattern(3500, 4)).unwrap();
+        std::mem::forget(w); // a crash: blocks written, no manifest, no cleanup
+        cache.store().sync().unwrap();
+    }
+    let cache = BigCache::builder(store(&path))
+        .block_size(1000)
+        .open()
+        .unwrap();
+    assert_eq!(cache.stats().orphans_removed, 3);
+    assert_eq!(cache.get("kept").unwrap(), Some(pattern(2500, 3)));
+    assert_eq!(cache.get("interrupted").unwrap(), None);
+    assert_eq!(
+        cache
+            .store()
+            .keys_with_prefix(BLOCKS)
+            .unwrap()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn block_size_respects_the_store() {
+    let store = MapStore::new(500);
+    assert!(matches!(
+        BigCache::builder(store).block_size(501).open().unwrap_err(),
+        Error::InvalidArgument(_)
+    ));
+    let cache = BigCache::new(MapStore::new(500)).unwrap();
+    assert_eq!(
+        cache.block_size(),
+        500,
+        "the default is capped at the store's largest value"
+    );
+    let keys_are_disjoint = BigCache::new(MapStore::new(500)).unwrap();
+    keys_are_disjoint
+        .store()
+        .set(b"plain user key", b"x")
+        .unwrap();
+    keys_are_disjoint.set("plain user key", b"object").unwrap();
+    assert_eq!(
+        keys_are_disjoint.store().get(b"plain user key").unwrap(),
+        Some(b"x".to_vec())
+    );
+}
