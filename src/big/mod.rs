@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 pub use stream::{BigReader, BigWriter};
 
 use manifest::{Manifest, VersionId};
-use pool::{Pool, Reserve};
+use pool::{Pool, Reservation, Reserve};
 
 use crate::durable::DurableKVCache;
 use crate::error::{Error, Result};
@@ -526,13 +526,10 @@ impl<S: KvStore> BigCache<S> {
     // ---- writing (used by BigWriter) -------------------------------------------------------
 
     /// Reserves one block for a write of `key`, evicting per the policy.
-    fn reserve_block(&self, key: &[u8], credit_used: &mut u64) -> Result<()> {
+    fn reserve_block(&self, key: &[u8], r: &mut Reservation) -> Result<()> {
         loop {
-            let decision = lock(&self.pool).reserve(
-                key,
-                credit_used,
-                self.full_policy == FullPolicy::EvictLru,
-            );
+            let decision =
+                lock(&self.pool).reserve(key, r, self.full_policy == FullPolicy::EvictLru);
             match decision {
                 Reserve::Done => return Ok(()),
                 Reserve::Full => return Err(Error::Full),
@@ -543,7 +540,7 @@ impl<S: KvStore> BigCache<S> {
 
     /// Publishes a written version: manifest first (the commit point), then accounting, then
     /// the old version's blocks go.
-    fn commit(&self, key: &[u8], manifest: &Manifest, reserved: u64) -> Result<()> {
+    fn commit(&self, key: &[u8], manifest: &Manifest, reserved: Reservation) -> Result<()> {
         let bytes = manifest.encode();
         let max = self.store.max_value_len();
         if bytes.len() as u64 > max {
@@ -566,8 +563,8 @@ impl<S: KvStore> BigCache<S> {
             let held = lock(&self.pool).commit(
                 key,
                 manifest.id,
-                manifest.blocks(),
                 manifest.size,
+                manifest.blocks(),
                 reserved,
             );
             // The store's manifest is the truth (the accounting may not know objects written
@@ -589,9 +586,12 @@ impl<S: KvStore> BigCache<S> {
     /// Rebuilds the accounting from the manifests and deletes orphan blocks (listing stores).
     fn rebuild(&self) -> Result<()> {
         let mprefix = self.manifest_key(b"");
-        let Some(manifest_keys) = self.store.keys_with_prefix(&mprefix)? else {
+        let Some(mut manifest_keys) = self.store.keys_with_prefix(&mprefix)? else {
             return Ok(()); // the store cannot list: nothing to rebuild from
         };
+        // Use order after a reopen is unknown; key order makes it deterministic (the first
+        // key is the first evicted).
+        manifest_keys.sort_unstable();
         let mut live: std::collections::HashMap<VersionId, u64> = std::collections::HashMap::new();
         for mkey in manifest_keys {
             let key = &mkey[mprefix.len()..];
@@ -599,9 +599,7 @@ impl<S: KvStore> BigCache<S> {
                 continue;
             };
             live.insert(m.id, m.blocks());
-            let held = m.blocks();
-            let mut pool = lock(&self.pool);
-            pool.commit(key, m.id, held, m.size, 0);
+            lock(&self.pool).commit(key, m.id, m.size, m.blocks(), Reservation::default());
         }
         let mut bprefix = self.namespace.clone();
         bprefix.push(b'b');

@@ -14,6 +14,14 @@ pub(crate) struct Held {
     tick: u64,
 }
 
+/// Blocks a write in progress holds: `reserved` in all, `credit` of them standing in for
+/// blocks of the version it replaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Reservation {
+    pub(crate) reserved: u64,
+    pub(crate) credit: u64,
+}
+
 /// Accounting of blocks: committed objects plus blocks reserved by writes in progress.
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
@@ -21,13 +29,16 @@ pub(crate) struct Pool {
     pub(crate) capacity: Option<u64>,
     pub(crate) used: u64,
     pub(crate) reserved: u64,
+    /// Of `reserved`, the blocks taken on credit: they stand in for blocks of committed
+    /// versions that their replacements will free, so they do not count against capacity.
+    credited: u64,
     objects: HashMap<Vec<u8>, Held>,
     /// Last use → key: the first entry is the least recently used object.
     lru: BTreeMap<u64, Vec<u8>>,
     tick: u64,
 }
 
-/// Why a reservation could not be made.
+/// What a reservation attempt decided.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Reserve {
     /// Reserved.
@@ -54,10 +65,14 @@ impl Pool {
         self.objects.iter()
     }
 
+    /// Blocks that count against capacity.
+    fn taken(&self) -> u64 {
+        self.used + self.reserved - self.credited
+    }
+
     /// Free blocks (`None` when unbounded).
     pub(crate) fn free(&self) -> Option<u64> {
-        self.capacity
-            .map(|c| c.saturating_sub(self.used + self.reserved))
+        self.capacity.map(|c| c.saturating_sub(self.taken()))
     }
 
     /// The least recently used object.
@@ -77,24 +92,27 @@ impl Pool {
         }
     }
 
-    /// Reserves one block for a write of `key`. The blocks of `key`'s committed version count
-    /// as room (they are freed when the new version commits), so replacing an object never
-    /// needs room for both; `credit_used` says how much of that credit this write has taken.
-    /// With `evict`, the least recently used other object is proposed for eviction when there
-    /// is no room.
-    pub(crate) fn reserve(&mut self, key: &[u8], credit_used: &mut u64, evict: bool) -> Reserve {
+    /// Reserves one block for a write of `key` holding `r`. The blocks of `key`'s committed
+    /// version count as room (they are freed when the new version commits), so replacing an
+    /// object never needs room for both. With `evict`, the least recently used other object
+    /// is proposed for eviction when there is no room.
+    pub(crate) fn reserve(&mut self, key: &[u8], r: &mut Reservation, evict: bool) -> Reserve {
         let Some(capacity) = self.capacity else {
             self.reserved += 1;
+            r.reserved += 1;
             return Reserve::Done;
         };
-        if self.used + self.reserved < capacity {
+        if self.taken() < capacity {
             self.reserved += 1;
+            r.reserved += 1;
             return Reserve::Done;
         }
         let credit = self.objects.get(key).map_or(0, |h| h.blocks);
-        if *credit_used < credit {
-            *credit_used += 1;
+        if r.credit < credit {
             self.reserved += 1;
+            self.credited += 1;
+            r.reserved += 1;
+            r.credit += 1;
             return Reserve::Done;
         }
         if evict
@@ -109,22 +127,24 @@ impl Pool {
         Reserve::Full
     }
 
-    /// Gives back `n` reserved blocks (a write that did not commit).
-    pub(crate) fn release(&mut self, n: u64) {
-        self.reserved = self.reserved.saturating_sub(n);
+    /// Gives back a write's reservation (it did not commit, or it did and the blocks are now
+    /// counted as used).
+    pub(crate) fn release(&mut self, r: Reservation) {
+        self.reserved = self.reserved.saturating_sub(r.reserved);
+        self.credited = self.credited.saturating_sub(r.credit);
     }
 
-    /// Records `key`'s new version, turning `reserved` blocks into used ones; returns the
-    /// version it replaced.
+    /// Records `key`'s new version, turning the write's reservation into used blocks; returns
+    /// the version it replaced.
     pub(crate) fn commit(
         &mut self,
         key: &[u8],
         id: VersionId,
-        blocks: u64,
         size: u64,
-        reserved: u64,
+        blocks: u64,
+        r: Reservation,
     ) -> Option<Held> {
-        self.release(reserved);
+        self.release(r);
         let old = self.remove(key);
         self.tick += 1;
         self.objects.insert(
@@ -164,22 +184,21 @@ mod tests {
 
     fn put(pool: &mut Pool, key: &str, blocks: u64, evict: bool) -> Result<Vec<String>, ()> {
         let mut evicted = Vec::new();
-        let mut credit = 0;
-        let mut got = 0;
-        while got < blocks {
-            match pool.reserve(key.as_bytes(), &mut credit, evict) {
-                Reserve::Done => got += 1,
+        let mut r = Reservation::default();
+        while r.reserved < blocks {
+            match pool.reserve(key.as_bytes(), &mut r, evict) {
+                Reserve::Done => {}
                 Reserve::Evict(victim, _) => {
                     pool.remove(&victim);
                     evicted.push(String::from_utf8(victim).unwrap());
                 }
                 Reserve::Full => {
-                    pool.release(got);
+                    pool.release(r);
                     return Err(());
                 }
             }
         }
-        pool.commit(key.as_bytes(), [0; 16], blocks, blocks, got);
+        pool.commit(key.as_bytes(), [0; 16], blocks, blocks, r);
         Ok(evicted)
     }
 
@@ -218,5 +237,19 @@ mod tests {
         );
         assert_eq!((p.used, p.reserved, p.objects()), (3, 0, 1));
         assert_eq!(put(&mut p, "a", 4, false), Err(()));
+    }
+
+    #[test]
+    fn credit_does_not_count_against_capacity_when_evicting() {
+        // Found by the model test: a replace that needs its own blocks as credit and an
+        // eviction as well must fit once the other object is gone.
+        let mut p = Pool::new(Some(12));
+        assert_eq!(put(&mut p, "a", 6, true), Ok(vec![]));
+        assert_eq!(put(&mut p, "b", 5, true), Ok(vec![]));
+        assert_eq!(put(&mut p, "a", 8, true), Ok(vec!["b".into()]));
+        assert_eq!(
+            (p.used, p.reserved, p.credited, p.free()),
+            (8, 0, 0, Some(4))
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::io;
 
 use super::BigCache;
 use super::manifest::{Manifest, VersionId};
+use super::pool::Reservation;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
 
@@ -39,9 +40,7 @@ pub struct BigWriter<'a, S: KvStore> {
     whole: crc32fast::Hasher,
     size: u64,
     /// Blocks reserved in the pool for this write (written ones included).
-    reserved: u64,
-    /// Blocks of the key's committed version used as room (see `Pool::reserve`).
-    credit_used: u64,
+    reservation: Reservation,
     failed: bool,
     done: bool,
 }
@@ -67,8 +66,7 @@ impl<S: KvStore> BigCache<S> {
             crcs: Vec::new(),
             whole: crc32fast::Hasher::new(),
             size: 0,
-            reserved: 0,
-            credit_used: 0,
+            reservation: Reservation::default(),
             failed: false,
             done: false,
         })
@@ -104,8 +102,7 @@ impl<S: KvStore> BigWriter<'_, S> {
 
     fn write_block(&mut self) -> Result<()> {
         let cache = self.cache;
-        cache.reserve_block(&self.key, &mut self.credit_used)?;
-        self.reserved += 1;
+        cache.reserve_block(&self.key, &mut self.reservation)?;
         let index = self.crcs.len() as u64;
         cache
             .store
@@ -133,7 +130,7 @@ impl<S: KvStore> BigWriter<'_, S> {
             object_crc: self.whole.clone().finalize(),
             block_crcs: std::mem::take(&mut self.crcs),
         };
-        let result = self.cache.commit(&self.key, &manifest, self.reserved);
+        let result = self.cache.commit(&self.key, &manifest, self.reservation);
         if result.is_err() {
             self.crcs = manifest.block_crcs; // so that drop deletes them
         } else {
@@ -178,7 +175,7 @@ impl<S: KvStore> Drop for BigWriter<'_, S> {
         // Blocks written, and the one whose set may have failed half way.
         let written = self.crcs.len() as u64;
         self.cache.delete_blocks(&self.id, written + 1);
-        super::lock(&self.cache.pool).release(self.reserved);
+        super::lock(&self.cache.pool).release(self.reservation);
     }
 }
 
