@@ -133,5 +133,8 @@ fn a_crash_anywhere_in_a_set_or_replace_leaves_old_or_new_and_no_orphans() {
         }
     }
     println!("bigcache crash states: {states} ({start} I/O operations in the workload)");
-    assert!(states >= 6 * start, "every crash point yields at least 6 images");
+    assert!(
+        states >= 6 * start,
+        "every crash point yields at least 6 images"
+    );
 }
