@@ -24,6 +24,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! [`BigCache`] stores objects of any size over any [`KvStore`] (the embedded
+//! `DurableKVCache` by default): blocks with a CRC32 each under a manifest written last, so
+//! readers see the old object or the new one, and a missing or damaged block is a miss, never
+//! wrong bytes. Streaming [`BigWriter`] and [`BigReader`] keep memory at about one block.
+//!
 //! # Guarantees
 //!
 //! - With [`Durability::Sync`] (the default), `put` and `delete` return only after the record
