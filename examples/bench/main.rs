@@ -413,8 +413,7 @@ fn group_commit(dir: &Path, lc: bool, per_thread: u64) -> Res<Vec<Row>> {
             for h in handles {
                 h.join().map_err(|_| "thread panicked")??;
             }
-            let syncs = r.lock().unwrap().syncs;
-            syncs
+            r.lock().unwrap().syncs
         };
         let ops = threads * per_thread;
         rows.push(Row {
@@ -445,8 +444,7 @@ fn next(x: &mut u64) -> u64 {
 fn read_random(dir: &Path, lc: bool, n: u64) -> Res<Row> {
     let mut lat = Latency::with_capacity(n);
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let secs;
-    if lc {
+    let secs = if lc {
         let c = open(&dir.join("log"), Durability::None, 0)?;
         for i in 0..n {
             c.put(key(i), VALUE)?;
@@ -456,7 +454,7 @@ fn read_random(dir: &Path, lc: bool, n: u64) -> Res<Row> {
             let v = lat.time(|| c.get(key(next(&mut x) % n)))?;
             assert_eq!(v.map(|v| v.len()), Some(100));
         }
-        secs = t.elapsed().as_secs_f64();
+        t.elapsed().as_secs_f64()
     } else {
         let mut r = Raw::create(&dir.join("raw"), false)?;
         for i in 0..n {
@@ -467,8 +465,8 @@ fn read_random(dir: &Path, lc: bool, n: u64) -> Res<Row> {
             let v = lat.time(|| r.get(&key(next(&mut x) % n)))?;
             assert_eq!(v.map(|v| v.len()), Some(100));
         }
-        secs = t.elapsed().as_secs_f64();
-    }
+        t.elapsed().as_secs_f64()
+    };
     let (p50_us, p99_us) = lat.percentiles();
     Ok(Row {
         variant: "page-cache".into(),
