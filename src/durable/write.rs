@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::Inner;
 use super::index::Entry;
@@ -58,6 +59,9 @@ pub(super) struct Commit {
     pub(super) syncing: bool,
     /// Index changes waiting for their record to be durable (Sync only), in file order.
     pub(super) pending: Vec<Pending>,
+    /// Sync writes the last fsync covered, and how long it took: they size the commit window.
+    pub(super) last_batch: usize,
+    pub(super) last_sync: Duration,
 }
 
 #[derive(Debug)]
@@ -164,6 +168,8 @@ impl Inner {
                     key: key.into(),
                     change,
                 });
+                // A leader may be holding its fsync open for this write (the commit window).
+                self.window_cv.notify_one();
             } else {
                 let mut index = self.write_index();
                 match change {
@@ -222,6 +228,33 @@ impl Inner {
         Ok((offset, end))
     }
 
+    /// The commit window (PostgreSQL's `commit_delay`, MySQL's
+    /// `binlog_group_commit_sync_delay`, made adaptive). Without it, writers that arrive during
+    /// an fsync wait for the next one and closed-loop writers split into two alternating
+    /// batches, so N writers get at most N/2 times one writer's rate. When the previous fsync
+    /// covered several Sync writers, the leader waits — at most a quarter of that fsync's
+    /// duration and 200 µs — until as many are queued again, so one fsync covers them all. A
+    /// lone writer never waits.
+    fn commit_window<'a>(&self, mut c: MutexGuard<'a, Commit>) -> MutexGuard<'a, Commit> {
+        let expected = c.last_batch;
+        if expected < 2 || c.pending.is_empty() {
+            return c;
+        }
+        let deadline = Instant::now() + (c.last_sync / 4).min(Duration::from_micros(200));
+        while c.pending.len() < expected {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            c = self
+                .window_cv
+                .wait_timeout(c, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        c
+    }
+
     /// Returns once every record up to sequence number `target` is on stable storage and its
     /// index change is published, leading a group fsync when no other thread is.
     pub(super) fn sync_to(&self, target: u64) -> Result<()> {
@@ -239,13 +272,19 @@ impl Inner {
                 continue;
             }
             c.syncing = true;
+            c = self.commit_window(c);
             let upto = c.written_seq;
+            let batch = c.pending.len();
             let file = Arc::clone(&c.file);
             drop(c);
+            let started = Instant::now();
             let result = file.sync_data();
+            let took = started.elapsed();
             self.counters.syncs.fetch_add(1, Ordering::Relaxed);
             c = lock(&self.commit);
             c.syncing = false;
+            c.last_batch = batch;
+            c.last_sync = took;
             if let Err(e) = result {
                 // Never retry-and-trust a failed fsync: the page cache may have dropped the
                 // dirty pages. Changes waiting on it are never published.
