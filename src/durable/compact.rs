@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::index::{Entry, Index};
+use super::key::IndexKey;
 use super::stats::Counters;
 use super::write::{Writer, lock};
 use super::{Inner, dead_bytes};
@@ -125,11 +126,10 @@ impl Inner {
         let now = self.opts.clock.now_millis();
         let (mut live, old, live_bytes) = {
             let index = self.read_index();
-            let live: Vec<(Box<[u8]>, Entry)> = index
-                .map
+            let live: Vec<(IndexKey, Entry)> = index
                 .iter()
                 .filter(|(_, e)| e.offset < snapshot_end && !e.is_expired(now))
-                .map(|(k, e)| (k.clone(), *e))
+                .map(|(k, e)| (k.clone(), e))
                 .collect();
             let bytes = live.iter().map(|(_, e)| u64::from(e.len)).sum::<u64>();
             (live, Arc::clone(&index.file), bytes)
@@ -154,7 +154,7 @@ impl Inner {
         match self.copy_records(&*old, &*out, &mut live) {
             Ok(copied_end) => {
                 let mut index = Index::new(Arc::clone(&out));
-                index.map.reserve(live.len());
+                index.reserve(live.len());
                 for (key, entry) in live {
                     index.insert_new(key, entry);
                 }
@@ -181,7 +181,7 @@ impl Inner {
         &self,
         old: &dyn FileHandle,
         out: &dyn FileHandle,
-        live: &mut Vec<(Box<[u8]>, Entry)>,
+        live: &mut Vec<(IndexKey, Entry)>,
     ) -> Result<u64> {
         let out_err = |op| move |e| Error::io(op, &self.compact_path, e);
         out.truncate(0).map_err(out_err("truncate"))?;

@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
+use super::key::IndexKey;
 use crate::fs::FileHandle;
 use crate::log::record::Op;
 use crate::log::replay::Event;
 
-/// Where a live record is, and when it expires.
+/// Where a live record is, and when it expires: what the index answers and what writers
+/// hand it. (It stores the smaller [`Slot`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     /// Offset of the record's first byte in the current log file.
@@ -26,48 +28,129 @@ impl Entry {
     }
 }
 
+/// What the table holds per key: 16 bytes. The expiry lives in `Index::expiries`, used only by
+/// keys that have one, so that the common entry without a TTL stays small (index memory per
+/// key is what bounds how many keys fit in RAM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    offset: u64,
+    len: u32,
+    /// 1-based index into `Index::expiries`; 0 = no expiry.
+    ttl: u32,
+}
+
+/// A slab of expiry times with a free list.
+#[derive(Debug, Default)]
+struct Expiries {
+    at: Vec<u64>,
+    free: Vec<u32>,
+}
+
+impl Expiries {
+    fn alloc(&mut self, expiry: u64) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.at[i as usize - 1] = expiry;
+                i
+            }
+            None => {
+                self.at.push(expiry);
+                // More than u32::MAX keys with a TTL would not fit in memory anyway.
+                u32::try_from(self.at.len()).unwrap_or(u32::MAX)
+            }
+        }
+    }
+    fn release(&mut self, i: u32) {
+        if i != 0 {
+            self.free.push(i);
+        }
+    }
+    fn get(&self, i: u32) -> u64 {
+        match i {
+            0 => 0,
+            i => self.at.get(i as usize - 1).copied().unwrap_or(0),
+        }
+    }
+    fn live(&self) -> u64 {
+        (self.at.len() - self.free.len()) as u64
+    }
+}
+
 /// The index together with the file its offsets point into: readers take both under one read
 /// lock, so a compaction that swaps files can never pair an offset with the wrong file.
 #[derive(Debug)]
 pub(crate) struct Index {
     /// foldhash, randomly seeded per process: several times faster than SipHash on short keys
     /// (a quarter of replay time was SipHash), still resistant to chosen-key flooding.
-    pub(crate) map: HashMap<Box<[u8]>, Entry, RandomState>,
+    map: HashMap<IndexKey, Slot, RandomState>,
+    expiries: Expiries,
     pub(crate) file: Arc<dyn FileHandle>,
     /// Sum of `len` over `map` (expired entries included until they are removed).
     pub(crate) live_bytes: u64,
     /// Records in the file that no longer hold a live value: superseded, deleted, tombstones,
     /// expired, damaged. Compaction's trigger counts these.
     pub(crate) stale_records: u64,
-    /// Entries in `map` with an expiry; when 0, no scan is needed to count live keys.
-    pub(crate) with_ttl: u64,
 }
 
 impl Index {
     pub(crate) fn new(file: Arc<dyn FileHandle>) -> Self {
         Index {
             map: HashMap::default(),
+            expiries: Expiries::default(),
             file,
             live_bytes: 0,
             stale_records: 0,
-            with_ttl: 0,
         }
     }
 
-    fn forget(&mut self, old: Entry) {
+    fn entry(&self, slot: Slot) -> Entry {
+        Entry {
+            offset: slot.offset,
+            len: slot.len,
+            expiry: self.expiries.get(slot.ttl),
+        }
+    }
+
+    /// The newest entry of `key`.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Entry> {
+        self.map.get(key).map(|&s| self.entry(s))
+    }
+
+    /// Every key with its entry.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&IndexKey, Entry)> {
+        self.map.iter().map(|(k, &s)| (k, self.entry(s)))
+    }
+
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.map.reserve(n);
+    }
+
+    fn slot(&mut self, entry: Entry) -> Slot {
+        let ttl = if entry.expiry == 0 {
+            0
+        } else {
+            self.expiries.alloc(entry.expiry)
+        };
+        Slot {
+            offset: entry.offset,
+            len: entry.len,
+            ttl,
+        }
+    }
+
+    fn forget(&mut self, old: Slot) {
         self.live_bytes -= u64::from(old.len);
         self.stale_records += 1;
-        if old.expiry != 0 {
-            self.with_ttl -= 1;
-        }
+        self.expiries.release(old.ttl);
     }
 
     /// Records that `key`'s newest record is `entry`.
     pub(crate) fn put(&mut self, key: &[u8], entry: Entry) {
+        let slot = self.slot(entry);
         let old = match self.map.get_mut(key) {
-            Some(slot) => Some(std::mem::replace(slot, entry)),
+            Some(s) => Some(std::mem::replace(s, slot)),
             None => {
-                self.map.insert(key.into(), entry);
+                self.map.insert(IndexKey::from(key), slot);
                 None
             }
         };
@@ -75,19 +158,14 @@ impl Index {
             self.forget(old);
         }
         self.live_bytes += u64::from(entry.len);
-        if entry.expiry != 0 {
-            self.with_ttl += 1;
-        }
     }
 
     /// Adds a key known to be absent, taking ownership of it (building an index from unique
     /// keys without copying them again).
-    pub(crate) fn insert_new(&mut self, key: Box<[u8]>, entry: Entry) {
+    pub(crate) fn insert_new(&mut self, key: IndexKey, entry: Entry) {
+        let slot = self.slot(entry);
         self.live_bytes += u64::from(entry.len);
-        if entry.expiry != 0 {
-            self.with_ttl += 1;
-        }
-        if let Some(old) = self.map.insert(key, entry) {
+        if let Some(old) = self.map.insert(key, slot) {
             // Not expected; keep the accounting right anyway.
             self.forget(old);
         }
@@ -102,13 +180,14 @@ impl Index {
     /// Drops `key` without a record of its own (expiry, salvage).
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let old = self.map.remove(key)?;
+        let entry = self.entry(old);
         self.forget(old);
-        Some(old)
+        Some(entry)
     }
 
     /// Drops `key` if its entry is still `entry` (a newer write may have replaced it).
     pub(crate) fn remove_if_same(&mut self, key: &[u8], entry: Entry) -> bool {
-        if self.map.get(key) == Some(&entry) {
+        if self.get(key) == Some(entry) {
             self.remove(key);
             true
         } else {
@@ -118,13 +197,12 @@ impl Index {
 
     /// Live (unexpired) keys and their bytes.
     pub(crate) fn live(&self, now: u64) -> (u64, u64) {
-        if self.with_ttl == 0 {
+        if self.expiries.live() == 0 {
             return (self.map.len() as u64, self.live_bytes);
         }
-        self.map
-            .values()
-            .filter(|e| !e.is_expired(now))
-            .fold((0, 0), |(n, b), e| (n + 1, b + u64::from(e.len)))
+        self.iter()
+            .filter(|(_, e)| !e.is_expired(now))
+            .fold((0, 0), |(n, b), (_, e)| (n + 1, b + u64::from(e.len)))
     }
 
     /// Applies one replayed event, as open does for the whole log and compaction for the

@@ -3,6 +3,7 @@
 mod builder;
 mod compact;
 mod index;
+mod key;
 mod open;
 mod stats;
 mod write;
@@ -211,10 +212,7 @@ impl DurableKVCache {
         let inner = &*self.inner;
         let found = {
             let index = inner.read_index();
-            index
-                .map
-                .get(key)
-                .map(|entry| (*entry, Arc::clone(&index.file)))
+            index.get(key).map(|entry| (entry, Arc::clone(&index.file)))
         };
         let Some((entry, file)) = found else {
             Counters::bump(&inner.counters.misses);
@@ -253,7 +251,6 @@ impl DurableKVCache {
         let now = self.inner.opts.clock.now_millis();
         self.inner
             .read_index()
-            .map
             .get(key.as_ref())
             .is_some_and(|e| !e.is_expired(now))
     }
@@ -276,7 +273,6 @@ impl DurableKVCache {
         let keys: Vec<Vec<u8>> = self
             .inner
             .read_index()
-            .map
             .iter()
             .filter(|(_, e)| !e.is_expired(now))
             .map(|(k, _)| k.to_vec())

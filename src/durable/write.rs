@@ -198,7 +198,7 @@ impl Inner {
         {
             return p.change;
         }
-        self.read_index().map.get(key).copied()
+        self.read_index().get(key)
     }
 
     /// Writes `record` at the end of the log; returns its offset and the new end.
