@@ -629,3 +629,17 @@ pub fn encode_record(seq: u64, put: bool, expiry: u64, key: &[u8], value: &[u8])
     Payload::new(key, value).encode(seq, op, expiry, &mut out);
     out
 }
+
+/// Encodes a record into `out` (replacing its contents) without allocating when `out` has room:
+/// the engine's write path. For benchmarks.
+pub fn encode_record_into(out: &mut Vec<u8>, seq: u64, expiry: u64, key: &[u8], value: &[u8]) {
+    use crate::log::record::{Op, Payload};
+    Payload::new(key, value).encode(seq, Op::Put, expiry, out);
+}
+
+/// Verifies the record at the start of `bytes` (header, separators, CRC) without allocating;
+/// returns its length. The engine's read path. For benchmarks.
+pub fn verify_record(bytes: &[u8], max_value_len: u64) -> Option<usize> {
+    let r = crate::log::record::decode(bytes, max_value_len).ok()?;
+    usize::try_from(r.header.record_len()).ok()
+}
