@@ -292,8 +292,8 @@ impl<S: KvStore> BigCache<S> {
             let mut intact = true;
             for i in 0..manifest.blocks() {
                 match self.load_block(&manifest, i)? {
-                    Some(block) => {
-                        whole.update(&block);
+                    Some((block, crc)) => {
+                        whole.combine(&crc);
                         out.extend_from_slice(&block);
                     }
                     None => {
@@ -452,17 +452,28 @@ impl<S: KvStore> BigCache<S> {
         }
     }
 
-    /// Block `i` of `manifest`, checked; `None` when missing, damaged or of the wrong length.
-    fn load_block(&self, manifest: &Manifest, i: u64) -> Result<Option<Vec<u8>>> {
+    /// Block `i` of `manifest`, checked, with its CRC state (the object's CRC is combined from
+    /// the blocks' rather than computed in another pass); `None` when missing, damaged or of
+    /// the wrong length.
+    fn load_block(
+        &self,
+        manifest: &Manifest,
+        i: u64,
+    ) -> Result<Option<(Vec<u8>, crc32fast::Hasher)>> {
         let block = match self.store.get(&self.block_key(&manifest.id, i)) {
-            Ok(b) => b,
-            Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => None,
+            Ok(Some(b)) => b,
+            Ok(None) | Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => {
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
+        if block.len() as u64 != manifest.block_len(i) {
+            return Ok(None);
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&block);
         let expected = manifest.block_crcs.get(i as usize).copied();
-        Ok(block.filter(|b| {
-            b.len() as u64 == manifest.block_len(i) && Some(crc32fast::hash(b)) == expected
-        }))
+        Ok((Some(crc.clone().finalize()) == expected).then_some((block, crc)))
     }
 
     // ---- removing --------------------------------------------------------------------------

@@ -107,7 +107,11 @@ impl<S: KvStore> BigWriter<'_, S> {
         cache
             .store
             .set(&cache.block_key(&self.id, index), &self.buf)?;
-        self.crcs.push(crc32fast::hash(&self.buf));
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&self.buf);
+        self.crcs.push(crc.clone().finalize());
+        // The object's CRC is combined from the blocks' CRCs: no second pass over the bytes.
+        self.whole.combine(&crc);
         self.buf.clear();
         Ok(())
     }
@@ -150,7 +154,6 @@ impl<S: KvStore> io::Write for BigWriter<'_, S> {
         let room = self.cache.block_size - self.buf.len();
         let n = room.min(data.len());
         self.buf.extend_from_slice(&data[..n]);
-        self.whole.update(&data[..n]);
         self.size += n as u64;
         if self.buf.len() == self.cache.block_size
             && let Err(e) = self.write_block()
@@ -243,8 +246,8 @@ impl<S: KvStore> io::Read for BigReader<'_, S> {
                 .load_block(&self.manifest, self.next)
                 .map_err(to_io)?
             {
-                Some(block) => {
-                    self.whole.update(&block);
+                Some((block, crc)) => {
+                    self.whole.combine(&crc);
                     self.block = block;
                     self.pos = 0;
                     self.next += 1;
