@@ -7,6 +7,7 @@
 //! cargo run --release --example bench -- --quick           # 1/100 of the sizes (CI)
 //! cargo run --release --example bench -- fill read-random  # some workloads
 //! cargo run --release --example bench -- --json out.jsonl  # JSON lines to a file too
+//! cargo run --release --example bench -- --repeat 5        # median of 5, engines interleaved
 //! ```
 //!
 //! Work files go to `target/bench/` and are removed as each workload ends.
@@ -139,6 +140,7 @@ fn main() -> Res<()> {
         return child(workload, engine, Scale::new(quick));
     }
     let mut quick = false;
+    let mut repeat = 1usize;
     let mut json_out: Option<PathBuf> = None;
     let mut chosen: Vec<String> = Vec::new();
     let mut it = args.into_iter();
@@ -146,6 +148,7 @@ fn main() -> Res<()> {
         match a.as_str() {
             "--quick" => quick = true,
             "--json" => json_out = Some(it.next().ok_or("--json needs a file")?.into()),
+            "--repeat" => repeat = it.next().ok_or("--repeat needs a number")?.parse()?,
             w if WORKLOADS.contains(&w) => chosen.push(w.to_string()),
             other => {
                 return Err(format!("unknown argument {other:?}; workloads: {WORKLOADS:?}").into());
@@ -156,36 +159,39 @@ fn main() -> Res<()> {
         chosen = WORKLOADS.iter().map(|s| s.to_string()).collect();
     }
     let exe = std::env::current_exe()?;
-    let mut rows = Vec::new();
+    let mut all = Vec::new();
     for workload in &chosen {
-        for engine in ["logcache", "raw"] {
-            eprintln!(
-                "running {workload} on {engine}{}",
-                if quick { " (quick)" } else { "" }
-            );
-            let out = Command::new(&exe)
-                .args([
-                    "--child",
-                    workload,
-                    engine,
-                    if quick { "quick" } else { "full" },
-                ])
-                .output()?;
-            if !out.status.success() {
-                return Err(format!(
-                    "{workload} on {engine} failed: {}\n{}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr)
-                )
-                .into());
-            }
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                if let Some(row) = Row::parse(line) {
-                    rows.push(row);
+        for round in 1..=repeat.max(1) {
+            for engine in ["logcache", "raw"] {
+                eprintln!(
+                    "running {workload} on {engine} ({round}/{repeat}){}",
+                    if quick { " (quick)" } else { "" }
+                );
+                let out = Command::new(&exe)
+                    .args([
+                        "--child",
+                        workload,
+                        engine,
+                        if quick { "quick" } else { "full" },
+                    ])
+                    .output()?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "{workload} on {engine} failed: {}\n{}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                    .into());
                 }
+                all.extend(
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .filter_map(Row::parse),
+                );
             }
         }
     }
+    let rows = medians(all);
     report(&rows);
     if let Some(path) = json_out {
         let mut f = std::fs::File::create(&path)?;
@@ -195,6 +201,34 @@ fn main() -> Res<()> {
         eprintln!("JSON lines written to {}", path.display());
     }
     Ok(())
+}
+
+/// One row per (workload, engine, variant): the run with the median throughput, with the
+/// spread of all runs added as `min_ops_per_sec` / `max_ops_per_sec` when there were several.
+fn medians(all: Vec<Row>) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    for r in &all {
+        if out
+            .iter()
+            .any(|o| o.workload == r.workload && o.engine == r.engine && o.variant == r.variant)
+        {
+            continue;
+        }
+        let mut same: Vec<&Row> = all
+            .iter()
+            .filter(|o| o.workload == r.workload && o.engine == r.engine && o.variant == r.variant)
+            .collect();
+        same.sort_by(|a, b| a.ops_per_sec().total_cmp(&b.ops_per_sec()));
+        let mut row = same[same.len() / 2].clone();
+        if same.len() > 1 {
+            row.extra.push(("runs", same.len() as f64));
+            row.extra.push(("min_ops_per_sec", same[0].ops_per_sec()));
+            row.extra
+                .push(("max_ops_per_sec", same[same.len() - 1].ops_per_sec()));
+        }
+        out.push(row);
+    }
+    out
 }
 
 fn report(rows: &[Row]) {
