@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
-use super::key::IndexKey;
+use super::key::{INLINE, IndexKey};
 use crate::fs::FileHandle;
 use crate::log::record::Op;
 use crate::log::replay::Event;
@@ -146,12 +146,24 @@ impl Index {
 
     /// Records that `key`'s newest record is `entry`.
     pub(crate) fn put(&mut self, key: &[u8], entry: Entry) {
+        use std::collections::hash_map::Entry as MapEntry;
         let slot = self.slot(entry);
-        let old = match self.map.get_mut(key) {
-            Some(s) => Some(std::mem::replace(s, slot)),
-            None => {
-                self.map.insert(IndexKey::from(key), slot);
-                None
+        let old = if key.len() <= INLINE {
+            // An inline key costs no allocation to build, so the entry API can hash once.
+            match self.map.entry(IndexKey::from(key)) {
+                MapEntry::Occupied(mut o) => Some(std::mem::replace(o.get_mut(), slot)),
+                MapEntry::Vacant(v) => {
+                    v.insert(slot);
+                    None
+                }
+            }
+        } else {
+            match self.map.get_mut(key) {
+                Some(s) => Some(std::mem::replace(s, slot)),
+                None => {
+                    self.map.insert(IndexKey::from(key), slot);
+                    None
+                }
             }
         };
         if let Some(old) = old {
