@@ -110,6 +110,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// Loading a missing value (read-through: the store behind a tier, or a loader) failed.
+    /// Every caller waiting on the same load gets this error.
+    #[error("loading the value failed: {reason}; the cache holds nothing for the key")]
+    Load {
+        /// What the load reported.
+        reason: String,
+    },
+
     /// An argument is out of range (for example a zero block size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -68,10 +68,12 @@ mod durable;
 mod error;
 pub mod fs;
 mod log;
+mod memory;
 mod options;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;
+mod tiered;
 
 pub use big::{
     BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, DEFAULT_BLOCK_SIZE,
@@ -84,8 +86,11 @@ pub use durable::{
 };
 pub use error::{Error, Result};
 pub use log::record::{MAX_KEY_LEN, MAX_VALUE_LEN_LIMIT};
+pub use memory::policy::{EvictionPolicy, Lru, PolicyKind, S3Fifo};
+pub use memory::{DEFAULT_SHARDS, ENTRY_OVERHEAD, MemoryCache, MemoryCacheBuilder, MemoryStats};
 pub use options::{Durability, RecoveryMode};
 pub use store::KvStore;
+pub use tiered::{Loader, Tiered, TieredBuilder, WritePolicy};
 
 /// The README's examples, compiled as doctests so they cannot drift from the API.
 #[cfg(doctest)]

@@ -24,6 +24,13 @@ pub trait KvStore: Send + Sync {
     /// Removes `key`; returns whether it was there.
     fn delete(&self, key: &[u8]) -> Result<bool>;
 
+    /// The value of `key` with its absolute expiry in Unix milliseconds (0 = none), so that a
+    /// tier in front can expire its copy at the same instant. Stores that do not know expiries
+    /// report 0.
+    fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
+        Ok(self.get(key)?.map(|v| (v, 0)))
+    }
+
     /// The largest value `set` accepts, in bytes.
     fn max_value_len(&self) -> u64;
 
@@ -48,6 +55,9 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     fn delete(&self, key: &[u8]) -> Result<bool> {
         (**self).delete(key)
     }
+    fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
+        (**self).get_with_expiry(key)
+    }
     fn max_value_len(&self) -> u64 {
         (**self).max_value_len()
     }
@@ -68,6 +78,9 @@ impl KvStore for DurableKVCache {
     }
     fn delete(&self, key: &[u8]) -> Result<bool> {
         DurableKVCache::delete(self, key)
+    }
+    fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
+        self.get_with_expiry(key)
     }
     fn max_value_len(&self) -> u64 {
         DurableKVCache::max_value_len(self)

@@ -208,6 +208,12 @@ impl DurableKVCache {
     /// read, and verifies its checksum: damaged bytes give [`Error::ChecksumMismatch`], never a
     /// wrong value.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_with_expiry(key)?.map(|(v, _)| v))
+    }
+
+    /// The value of `key` with its absolute expiry in Unix milliseconds (0 = none), or `None`
+    /// when absent or expired.
+    pub fn get_with_expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<(Vec<u8>, u64)>> {
         let key = key.as_ref();
         let inner = &*self.inner;
         let found = {
@@ -230,7 +236,7 @@ impl DurableKVCache {
         buf.copy_within(start..start + len, 0);
         buf.truncate(len);
         Counters::bump(&inner.counters.hits);
-        Ok(Some(buf))
+        Ok(Some((buf, entry.expiry)))
     }
 
     /// Removes `key`. Returns whether it had a live value. Writes a tombstone only when the
