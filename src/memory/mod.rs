@@ -46,6 +46,10 @@ struct Shard {
     used: u64,
     next_id: u64,
     with_ttl: u64,
+    /// Read counters live in the shard, under its lock: a global atomic bumped by every get
+    /// made two threads slower than one (the counter's cache line bounced between cores).
+    hits: u64,
+    misses: u64,
 }
 
 /// Counters of a [`MemoryCache`] (and of a [`Tiered`](crate::Tiered) pair's loads).
@@ -90,8 +94,6 @@ impl MemoryStats {
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
     inserts: AtomicU64,
     evictions_size: AtomicU64,
     evictions_expired: AtomicU64,
@@ -149,6 +151,8 @@ impl MemoryCacheBuilder {
                         used: 0,
                         next_id: 0,
                         with_ttl: 0,
+                        hits: 0,
+                        misses: 0,
                     })
                 })
                 .collect(),
@@ -219,8 +223,8 @@ impl MemoryCache {
     pub fn get_shared(&self, key: impl AsRef<[u8]>) -> Option<Arc<[u8]>> {
         let key = key.as_ref();
         let (shard, _) = self.shard_of(key);
-        let now = self.clock.now_millis();
         let mut s = lock(shard);
+        let now = s.now(&*self.clock);
         let found = match s.map.get(key) {
             Some(item) if item.expired(now) => {
                 s.remove(key);
@@ -234,15 +238,11 @@ impl MemoryCache {
             }
             None => None,
         };
-        drop(s);
-        add(
-            if found.is_some() {
-                &self.counters.hits
-            } else {
-                &self.counters.misses
-            },
-            1,
-        );
+        if found.is_some() {
+            s.hits += 1;
+        } else {
+            s.misses += 1;
+        }
         found
     }
 
@@ -414,15 +414,18 @@ impl MemoryCache {
 
     /// Counters and sizes.
     pub fn stats(&self) -> MemoryStats {
-        let (bytes, entries) = self.shards.iter().fold((0, 0), |(b, e), m| {
-            let s = lock(m);
-            (b + s.used, e + s.map.len() as u64)
-        });
+        let (bytes, entries, hits, misses) =
+            self.shards
+                .iter()
+                .fold((0, 0, 0, 0), |(b, e, h, m), shard| {
+                    let s = lock(shard);
+                    (b + s.used, e + s.map.len() as u64, h + s.hits, m + s.misses)
+                });
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         MemoryStats {
-            hits: get(&c.hits),
-            misses: get(&c.misses),
+            hits,
+            misses,
             inserts: get(&c.inserts),
             evictions_size: get(&c.evictions_size),
             evictions_expired: get(&c.evictions_expired),
@@ -446,6 +449,16 @@ impl MemoryCache {
 }
 
 impl Shard {
+    /// The time to check expiries against: the clock is read only when some entry here has a
+    /// TTL (0 makes nothing expired).
+    fn now(&self, clock: &dyn Clock) -> u64 {
+        if self.with_ttl > 0 {
+            clock.now_millis()
+        } else {
+            0
+        }
+    }
+
     fn remove(&mut self, key: &[u8]) -> Option<Item> {
         let item = self.map.remove(key)?;
         self.ids.remove(&item.id);
@@ -487,20 +500,21 @@ impl KvStore for MemoryCache {
     }
     fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         let (shard, _) = self.shard_of(key);
-        let now = self.clock.now_millis();
-        let found = lock(shard)
+        let mut s = lock(shard);
+        let now = s.now(&*self.clock);
+        let found = s
             .map
             .get(key)
             .filter(|i| !i.expired(now))
             .map(|i| (i.value.to_vec(), i.expiry, i.id));
         match found {
             Some((v, expiry, id)) => {
-                lock(shard).policy.on_access(id);
-                add(&self.counters.hits, 1);
+                s.policy.on_access(id);
+                s.hits += 1;
                 Ok(Some((v, expiry)))
             }
             None => {
-                add(&self.counters.misses, 1);
+                s.misses += 1;
                 Ok(None)
             }
         }
