@@ -19,6 +19,9 @@ use logcache::{ENTRY_OVERHEAD, MemoryCache, PolicyKind};
 
 const VALUE_LEN: usize = 32;
 
+/// The throughput baseline: one mutex around a map of shared values.
+type Baseline = Mutex<HashMap<Vec<u8>, Arc<[u8]>>>;
+
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -141,7 +144,7 @@ fn throughput(keys: usize, requests: usize) {
     let t = trace("zipf-1.0", keys, requests);
     let value = [7u8; VALUE_LEN];
     let cache = Arc::new(MemoryCache::builder(keys as u64 * 200).build());
-    let map: Arc<Mutex<HashMap<Vec<u8>, Arc<[u8]>>>> = Arc::new(Mutex::new(HashMap::new()));
+    let map: Arc<Baseline> = Arc::new(Mutex::new(HashMap::new()));
     for id in 0..keys as u64 {
         cache.set(key(id), value).expect("fits");
         map.lock()
