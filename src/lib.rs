@@ -77,7 +77,7 @@ mod tiered;
 
 pub use big::{
     BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, DEFAULT_BLOCK_SIZE,
-    DEFAULT_NAMESPACE, FullPolicy,
+    DEFAULT_NAMESPACE, FullPolicy, ObjectProblem,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use durable::{
@@ -85,6 +85,7 @@ pub use durable::{
     DurableKVCache, DurableKVCacheBuilder, RecoveryStats, Stats,
 };
 pub use error::{Error, Result};
+pub use log::reader::{LogItem, LogRecord, LogSummary, read_log};
 pub use log::record::{MAX_KEY_LEN, MAX_VALUE_LEN_LIMIT};
 pub use memory::policy::{EvictionPolicy, Lru, PolicyKind, S3Fifo};
 pub use memory::{DEFAULT_SHARDS, ENTRY_OVERHEAD, MemoryCache, MemoryCacheBuilder, MemoryStats};

@@ -44,6 +44,15 @@ pub enum FullPolicy {
     Fail,
 }
 
+/// A damaged object found by [`BigCache::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectProblem {
+    /// The object's key.
+    pub key: Vec<u8>,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
 /// Counters and block accounting of a [`BigCache`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -357,6 +366,89 @@ impl<S: KvStore> BigCache<S> {
         Ok(self
             .load_manifest(key, &self.manifest_key(key))?
             .map(|m| m.size))
+    }
+
+    /// The keys of the objects whose key starts with `prefix`, sorted; `None` when the store
+    /// cannot list keys.
+    pub fn keys(&self, prefix: impl AsRef<[u8]>) -> Result<Option<Vec<Vec<u8>>>> {
+        let strip = self.manifest_key(b"").len();
+        let listed = self
+            .store
+            .keys_with_prefix(&self.manifest_key(prefix.as_ref()))?;
+        Ok(listed.map(|keys| {
+            let mut keys: Vec<Vec<u8>> = keys.into_iter().map(|k| k[strip..].to_vec()).collect();
+            keys.sort_unstable();
+            keys
+        }))
+    }
+
+    /// Checks every object — its manifest, each block's presence, length and CRC, and the
+    /// object's CRC — without changing anything. Returns the damaged objects with what is wrong;
+    /// `None` when the store cannot list keys.
+    pub fn verify(&self) -> Result<Option<Vec<ObjectProblem>>> {
+        let Some(keys) = self.keys(b"")? else {
+            return Ok(None);
+        };
+        let mut problems = Vec::new();
+        for key in keys {
+            let bytes = match self.store.get(&self.manifest_key(&key)) {
+                Ok(Some(b)) => b,
+                Ok(None) => continue, // deleted meanwhile
+                Err(e @ (Error::ChecksumMismatch { .. } | Error::Corrupt { .. })) => {
+                    problems.push(ObjectProblem {
+                        key,
+                        problem: format!("manifest damaged in the store: {e}"),
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let Some(manifest) = Manifest::decode(&bytes) else {
+                problems.push(ObjectProblem {
+                    key,
+                    problem: "manifest does not decode".into(),
+                });
+                continue;
+            };
+            let mut whole = crc32fast::Hasher::new();
+            let mut bad = None;
+            for i in 0..manifest.blocks() {
+                match self.store.get(&self.block_key(&manifest.id, i)) {
+                    Ok(Some(block)) if block.len() as u64 != manifest.block_len(i) => {
+                        bad = Some(format!(
+                            "block {i} has {} bytes, expected {}",
+                            block.len(),
+                            manifest.block_len(i)
+                        ));
+                    }
+                    Ok(Some(block)) => {
+                        let mut crc = crc32fast::Hasher::new();
+                        crc.update(&block);
+                        if Some(crc.clone().finalize())
+                            != manifest.block_crcs.get(i as usize).copied()
+                        {
+                            bad = Some(format!("block {i} does not match its checksum"));
+                        }
+                        whole.combine(&crc);
+                    }
+                    Ok(None) => bad = Some(format!("block {i} is missing")),
+                    Err(e @ (Error::ChecksumMismatch { .. } | Error::Corrupt { .. })) => {
+                        bad = Some(format!("block {i} is damaged in the store: {e}"));
+                    }
+                    Err(e) => return Err(e),
+                }
+                if bad.is_some() {
+                    break;
+                }
+            }
+            if bad.is_none() && whole.finalize() != manifest.object_crc {
+                bad = Some("object checksum mismatch".into());
+            }
+            if let Some(problem) = bad {
+                problems.push(ObjectProblem { key, problem });
+            }
+        }
+        Ok(Some(problems))
     }
 
     /// Blocks held by each object in the accounting, as `(key, blocks)`.

@@ -252,7 +252,7 @@ impl Index {
                     self.delete(key);
                 }
             },
-            Event::Damaged => self.stale_records += 1,
+            Event::Damaged { .. } => self.stale_records += 1,
         }
         false
     }

@@ -30,7 +30,7 @@ pub(crate) enum Event<'a> {
     /// names is not trusted or acted on: after a crash, damage is usually an unacknowledged
     /// write torn by out-of-order writeback, and dropping its key would lose the key's older,
     /// acknowledged value.
-    Damaged,
+    Damaged { offset: u64, len: u64 },
 }
 
 /// What a replay found about the file as a whole.
@@ -237,7 +237,10 @@ pub(crate) fn replay(
                 reason: format!("{problem}, with intact records from byte {next} on"),
             });
         }
-        on_event(Event::Damaged);
+        on_event(Event::Damaged {
+            offset: pos,
+            len: next - pos,
+        });
         sum.damaged_regions += 1;
         sum.damaged_bytes += next - pos;
         // The loop takes the intact record at `next` from here (checking it once more).
