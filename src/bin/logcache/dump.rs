@@ -1,0 +1,42 @@
+//! `logcache dump`
+
+use logcache::{DEFAULT_MAX_VALUE_LEN, LogItem, read_log};
+
+use crate::{Cli, escape};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Value bytes shown per record (the rest is summarised).
+    #[arg(long, default_value_t = 64)]
+    max_value: usize,
+}
+
+pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
+    let sum = read_log(&cli.data, DEFAULT_MAX_VALUE_LEN, |item| match item {
+        LogItem::Record(r) => {
+            let shown = &r.value[..r.value.len().min(a.max_value)];
+            let more = if r.value.len() > shown.len() {
+                format!(" ... ({} bytes)", r.value.len())
+            } else {
+                String::new()
+            };
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}{more}",
+                r.offset,
+                r.seq,
+                if r.put { "P" } else { "D" },
+                r.expiry,
+                escape(&r.key),
+                escape(shown)
+            );
+        }
+        LogItem::Damaged { offset, len } => println!("{offset}\tDAMAGED\t{len} bytes"),
+    })?;
+    if !cli.quiet {
+        eprintln!(
+            "{} records, {} damaged regions ({} bytes), torn tail {} bytes",
+            sum.records, sum.damaged_regions, sum.damaged_bytes, sum.torn_tail_bytes
+        );
+    }
+    Ok(())
+}
