@@ -210,3 +210,42 @@ fn errors_are_one_clear_line_and_a_locked_store_names_its_holder() {
         "never modified"
     );
 }
+
+#[test]
+fn the_readme_examples_run() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("<!-- cli-example:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- cli-example:end -->").next())
+        .expect("the README has a CLI example block");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello, logcache\n").unwrap();
+    let mut ran = 0;
+    for line in block.lines().filter(|l| l.contains("logcache ")) {
+        // `cat FILE | logcache ...`: feed the file on standard input.
+        let (stdin_file, command) = match line.split_once(" | ") {
+            Some((cat, cmd)) => (cat.strip_prefix("cat ").map(str::trim), cmd),
+            None => (None, line),
+        };
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(dir.path()).args(&args);
+        if let Some(f) = stdin_file {
+            cmd.stdin(std::fs::File::open(dir.path().join(f)).unwrap());
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ran += 1;
+    }
+    assert_eq!(ran, 10, "every example line ran");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("copy.txt")).unwrap(),
+        "hello, logcache\n"
+    );
+}
