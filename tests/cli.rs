@@ -249,3 +249,19 @@ fn the_readme_examples_run() {
         "hello, logcache\n"
     );
 }
+
+#[test]
+fn bench_runs_the_benchmark_runner() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["bench", "--quick", "fill", "index-memory"])
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(
+        text.contains("fill") && text.contains("logcache") && text.contains("raw"),
+        "{text}"
+    );
+    assert!(text.contains("rss_bytes_per_key"), "{text}");
+}

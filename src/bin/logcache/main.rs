@@ -10,10 +10,12 @@
 //! logcache compact              rewrite the log without dead records
 //! logcache check                verify every record and every object (exit 1 if damaged)
 //! logcache dump                 print the log's records, control bytes escaped
+//! logcache bench [--quick]      the benchmark runner (docs/BENCHMARKS.md)
 //! ```
 //!
 //! `--data PATH` (or `LOGCACHE_DATA`) chooses the log; default `logcache.log`.
 
+mod bench;
 mod check;
 mod compact;
 mod del;
@@ -71,6 +73,8 @@ enum Command {
     Check,
     /// Print the log's records, one per line, control bytes escaped.
     Dump(dump::Args),
+    /// Run the benchmarks against the raw-file baseline (work files in target/bench/).
+    Bench(bench::Args),
 }
 
 /// Opens the store. Writes are made durable by an explicit sync before a command reports
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
         Command::Compact => compact::run(&cli),
         Command::Check => return check::run(&cli),
         Command::Dump(a) => dump::run(&cli, a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
