@@ -13,6 +13,13 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn now_millis(&self) -> u64;
 }
 
+/// The absolute expiry (Unix ms) of an entry written now with `ttl`. 0 means "never" in every
+/// store, so the earliest storable instant is 1; a TTL too large to represent saturates.
+pub(crate) fn expiry_after(clock: &dyn Clock, ttl: Duration) -> u64 {
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    clock.now_millis().saturating_add(ttl_ms).max(1)
+}
+
 /// The system wall clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

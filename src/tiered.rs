@@ -250,13 +250,7 @@ impl<S: KvStore> Tiered<S> {
         ttl: Duration,
     ) -> Result<()> {
         let (key, value) = (key.as_ref(), value.as_ref());
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        let expiry = self
-            .front
-            .clock()
-            .now_millis()
-            .saturating_add(ttl_ms)
-            .max(1);
+        let expiry = crate::clock::expiry_after(&**self.front.clock(), ttl);
         self.back.set_with_ttl(key, value, ttl)?;
         self.after_write(key, value, expiry)
     }

@@ -179,10 +179,7 @@ impl DurableKVCache {
         value: impl AsRef<[u8]>,
         ttl: Duration,
     ) -> Result<()> {
-        let now = self.inner.opts.clock.now_millis();
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        // Expiry 0 means "never" on disk, so the earliest storable instant is 1.
-        let expiry = now.saturating_add(ttl_ms).max(1);
+        let expiry = crate::clock::expiry_after(&*self.inner.opts.clock, ttl);
         self.put_inner(key.as_ref(), value.as_ref(), expiry)
     }
 

@@ -264,8 +264,7 @@ impl MemoryCache {
         value: impl AsRef<[u8]>,
         ttl: Duration,
     ) -> Result<()> {
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        let expiry = self.clock.now_millis().saturating_add(ttl_ms).max(1);
+        let expiry = crate::clock::expiry_after(&*self.clock, ttl);
         self.insert(key.as_ref(), value.as_ref(), expiry)
     }
 
