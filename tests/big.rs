@@ -440,3 +440,84 @@ fn block_size_respects_the_store() {
         Some(b"x".to_vec())
     );
 }
+
+#[test]
+fn objects_with_a_ttl_expire_whole_and_release_their_blocks() {
+    use logcache::ManualClock;
+    use std::time::Duration;
+    let (_dir, path) = temp_log();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let open = |clock: &Arc<ManualClock>| {
+        let store = DurableKVCache::builder(&path)
+            .durability(Durability::None)
+            .clock(clock.clone())
+            .open()
+            .unwrap();
+        BigCache::builder(store)
+            .block_size(1000)
+            .clock(clock.clone())
+            .open()
+            .unwrap()
+    };
+    let blocks = |cache: &BigCache| {
+        cache
+            .store()
+            .keys_with_prefix(BLOCKS)
+            .unwrap()
+            .unwrap()
+            .len()
+    };
+    let cache = open(&clock);
+    cache
+        .set_with_ttl("a", pattern(2500, 1), Duration::from_secs(10))
+        .unwrap();
+    cache.set("forever", pattern(1500, 2)).unwrap();
+    let mut w = cache
+        .writer_with_ttl("streamed", Duration::from_secs(10))
+        .unwrap();
+    w.write_all(&pattern(1200, 3)).unwrap();
+    w.commit().unwrap();
+    assert_eq!(blocks(&cache), 3 + 2 + 2);
+    clock.advance(Duration::from_millis(9_999));
+    assert_eq!(cache.get("a").unwrap(), Some(pattern(2500, 1)));
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(
+        cache.get("a").unwrap(),
+        None,
+        "expired at exactly commit + ttl"
+    );
+    assert!(cache.reader("streamed").unwrap().is_none());
+    assert_eq!(blocks(&cache), 2, "the expired objects' blocks are gone");
+    assert_eq!(cache.stats().expired, 2);
+    assert_eq!(cache.stats().used_blocks, 2);
+    assert_eq!(cache.get("forever").unwrap(), Some(pattern(1500, 2)));
+
+    // sweep() drops expired objects nobody touches.
+    cache
+        .set_with_ttl("b", pattern(3000, 4), Duration::from_secs(5))
+        .unwrap();
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(cache.sweep(), 1);
+    assert_eq!(blocks(&cache), 2);
+
+    // An object that expires while the cache is closed: its blocks are orphans at open.
+    cache
+        .set_with_ttl("c", pattern(2000, 5), Duration::from_secs(5))
+        .unwrap();
+    drop(cache);
+    clock.advance(Duration::from_secs(5));
+    let cache = open(&clock);
+    assert_eq!(cache.get("c").unwrap(), None);
+    assert_eq!(cache.stats().orphans_removed, 2);
+    assert_eq!(blocks(&cache), 2);
+    // And an unexpired TTL survives a reopen with its expiry.
+    cache
+        .set_with_ttl("d", pattern(100, 6), Duration::from_secs(60))
+        .unwrap();
+    drop(cache);
+    let cache = open(&clock);
+    assert_eq!(cache.get("d").unwrap(), Some(pattern(100, 6)));
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(cache.get("d").unwrap(), None);
+    assert_eq!(blocks(&cache), 2);
+}

@@ -265,3 +265,23 @@ fn bench_runs_the_benchmark_runner() {
     );
     assert!(text.contains("rss_bytes_per_key"), "{text}");
 }
+
+#[test]
+fn put_with_a_ttl_expires() {
+    let (dir, data) = setup();
+    let file = dir.path().join("f");
+    std::fs::write(&file, "short-lived").unwrap();
+    ok(&logcache(
+        &data,
+        &["put", "--ttl", "1", "temp", file.to_str().unwrap()],
+    ));
+    ok(&logcache(&data, &["put", "kept", file.to_str().unwrap()]));
+    assert_eq!(ok(&logcache(&data, &["get", "temp"])), "short-lived");
+    // Real time for a real process: wait past the second (a behaviour check, not a speed one).
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert!(
+        !logcache(&data, &["get", "temp"]).status.success(),
+        "expired"
+    );
+    assert_eq!(ok(&logcache(&data, &["ls"])), "11\tkept\n");
+}

@@ -11,13 +11,15 @@ mod stream;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 pub use stream::{BigReader, BigWriter};
 
 use manifest::{Manifest, VersionId};
 use pool::{Pool, Reservation, Reserve};
 
+use crate::clock::{Clock, SystemClock, expiry_after};
 use crate::durable::DurableKVCache;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
@@ -83,6 +85,8 @@ pub struct BigStats {
     pub damaged: u64,
     /// Orphan blocks (written by a set that never committed) removed at open.
     pub orphans_removed: u64,
+    /// Objects dropped because their TTL ran out.
+    pub expired: u64,
 }
 
 #[derive(Debug, Default)]
@@ -94,6 +98,7 @@ struct Counters {
     evictions: AtomicU64,
     damaged: AtomicU64,
     orphans_removed: AtomicU64,
+    expired: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -109,9 +114,17 @@ pub struct BigCacheBuilder<S> {
     capacity_blocks: Option<u64>,
     full_policy: FullPolicy,
     namespace: Vec<u8>,
+    clock: Arc<dyn Clock>,
 }
 
 impl<S: KvStore> BigCacheBuilder<S> {
+    /// The wall clock for object TTLs; give it the same clock as the store. Default the
+    /// system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Block size in bytes. Default 1 MiB, or the store's largest value if smaller; a size
     /// above the store's largest value is refused.
     pub fn block_size(mut self, bytes: usize) -> Self {
@@ -169,6 +182,7 @@ impl<S: KvStore> BigCacheBuilder<S> {
             counters: Counters::default(),
             ids: foldhash::quality::RandomState::default(),
             next_id: AtomicU64::new(0),
+            clock: self.clock,
         };
         cache.rebuild()?;
         Ok(cache)
@@ -220,6 +234,7 @@ pub struct BigCache<S: KvStore = DurableKVCache> {
     counters: Counters,
     ids: foldhash::quality::RandomState,
     next_id: AtomicU64,
+    clock: Arc<dyn Clock>,
 }
 
 impl<S: KvStore> std::fmt::Debug for BigCache<S> {
@@ -249,6 +264,7 @@ impl<S: KvStore> BigCache<S> {
             capacity_blocks: None,
             full_policy: FullPolicy::default(),
             namespace: DEFAULT_NAMESPACE.to_vec(),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -260,6 +276,71 @@ impl<S: KvStore> BigCache<S> {
     /// The block size in bytes.
     pub fn block_size(&self) -> usize {
         self.block_size
+    }
+
+    /// Stores `value` under `key` until `ttl` from now; after that it reads as absent and its
+    /// blocks are deleted (when the key is next touched, by [`sweep`](Self::sweep), by
+    /// eviction, or at the next open). Blocks carry no TTL of their own, so they never expire
+    /// before the manifest that names them.
+    pub fn set_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<()> {
+        let mut w = self.writer_with_ttl(key, ttl)?;
+        w.write_all(value.as_ref()).map_err(stream::unwrap_io)?;
+        w.commit()
+    }
+
+    /// Drops every object whose TTL has run out now; returns how many.
+    pub fn sweep(&self) -> u64 {
+        let expired = lock(&self.pool).expired(self.clock.now_millis());
+        let n = expired.len() as u64;
+        for (key, held) in expired {
+            self.drop_expired(&key, &held);
+        }
+        n
+    }
+
+    /// Removes an expired object if it still holds the expired version.
+    fn drop_expired(&self, key: &[u8], held: &pool::Held) {
+        {
+            let _stripe = self.stripe(key);
+            if lock(&self.pool).remove_version(key, &held.id).is_none() {
+                return;
+            }
+            let _ = self.store.delete(&self.manifest_key(key));
+        }
+        self.delete_blocks(&held.id, held.blocks);
+        bump(&self.counters.expired);
+    }
+
+    /// The store no longer has `key`'s manifest (it expired there, or memcached evicted it):
+    /// release the blocks the accounting still holds for it.
+    fn forget_if_gone(&self, key: &[u8], mkey: &[u8]) {
+        let held = {
+            let _stripe = self.stripe(key);
+            if !matches!(self.store.get(mkey), Ok(None)) {
+                return;
+            }
+            lock(&self.pool).remove(key)
+        };
+        if let Some(h) = held {
+            self.delete_blocks(&h.id, h.blocks);
+        }
+    }
+
+    /// Whether `key`'s object has expired per the accounting; if so it is dropped.
+    fn check_expired(&self, key: &[u8]) -> bool {
+        let held = lock(&self.pool).expired_version(key, self.clock.now_millis());
+        match held {
+            Some(h) => {
+                self.drop_expired(key, &h);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Stores `value` under `key`, replacing any previous object atomically. An object
@@ -279,10 +360,15 @@ impl<S: KvStore> BigCache<S> {
     /// The object under `key`, or `None` (absent, evicted, or damaged: never wrong bytes).
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let key = key.as_ref();
+        if self.check_expired(key) {
+            bump(&self.counters.misses);
+            return Ok(None);
+        }
         let mkey = self.manifest_key(key);
         let mut seen: Option<VersionId> = None;
         for _ in 0..GET_RETRIES {
             let Some(manifest) = self.load_manifest(key, &mkey)? else {
+                self.forget_if_gone(key, &mkey);
                 break;
             };
             if seen == Some(manifest.id) {
@@ -481,6 +567,7 @@ impl<S: KvStore> BigCache<S> {
             evictions: get(&c.evictions),
             damaged: get(&c.damaged),
             orphans_removed: get(&c.orphans_removed),
+            expired: get(&c.expired),
         }
     }
 
@@ -643,7 +730,13 @@ impl<S: KvStore> BigCache<S> {
 
     /// Publishes a written version: manifest first (the commit point), then accounting, then
     /// the old version's blocks go.
-    fn commit(&self, key: &[u8], manifest: &Manifest, reserved: Reservation) -> Result<()> {
+    fn commit(
+        &self,
+        key: &[u8],
+        manifest: &Manifest,
+        reserved: Reservation,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
         let bytes = manifest.encode();
         let max = self.store.max_value_len();
         if bytes.len() as u64 > max {
@@ -662,14 +755,16 @@ impl<S: KvStore> BigCache<S> {
                 .ok()
                 .flatten()
                 .and_then(|b| Manifest::decode(&b));
-            self.store.set(&mkey, &bytes)?;
-            let held = lock(&self.pool).commit(
-                key,
-                manifest.id,
-                manifest.size,
-                manifest.blocks(),
-                reserved,
-            );
+            match ttl {
+                Some(ttl) => self.store.set_with_ttl(&mkey, &bytes, ttl)?,
+                None => self.store.set(&mkey, &bytes)?,
+            }
+            let mut pool = lock(&self.pool);
+            let held = pool.commit(key, manifest.id, manifest.size, manifest.blocks(), reserved);
+            if let Some(ttl) = ttl {
+                pool.set_expiry(key, expiry_after(&*self.clock, ttl));
+            }
+            drop(pool);
             // The store's manifest is the truth (the accounting may not know objects written
             // by an earlier handle over a store that cannot list keys).
             previous
@@ -702,7 +797,13 @@ impl<S: KvStore> BigCache<S> {
                 continue;
             };
             live.insert(m.id, m.blocks());
-            lock(&self.pool).commit(key, m.id, m.size, m.blocks(), Reservation::default());
+            // The store knows the manifest's expiry (the object's TTL).
+            let expiry = self.store.get_with_expiry(&mkey)?.map_or(0, |(_, e)| e);
+            {
+                let mut pool = lock(&self.pool);
+                pool.commit(key, m.id, m.size, m.blocks(), Reservation::default());
+                pool.set_expiry(key, expiry);
+            }
         }
         let mut bprefix = self.namespace.clone();
         bprefix.push(b'b');

@@ -11,6 +11,8 @@ pub(crate) struct Held {
     pub(crate) id: VersionId,
     pub(crate) blocks: u64,
     pub(crate) size: u64,
+    /// Absolute expiry of the object (Unix ms), 0 = never.
+    pub(crate) expiry: u64,
     tick: u64,
 }
 
@@ -153,12 +155,37 @@ impl Pool {
                 id,
                 blocks,
                 size,
+                expiry: 0,
                 tick: self.tick,
             },
         );
         self.lru.insert(self.tick, key.to_vec());
         self.used += blocks;
         old
+    }
+
+    /// Records when `key`'s committed version expires.
+    pub(crate) fn set_expiry(&mut self, key: &[u8], expiry: u64) {
+        if let Some(h) = self.objects.get_mut(key) {
+            h.expiry = expiry;
+        }
+    }
+
+    /// `key`'s committed version, if it has expired at `now`.
+    pub(crate) fn expired_version(&self, key: &[u8], now: u64) -> Option<Held> {
+        self.objects
+            .get(key)
+            .filter(|h| h.expiry != 0 && h.expiry <= now)
+            .copied()
+    }
+
+    /// The objects expired at `now`.
+    pub(crate) fn expired(&self, now: u64) -> Vec<(Vec<u8>, Held)> {
+        self.objects
+            .iter()
+            .filter(|(_, h)| h.expiry != 0 && h.expiry <= now)
+            .map(|(k, h)| (k.clone(), *h))
+            .collect()
     }
 
     /// Forgets `key`; returns what it held.

@@ -41,6 +41,8 @@ pub struct BigWriter<'a, S: KvStore> {
     size: u64,
     /// Blocks reserved in the pool for this write (written ones included).
     reservation: Reservation,
+    /// The object's TTL, for the manifest.
+    ttl: Option<std::time::Duration>,
     failed: bool,
     done: bool,
 }
@@ -67,9 +69,22 @@ impl<S: KvStore> BigCache<S> {
             whole: crc32fast::Hasher::new(),
             size: 0,
             reservation: Reservation::default(),
+            ttl: None,
             failed: false,
             done: false,
         })
+    }
+
+    /// As [`writer`](Self::writer), for an object that expires `ttl` after it is committed
+    /// (see [`set_with_ttl`](BigCache::set_with_ttl)).
+    pub fn writer_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<BigWriter<'_, S>> {
+        let mut w = self.writer(key)?;
+        w.ttl = Some(ttl);
+        Ok(w)
     }
 
     /// A streaming reader of the object under `key`, or `None` when there is none. It holds
@@ -78,6 +93,9 @@ impl<S: KvStore> BigCache<S> {
     /// `InvalidData` rather than return bytes of another version.
     pub fn reader(&self, key: impl AsRef<[u8]>) -> Result<Option<BigReader<'_, S>>> {
         let key = key.as_ref();
+        if self.check_expired(key) {
+            return Ok(None);
+        }
         let Some(manifest) = self.load_manifest(key, &self.manifest_key(key))? else {
             return Ok(None);
         };
@@ -134,7 +152,9 @@ impl<S: KvStore> BigWriter<'_, S> {
             object_crc: self.whole.clone().finalize(),
             block_crcs: std::mem::take(&mut self.crcs),
         };
-        let result = self.cache.commit(&self.key, &manifest, self.reservation);
+        let result = self
+            .cache
+            .commit(&self.key, &manifest, self.reservation, self.ttl);
         if result.is_err() {
             self.crcs = manifest.block_crcs; // so that drop deletes them
         } else {

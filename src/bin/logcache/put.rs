@@ -13,6 +13,9 @@ pub struct Args {
     key: String,
     /// The file to store; `-` or nothing for standard input.
     file: Option<PathBuf>,
+    /// Seconds until the object expires (reads as absent afterwards).
+    #[arg(long)]
+    ttl: Option<u64>,
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
@@ -27,7 +30,10 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
     };
     let cache = open(&cli.data)?;
     let bar = progress::bytes(cli.quiet, total, &format!("put {}", a.key));
-    let mut w = cache.writer(&a.key)?;
+    let mut w = match a.ttl {
+        Some(secs) => cache.writer_with_ttl(&a.key, std::time::Duration::from_secs(secs))?,
+        None => cache.writer(&a.key)?,
+    };
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = match input.read(&mut buf) {
