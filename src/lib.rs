@@ -70,13 +70,15 @@ pub mod fs;
 mod log;
 mod memory;
 mod options;
+#[cfg(feature = "server")]
+pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;
 mod tiered;
 
 pub use big::{
-    BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, DEFAULT_BLOCK_SIZE,
+    BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, Committed, DEFAULT_BLOCK_SIZE,
     DEFAULT_NAMESPACE, FullPolicy, ObjectProblem,
 };
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -40,6 +40,19 @@ pub trait KvStore: Send + Sync {
         let _ = prefix;
         Ok(None)
     }
+
+    /// Makes every write this store acknowledged so far durable, for stores whose writes are
+    /// not durable on return (a [`DurableKVCache`] opened with `Durability::None` or
+    /// `Interval`). Stores with nothing to sync return `Ok`.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Named counters and gauges for monitoring (the HTTP server exports them under
+    /// `/v1/stats` and `/metrics`); none by default.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 impl<T: KvStore + ?Sized> KvStore for Arc<T> {
@@ -63,6 +76,12 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     }
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         (**self).keys_with_prefix(prefix)
+    }
+    fn sync(&self) -> Result<()> {
+        (**self).sync()
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        (**self).counters()
     }
 }
 
@@ -89,5 +108,31 @@ impl KvStore for DurableKVCache {
         Ok(Some(
             self.keys().filter(|k| k.starts_with(prefix)).collect(),
         ))
+    }
+    fn sync(&self) -> Result<()> {
+        DurableKVCache::sync(self)
+    }
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let s = self.stats();
+        vec![
+            ("live_keys", s.live_keys),
+            ("live_bytes", s.live_bytes),
+            ("dead_bytes", s.dead_bytes),
+            ("file_bytes", s.file_bytes),
+            ("stale_records", s.stale_records),
+            ("hits", s.hits),
+            ("misses", s.misses),
+            ("puts", s.puts),
+            ("deletes", s.deletes),
+            ("expirations", s.expirations),
+            ("syncs", s.syncs),
+            ("compactions", s.compactions),
+            ("compactions_skipped", s.compactions_skipped),
+            ("compaction_errors", s.compaction_errors),
+            ("bytes_reclaimed", s.bytes_reclaimed),
+            ("records_replayed", s.recovery.records_replayed),
+            ("damaged_regions", s.recovery.damaged_regions),
+            ("torn_tail_bytes", s.recovery.torn_tail_bytes),
+        ]
     }
 }

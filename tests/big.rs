@@ -332,6 +332,101 @@ fn readers_racing_a_replacing_writer_never_see_a_mix_of_versions() {
 }
 
 #[test]
+fn a_streaming_reader_finishes_its_version_through_replace_delete_and_eviction() {
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .capacity_blocks(10)
+        .open()
+        .unwrap();
+    let old = vec![1u8; 450]; // 5 blocks
+    cache.set("k", &old).unwrap();
+    // Replace under a reader that has read nothing yet, and one half way.
+    let mut r1 = cache.reader("k").unwrap().unwrap();
+    let mut r2 = cache.reader("k").unwrap().unwrap();
+    let mut half = vec![0u8; 220];
+    r2.read_exact(&mut half).unwrap();
+    cache.set("k", vec![2u8; 450]).unwrap();
+    assert_eq!(cache.get("k").unwrap(), Some(vec![2u8; 450]), "others see the new one");
+    assert_eq!(cache.stats().used_blocks, 5, "the old blocks no longer count");
+    let mut all = Vec::new();
+    r1.read_to_end(&mut all).unwrap();
+    assert_eq!(all, old, "the first reader got the old version whole");
+    drop(r1);
+    assert_eq!(store.count_prefix(BLOCKS), 10, "still pinned by the second reader");
+    let mut rest = Vec::new();
+    r2.read_to_end(&mut rest).unwrap();
+    half.extend_from_slice(&rest);
+    assert_eq!(half, old, "the second reader too");
+    drop(r2);
+    assert_eq!(store.count_prefix(BLOCKS), 5, "the old version's blocks went with the last reader");
+
+    // Delete under a reader.
+    let mut r = cache.reader("k").unwrap().unwrap();
+    assert!(cache.delete("k").unwrap());
+    assert_eq!(cache.get("k").unwrap(), None);
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).unwrap();
+    assert_eq!(all, vec![2u8; 450]);
+    drop(r);
+    assert_eq!(store.count_prefix(BLOCKS), 0);
+
+    // Eviction under a reader: capacity is 10 blocks, "a" is evicted by "b" and "c".
+    cache.set("a", vec![3u8; 500]).unwrap();
+    let mut r = cache.reader("a").unwrap().unwrap();
+    cache.set("b", vec![4u8; 500]).unwrap();
+    cache.set("c", vec![5u8; 500]).unwrap();
+    assert_eq!(cache.get("a").unwrap(), None, "evicted");
+    let mut all = Vec::new();
+    r.read_to_end(&mut all).unwrap();
+    assert_eq!(all, vec![3u8; 500]);
+    drop(r);
+    assert_eq!(store.count_prefix(BLOCKS), 10, "only b and c remain");
+    assert_eq!(store.count_prefix(MANIFESTS), 2);
+}
+
+#[test]
+fn streaming_readers_racing_a_replacing_writer_always_finish_whole() {
+    let (_dir, path) = temp_log();
+    let cache = Arc::new(
+        BigCache::builder(store(&path))
+            .block_size(4096)
+            .open()
+            .unwrap(),
+    );
+    let version = |v: u8| vec![v; 10 * 4096 + v as usize];
+    cache.set("obj", version(0)).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|r| {
+            let (cache, done) = (Arc::clone(&cache), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !done.load(Ordering::Acquire) || reads < 50 {
+                    let mut reader = cache.reader("obj").unwrap().expect("never absent");
+                    let mut obj = Vec::new();
+                    reader.read_to_end(&mut obj).unwrap_or_else(|e| panic!("reader {r}: {e}"));
+                    let v = obj[0];
+                    assert!(obj.iter().all(|&b| b == v), "reader {r}: mixed versions");
+                    assert_eq!(obj.len(), 10 * 4096 + v as usize, "reader {r}: length");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for v in 1..=200u8 {
+        cache.set("obj", version(v)).unwrap();
+    }
+    done.store(true, Ordering::Release);
+    for r in readers {
+        assert!(r.join().unwrap() >= 50);
+    }
+    let blocks = cache.store().keys_with_prefix(BLOCKS).unwrap().unwrap();
+    assert_eq!(blocks.len(), 11, "old versions' blocks are all gone once readers finished");
+}
+
+#[test]
 fn full_cache_evicts_the_least_recently_used_object() {
     let store = Arc::new(MapStore::new(1000));
     let cache = BigCache::builder(Arc::clone(&store))

@@ -6,15 +6,16 @@
 
 mod manifest;
 mod pool;
-mod stream;
+pub(crate) mod stream;
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub use stream::{BigReader, BigWriter};
+pub use stream::{BigReader, BigWriter, Committed};
 
 use manifest::{Manifest, VersionId};
 use pool::{Pool, Reservation, Reserve};
@@ -87,6 +88,14 @@ pub struct BigStats {
     pub orphans_removed: u64,
     /// Objects dropped because their TTL ran out.
     pub expired: u64,
+}
+
+/// Readers of one version, and the block count to delete when the last one is done (set when
+/// the version was removed while being read).
+#[derive(Debug, Default)]
+struct Pinned {
+    readers: usize,
+    doomed: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -179,6 +188,7 @@ impl<S: KvStore> BigCacheBuilder<S> {
             namespace: self.namespace,
             pool: Mutex::new(Pool::new(self.capacity_blocks)),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            pins: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             ids: foldhash::quality::RandomState::default(),
             next_id: AtomicU64::new(0),
@@ -231,6 +241,9 @@ pub struct BigCache<S: KvStore = DurableKVCache> {
     namespace: Vec<u8>,
     pool: Mutex<Pool>,
     stripes: Vec<Mutex<()>>,
+    /// Versions being streamed by a [`BigReader`]: their blocks are deleted only when the
+    /// last reader is done.
+    pins: Mutex<HashMap<VersionId, Pinned>>,
     counters: Counters,
     ids: foldhash::quality::RandomState,
     next_id: AtomicU64,
@@ -273,6 +286,12 @@ impl<S: KvStore> BigCache<S> {
         &self.store
     }
 
+    /// Gives back the store underneath (for example to
+    /// [`close`](crate::DurableKVCache::close) it and see the final sync's result).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// The block size in bytes.
     pub fn block_size(&self) -> usize {
         self.block_size
@@ -290,7 +309,7 @@ impl<S: KvStore> BigCache<S> {
     ) -> Result<()> {
         let mut w = self.writer_with_ttl(key, ttl)?;
         w.write_all(value.as_ref()).map_err(stream::unwrap_io)?;
-        w.commit()
+        w.commit().map(drop)
     }
 
     /// Drops every object whose TTL has run out now; returns how many.
@@ -354,7 +373,7 @@ impl<S: KvStore> BigCache<S> {
         }
         let mut w = self.writer(key)?;
         w.write_all(value).map_err(stream::unwrap_io)?;
-        w.commit()
+        w.commit().map(drop)
     }
 
     /// The object under `key`, or `None` (absent, evicted, or damaged: never wrong bytes).
@@ -382,7 +401,8 @@ impl<S: KvStore> BigCache<S> {
                 len: manifest.size,
                 max: usize::MAX as u64,
             })?;
-            let mut out = Vec::with_capacity(len);
+            // Capacity grows with the blocks actually read, not with what a manifest claims.
+            let mut out = Vec::with_capacity(len.min(64 << 20));
             let mut whole = crc32fast::Hasher::new();
             let mut intact = true;
             for i in 0..manifest.blocks() {
@@ -691,11 +711,46 @@ impl<S: KvStore> BigCache<S> {
         bump(&self.counters.damaged);
     }
 
-    /// Deletes the blocks of a version. Failures leave orphans, which the next open over a
+    /// Deletes the blocks of a version, or, while a reader streams that version, leaves
+    /// that to the last reader's drop. Failures leave orphans, which the next open over a
     /// listing store removes.
     fn delete_blocks(&self, id: &VersionId, blocks: u64) {
+        if let Some(pinned) = lock(&self.pins).get_mut(id) {
+            pinned.doomed = Some(pinned.doomed.unwrap_or(0).max(blocks));
+            return;
+        }
+        self.delete_blocks_now(id, blocks);
+    }
+
+    fn delete_blocks_now(&self, id: &VersionId, blocks: u64) {
         for i in 0..blocks {
             let _ = self.store.delete(&self.block_key(id, i));
+        }
+    }
+
+    /// Keeps version `id`'s blocks from being deleted until [`unpin`](Self::unpin). Called
+    /// with the key's stripe held, so no replace, delete or eviction slips in between reading
+    /// the manifest and pinning it.
+    fn pin(&self, id: &VersionId) {
+        lock(&self.pins).entry(*id).or_default().readers += 1;
+    }
+
+    /// Ends one reader of version `id`; the last one deletes the blocks if the version was
+    /// replaced, deleted or evicted meanwhile.
+    fn unpin(&self, id: &VersionId) {
+        let doomed = {
+            let mut pins = lock(&self.pins);
+            let Some(pinned) = pins.get_mut(id) else {
+                return;
+            };
+            pinned.readers = pinned.readers.saturating_sub(1);
+            if pinned.readers > 0 {
+                return;
+            }
+            pins.remove(id).and_then(|p| p.doomed)
+        };
+        if let Some(blocks) = doomed {
+            self.delete_blocks_now(id, blocks);
         }
     }
 

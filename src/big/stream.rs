@@ -16,7 +16,7 @@ fn to_io(e: Error) -> io::Error {
 
 /// Recovers the [`Error`] inside an `io::Error` made by [`to_io`]; other I/O errors become
 /// [`Error::Io`].
-pub(super) fn unwrap_io(e: io::Error) -> Error {
+pub(crate) fn unwrap_io(e: io::Error) -> Error {
     if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
         match e.into_inner().map(|inner| inner.downcast::<Error>()) {
             Some(Ok(err)) => return *err,
@@ -26,6 +26,16 @@ pub(super) fn unwrap_io(e: io::Error) -> Error {
         return Error::io("stream", "", io::Error::other("lost error"));
     }
     Error::io("stream", "", e)
+}
+
+/// What [`BigWriter::commit`] published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Committed {
+    /// The object's size in bytes.
+    pub size: u64,
+    /// CRC32 of the whole object, as [`BigReader::crc32`] reports it.
+    pub crc32: u32,
 }
 
 /// Writes one object block by block; nothing is visible until [`commit`](Self::commit).
@@ -89,16 +99,43 @@ impl<S: KvStore> BigCache<S> {
 
     /// A streaming reader of the object under `key`, or `None` when there is none. It holds
     /// one block at a time and checks each block's CRC as it goes and the object's CRC at the
-    /// end. If the object is replaced, evicted or damaged during the read, `read` fails with
-    /// `InvalidData` rather than return bytes of another version.
+    /// end.
+    ///
+    /// The version being read stays readable to its end: a replace, delete or eviction
+    /// during the read takes effect for everyone else at once, but the old version's blocks
+    /// are deleted only when its last reader is dropped (meanwhile they no longer count
+    /// against the capacity). Only damage, or another handle over the same store removing
+    /// the blocks, can break a read, and then `read` fails with `InvalidData` rather than
+    /// return bytes of another version.
     pub fn reader(&self, key: impl AsRef<[u8]>) -> Result<Option<BigReader<'_, S>>> {
         let key = key.as_ref();
         if self.check_expired(key) {
+            super::bump(&self.counters.misses);
             return Ok(None);
         }
-        let Some(manifest) = self.load_manifest(key, &self.manifest_key(key))? else {
+        let mkey = self.manifest_key(key);
+        let pinned = {
+            let _stripe = self.stripe(key);
+            match self.store.get(&mkey) {
+                Ok(Some(bytes)) => Manifest::decode(&bytes)
+                    .filter(|m| u64::from(m.block_size) <= self.store.max_value_len())
+                    .inspect(|m| self.pin(&m.id)),
+                Ok(None) => {
+                    super::bump(&self.counters.misses);
+                    return Ok(None);
+                }
+                Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => None,
+                Err(e) => return Err(e),
+            }
+        };
+        let Some(manifest) = pinned else {
+            // Damaged: loading it again outside the stripe removes it.
+            let _ = self.load_manifest(key, &mkey)?;
+            super::bump(&self.counters.misses);
             return Ok(None);
         };
+        super::lock(&self.pool).touch(key);
+        super::bump(&self.counters.hits);
         Ok(Some(BigReader {
             cache: self,
             key: key.to_vec(),
@@ -134,9 +171,9 @@ impl<S: KvStore> BigWriter<'_, S> {
         Ok(())
     }
 
-    /// Publishes the object: writes the last block, then the manifest. On error nothing is
-    /// published and the blocks are deleted.
-    pub fn commit(mut self) -> Result<()> {
+    /// Publishes the object: writes the last block, then the manifest, and returns its size
+    /// and checksum. On error nothing is published and the blocks are deleted.
+    pub fn commit(mut self) -> Result<Committed> {
         if self.failed {
             return Err(Error::InvalidArgument(
                 "a write to this object failed earlier; nothing was published".into(),
@@ -160,7 +197,10 @@ impl<S: KvStore> BigWriter<'_, S> {
         } else {
             self.done = true;
         }
-        result
+        result.map(|()| Committed {
+            size: manifest.size,
+            crc32: manifest.object_crc,
+        })
     }
 }
 
@@ -199,6 +239,12 @@ impl<S: KvStore> Drop for BigWriter<'_, S> {
         let written = self.crcs.len() as u64;
         self.cache.delete_blocks(&self.id, written + 1);
         super::lock(&self.cache.pool).release(self.reservation);
+    }
+}
+
+impl<S: KvStore> Drop for BigReader<'_, S> {
+    fn drop(&mut self) {
+        self.cache.unpin(&self.manifest.id);
     }
 }
 

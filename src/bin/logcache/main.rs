@@ -10,6 +10,7 @@
 //! logcache compact              rewrite the log without dead records
 //! logcache check                verify every record and every object (exit 1 if damaged)
 //! logcache dump                 print the log's records, control bytes escaped
+//! logcache serve [--listen ADDR] the HTTP object server (feature `server`; docs/SERVER.md)
 //! logcache bench [--quick]      the benchmark runner (docs/BENCHMARKS.md)
 //! ```
 //!
@@ -24,6 +25,7 @@ mod get;
 mod ls;
 mod progress;
 mod put;
+mod serve;
 mod stats;
 
 use std::path::PathBuf;
@@ -73,6 +75,9 @@ enum Command {
     Check,
     /// Print the log's records, one per line, control bytes escaped.
     Dump(dump::Args),
+    /// Serve the store over HTTP (PUT/GET/HEAD/DELETE /v1/objects/KEY; see docs/SERVER.md).
+    /// Stops on SIGINT or SIGTERM after in-flight requests finish.
+    Serve(serve::Args),
     /// Run the benchmarks against the raw-file baseline (work files in target/bench/).
     Bench(bench::Args),
 }
@@ -86,7 +91,65 @@ fn open(data: &std::path::Path) -> anyhow::Result<BigCache<DurableKVCache>> {
     Ok(BigCache::new(store)?)
 }
 
+/// Parses a byte count: a number with an optional `K`/`M`/`G`/`T` (×1000) or
+/// `KiB`/`MiB`/`GiB`/`TiB` (×1024) suffix.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 1048576, 64MiB, 1G)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit `{other}` (use K, M, G, KiB, MiB, GiB)")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+/// Messages from the library (`log` crate) on standard error; `LOGCACHE_LOG` = `error`,
+/// `warn` (the default), `info`, `debug` or `off`.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            eprintln!("logcache: {}: {}", record.level(), record.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn init_log() {
+    let level = match std::env::var("LOGCACHE_LOG").as_deref() {
+        Ok("off") => log::LevelFilter::Off,
+        Ok("error") => log::LevelFilter::Error,
+        Ok("info") => log::LevelFilter::Info,
+        Ok("debug") => log::LevelFilter::Debug,
+        Ok("trace") => log::LevelFilter::Trace,
+        _ => log::LevelFilter::Warn,
+    };
+    if log::set_logger(&StderrLog).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
 fn main() -> ExitCode {
+    init_log();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Put(a) => put::run(&cli, a),
@@ -97,6 +160,7 @@ fn main() -> ExitCode {
         Command::Compact => compact::run(&cli),
         Command::Check => return check::run(&cli),
         Command::Dump(a) => dump::run(&cli, a),
+        Command::Serve(a) => serve::run(&cli, a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

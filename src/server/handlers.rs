@@ -1,0 +1,641 @@
+//! The HTTP API: routes, authentication, and the handlers that stream objects in and out of
+//! [`BigCache`] (whose API is synchronous: every store call runs on the blocking pool).
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::io::{ChannelBody, Chunk};
+use super::keys::{percent_decode, percent_encode, query_param};
+use super::metrics::{self, Counters, add};
+use super::ServerConfig;
+use crate::big::stream::unwrap_io;
+use crate::big::{BigCache, Committed};
+use crate::error::Error;
+use crate::store::KvStore;
+
+/// The header that gives a PUT object its time to live, in whole seconds.
+pub const TTL_HEADER: &str = "x-logcache-ttl";
+
+/// Bytes per chunk of a streamed GET response.
+const CHUNK: usize = 256 << 10;
+/// Chunks buffered between the network and the blocking thread, each way.
+const CHANNEL: usize = 4;
+/// Keys listed per `GET /v1/objects` response unless `limit` says otherwise.
+const LIST_LIMIT: usize = 1000;
+
+/// Shared by every handler.
+pub(crate) struct App<S: KvStore> {
+    pub(crate) cache: Arc<BigCache<S>>,
+    pub(crate) config: ServerConfig,
+    pub(crate) counters: Arc<Counters>,
+}
+
+type AppState<S> = State<Arc<App<S>>>;
+
+pub(crate) fn router<S: KvStore + 'static>(app: Arc<App<S>>) -> Router {
+    Router::new()
+        .route(
+            "/v1/objects/{*key}",
+            get(get_object::<S>)
+                .head(head_object::<S>)
+                .put(put_object::<S>)
+                .delete(delete_object::<S>),
+        )
+        .route("/v1/objects", get(list_objects::<S>))
+        .route("/v1/stats", get(stats::<S>))
+        .route("/metrics", get(prometheus::<S>))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(|| async { text(StatusCode::NOT_FOUND, "no such endpoint; see docs/SERVER.md") })
+        .layer(from_fn_with_state(app.clone(), guard::<S>))
+        .with_state(app)
+}
+
+/// A plain-text response of one line.
+fn text(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+/// The status an [`Error`] is answered with, and its message as the body.
+fn error_response(e: &Error) -> Response {
+    let status = match e {
+        Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::Full | Error::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        Error::Poisoned { .. } | Error::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status.is_server_error() {
+        log::error!("request failed: {e}");
+    }
+    text(status, e)
+}
+
+/// Equal-length byte strings compared without an early exit, so the time taken does not
+/// say how much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// Counts every request and response; with a token configured, answers 401 to any request
+/// without `Authorization: Bearer <token>`.
+async fn guard<S: KvStore + 'static>(
+    State(app): AppState<S>,
+    req: Request,
+    next: Next,
+) -> Response {
+    app.counters.request(req.method());
+    let response = match &app.config.token {
+        Some(token) if !authorized(req.headers(), token) => {
+            add(&app.counters.unauthorized, 1);
+            drain_later(req, app.config.body_timeout);
+            let mut r = text(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token: send `Authorization: Bearer <token>`",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"logcache\""),
+            );
+            r
+        }
+        _ => next.run(req).await,
+    };
+    app.counters.response(response.status().as_u16());
+    response
+}
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let Some(given) = value
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+        .and_then(|_| value.get(7..))
+    else {
+        return false;
+    };
+    constant_time_eq(given, token.as_bytes())
+}
+
+/// The most of a refused request's body read (and thrown away) after the answer, so that a
+/// client that sends its body without waiting for `100 Continue` can finish sending and read
+/// the answer instead of meeting a reset connection.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Reads and discards what is left of a request's body in the background, when it is
+/// small enough and the client did not ask to wait for `100 Continue` (then it sends no
+/// body at all, and hyper closes the connection if the body stays unread). A body that
+/// stalls for `timeout` or grows past [`DRAIN_LIMIT`] is dropped, closing the connection.
+fn drain_later(req: Request, timeout: Duration) {
+    let headers = req.headers();
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if expects_continue || declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return;
+    }
+    drain_body(req.into_body(), timeout);
+}
+
+fn drain_body(mut body: Body, timeout: Duration) {
+    tokio::spawn(async move {
+        let mut seen = 0u64;
+        while seen <= DRAIN_LIMIT {
+            match tokio::time::timeout(timeout, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => return,
+            }
+        }
+    });
+}
+
+/// The object key in `/v1/objects/<key>`: the raw path after the prefix, percent-decoded.
+fn object_key(uri: &Uri) -> Result<Vec<u8>, Response> {
+    let raw = uri
+        .path()
+        .strip_prefix("/v1/objects/")
+        .ok_or_else(|| text(StatusCode::NOT_FOUND, "no such endpoint"))?;
+    let key = percent_decode(raw.as_bytes()).ok_or_else(|| {
+        text(
+            StatusCode::BAD_REQUEST,
+            "bad percent-encoding in the key: every % must be followed by two hex digits",
+        )
+    })?;
+    if key.is_empty() {
+        return Err(text(StatusCode::BAD_REQUEST, "empty key"));
+    }
+    Ok(key)
+}
+
+/// `"<object crc32 in hex>-<size in hex>"`.
+fn etag(size: u64, crc32: u32) -> String {
+    format!("\"{crc32:08x}-{size:x}\"")
+}
+
+/// Whether an `If-None-Match` header matches `tag` (weak comparison, as RFC 9110 asks).
+fn none_match(headers: &HeaderMap, tag: &str) -> bool {
+    let Some(value) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    value.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == tag
+    })
+}
+
+/// Runs blocking store work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error_response(&e)),
+        Err(e) => {
+            log::error!("a store task failed: {e}");
+            Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+        }
+    }
+}
+
+/// What the network side hands the blocking writer.
+enum Piece {
+    Data(Bytes),
+    End,
+}
+
+fn store_stream<S: KvStore>(
+    cache: &BigCache<S>,
+    key: &[u8],
+    ttl: Option<Duration>,
+    mut rx: mpsc::Receiver<Piece>,
+) -> crate::Result<Committed> {
+    let mut w = match ttl {
+        Some(ttl) => cache.writer_with_ttl(key, ttl)?,
+        None => cache.writer(key)?,
+    };
+    loop {
+        match rx.blocking_recv() {
+            Some(Piece::Data(bytes)) => w.write_all(&bytes).map_err(unwrap_io)?,
+            Some(Piece::End) => break,
+            // The upload broke off: dropping the writer deletes what it wrote.
+            None => return Err(Error::InvalidArgument("the upload broke off".into())),
+        }
+    }
+    let committed = w.commit()?;
+    cache.store().sync()?;
+    Ok(committed)
+}
+
+fn parse_ttl(headers: &HeaderMap) -> Result<Option<Duration>, Response> {
+    let Some(value) = headers.get(TTL_HEADER) else {
+        return Ok(None);
+    };
+    match value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(secs) if secs > 0 => Ok(Some(Duration::from_secs(secs))),
+        _ => Err(text(
+            StatusCode::BAD_REQUEST,
+            format_args!("{TTL_HEADER} must be a whole number of seconds, at least 1"),
+        )),
+    }
+}
+
+/// `PUT /v1/objects/<key>`: streams the body into a [`BigWriter`](crate::BigWriter), commits,
+/// syncs the store, then answers `200` with the `ETag`. Too large a `Content-Length` is
+/// answered `413` before any of the body is read; a body that grows past the limit, stalls
+/// longer than the body timeout (`408`) or breaks off stores nothing.
+async fn put_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request) -> Response {
+    let max = app.config.max_object_size;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let checked = object_key(req.uri()).and_then(|key| Ok((key, parse_ttl(req.headers())?)));
+    let (key, ttl) = match checked {
+        Ok(ok) if declared.is_none_or(|len| len <= max) => ok,
+        refused => {
+            let response = match refused {
+                Err(r) => r,
+                Ok(_) => too_large(&app, max),
+            };
+            drain_later(req, app.config.body_timeout);
+            return response;
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Piece>(CHANNEL);
+    let cache = app.cache.clone();
+    let task_key = key.clone();
+    let task = tokio::task::spawn_blocking(move || store_stream(&cache, &task_key, ttl, rx));
+    let mut body = req.into_body();
+    let mut received = 0u64;
+    let early: Option<Response> = loop {
+        let frame = match tokio::time::timeout(app.config.body_timeout, body.frame()).await {
+            Err(_) => {
+                add(&app.counters.body_timeouts, 1);
+                break Some(text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body stalled longer than the body timeout; nothing was stored",
+                ));
+            }
+            Ok(None) => break None,
+            Ok(Some(Err(e))) => {
+                break Some(text(
+                    StatusCode::BAD_REQUEST,
+                    format_args!("reading the request body failed ({e}); nothing was stored"),
+                ));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        received += data.len() as u64;
+        add(&app.counters.bytes_received, data.len() as u64);
+        if received > max {
+            drain_body(body, app.config.body_timeout);
+            break Some(too_large(&app, max));
+        }
+        if tx.send(Piece::Data(data)).await.is_err() {
+            break None; // the writer stopped on an error, reported below
+        }
+    };
+    match early {
+        Some(response) => {
+            drop(tx); // the writer sees the channel close and deletes its blocks
+            let _ = task.await;
+            response
+        }
+        None => {
+            let _ = tx.send(Piece::End).await;
+            drop(tx);
+            match task.await {
+                Ok(Ok(c)) => {
+                    let mut r = StatusCode::OK.into_response();
+                    if let Ok(v) = HeaderValue::from_str(&etag(c.size, c.crc32)) {
+                        r.headers_mut().insert(header::ETAG, v);
+                    }
+                    r
+                }
+                Ok(Err(e)) => error_response(&e),
+                Err(e) => {
+                    log::error!("a store task failed: {e}");
+                    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                }
+            }
+        }
+    }
+}
+
+fn too_large<S: KvStore>(app: &App<S>, max: u64) -> Response {
+    add(&app.counters.too_large, 1);
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format_args!("the object is over this server's limit of {max} bytes (--max-object-size)"),
+    )
+}
+
+/// What the blocking reader found.
+struct Found {
+    size: u64,
+    crc32: u32,
+}
+
+/// `GET` and `HEAD`: headers from the manifest; for `GET` (unless `If-None-Match` matches)
+/// the blocks streamed from a blocking thread, each checked against its CRC.
+async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head: bool) -> Response {
+    let key = match object_key(req.uri()) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let headers = req.headers().clone();
+    let (meta_tx, meta_rx) = oneshot::channel::<crate::Result<Option<Found>>>();
+    let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL);
+    let cache = app.cache.clone();
+    let want_body = !head;
+    let task_headers = headers.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut reader = match cache.reader(&key) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                let _ = meta_tx.send(Ok(None));
+                return;
+            }
+            Err(e) => {
+                let _ = meta_tx.send(Err(e));
+                return;
+            }
+        };
+        let found = Found {
+            size: reader.len(),
+            crc32: reader.crc32(),
+        };
+        let skip = !want_body || none_match(&task_headers, &etag(found.size, found.crc32));
+        if meta_tx.send(Ok(Some(found))).is_err() || skip {
+            return;
+        }
+        loop {
+            let mut chunk = vec![0u8; CHUNK];
+            let mut n = 0;
+            while n < CHUNK {
+                match reader.read(chunk.get_mut(n..).unwrap_or_default()) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log::warn!("streaming an object broke off: {e}");
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+            if n == 0 {
+                return;
+            }
+            chunk.truncate(n);
+            if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    let found = match meta_rx.await {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => return text(StatusCode::NOT_FOUND, "no such object"),
+        Ok(Err(e)) => return error_response(&e),
+        Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    };
+    let tag = etag(found.size, found.crc32);
+    let not_modified = none_match(&headers, &tag);
+    let mut response = if head || not_modified {
+        Response::new(Body::empty())
+    } else {
+        Response::new(Body::new(ChannelBody::new(
+            rx,
+            found.size,
+            app.counters.clone(),
+        )))
+    };
+    if not_modified {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+    }
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    if !not_modified {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(found.size));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+    }
+    response
+}
+
+async fn get_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request) -> Response {
+    read_object(app, req, false).await
+}
+
+async fn head_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request) -> Response {
+    read_object(app, req, true).await
+}
+
+/// `DELETE /v1/objects/<key>`: `204` when it was there, `404` when not; synced before the
+/// answer.
+async fn delete_object<S: KvStore + 'static>(State(app): AppState<S>, uri: Uri) -> Response {
+    let key = match object_key(&uri) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let cache = app.cache.clone();
+    match blocking(move || {
+        let existed = cache.delete(&key)?;
+        cache.store().sync()?;
+        Ok(existed)
+    })
+    .await
+    {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => text(StatusCode::NOT_FOUND, "no such object"),
+        Err(r) => r,
+    }
+}
+
+/// `GET /v1/objects?prefix=P&after=K&limit=N`: keys in byte order with their sizes, as JSON;
+/// keys percent-encoded. `"truncated":true` means more follow: ask again with `after` set to
+/// the last key.
+async fn list_objects<S: KvStore + 'static>(State(app): AppState<S>, uri: Uri) -> Response {
+    let query = uri.query();
+    let (Some(prefix), Some(after)) = (
+        query_param(query, "prefix").unwrap_or(Some(Vec::new())),
+        query_param(query, "after").unwrap_or(Some(Vec::new())),
+    ) else {
+        return text(StatusCode::BAD_REQUEST, "bad percent-encoding in the query");
+    };
+    let limit = match query_param(query, "limit") {
+        None => LIST_LIMIT,
+        Some(v) => match v
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            Some(n) if n > 0 => n,
+            _ => return text(StatusCode::BAD_REQUEST, "limit must be a positive number"),
+        },
+    };
+    let cache = app.cache.clone();
+    let listed = blocking(move || {
+        let Some(mut keys) = cache.keys(&prefix)? else {
+            return Ok(None);
+        };
+        keys.sort_unstable();
+        keys.retain(|k| after.is_empty() || *k > after);
+        let truncated = keys.len() > limit;
+        keys.truncate(limit);
+        let mut items = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(size) = cache.size_of(&key)? {
+                items.push((key, size));
+            }
+        }
+        Ok(Some((items, truncated)))
+    })
+    .await;
+    match listed {
+        Ok(Some((items, truncated))) => {
+            let mut out = String::from("{\"objects\":[");
+            for (i, (key, size)) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&format!(
+                    "{{\"key\":\"{}\",\"size\":{size}}}",
+                    percent_encode(key)
+                ));
+            }
+            out.push_str(&format!("],\"truncated\":{truncated}}}\n"));
+            json(out)
+        }
+        Ok(None) => text(
+            StatusCode::NOT_IMPLEMENTED,
+            "this server's store cannot list keys",
+        ),
+        Err(r) => r,
+    }
+}
+
+fn json(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn stats<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
+    let cache = app.cache.clone();
+    let counters = app.counters.clone();
+    match blocking(move || {
+        Ok(metrics::json(
+            &counters,
+            &cache.stats(),
+            &cache.store().counters(),
+        ))
+    })
+    .await
+    {
+        Ok(body) => json(body),
+        Err(r) => r,
+    }
+}
+
+async fn prometheus<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
+    let cache = app.cache.clone();
+    let counters = app.counters.clone();
+    match blocking(move || {
+        Ok(metrics::prometheus(
+            &counters,
+            &cache.stats(),
+            &cache.store().counters(),
+        ))
+    })
+    .await
+    {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            body,
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_by_content_and_length() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+        let mut h = HeaderMap::new();
+        assert!(!authorized(&h, "tok"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer tok"));
+        assert!(authorized(&h, "tok"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer tok"));
+        assert!(authorized(&h, "tok"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic tok"));
+        assert!(!authorized(&h, "tok"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer"));
+        assert!(!authorized(&h, "tok"));
+    }
+
+    #[test]
+    fn etags_and_if_none_match() {
+        let tag = etag(10, 0xdead_beef);
+        assert_eq!(tag, "\"deadbeef-a\"");
+        let mut h = HeaderMap::new();
+        assert!(!none_match(&h, &tag));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"x\", W/\"deadbeef-a\""),
+        );
+        assert!(none_match(&h, &tag));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(none_match(&h, &tag));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"deadbeef-b\""));
+        assert!(!none_match(&h, &tag));
+    }
+
+    #[test]
+    fn method_names_match_the_counters() {
+        assert_eq!(
+            metrics::METHODS.first(),
+            Some(&axum::http::Method::GET.as_str())
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! The server's counters, rendered as JSON (`/v1/stats`) and Prometheus text (`/metrics`).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::big::BigStats;
+
+/// Request methods counted separately; everything else is `other`.
+pub(crate) const METHODS: [&str; 5] = ["GET", "HEAD", "PUT", "DELETE", "other"];
+/// Response status classes.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) connections_accepted: AtomicU64,
+    pub(crate) connections_open: AtomicU64,
+    pub(crate) connections_idle_closed: AtomicU64,
+    pub(crate) requests: [AtomicU64; 5],
+    pub(crate) responses: [AtomicU64; 5],
+    pub(crate) unauthorized: AtomicU64,
+    pub(crate) too_large: AtomicU64,
+    pub(crate) body_timeouts: AtomicU64,
+    pub(crate) bytes_received: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
+}
+
+pub(crate) fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+impl Counters {
+    pub(crate) fn request(&self, method: &axum::http::Method) {
+        let i = METHODS
+            .iter()
+            .position(|m| *m == method.as_str())
+            .unwrap_or(METHODS.len() - 1);
+        if let Some(c) = self.requests.get(i) {
+            add(c, 1);
+        }
+    }
+
+    pub(crate) fn response(&self, status: u16) {
+        let i = usize::from(status / 100).saturating_sub(1).min(CLASSES.len() - 1);
+        if let Some(c) = self.responses.get(i) {
+            add(c, 1);
+        }
+    }
+
+    fn server_rows(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("connections_accepted", get(&self.connections_accepted)),
+            ("connections_open", get(&self.connections_open)),
+            ("connections_idle_closed", get(&self.connections_idle_closed)),
+            ("unauthorized", get(&self.unauthorized)),
+            ("too_large", get(&self.too_large)),
+            ("body_timeouts", get(&self.body_timeouts)),
+            ("bytes_received", get(&self.bytes_received)),
+            ("bytes_sent", get(&self.bytes_sent)),
+        ]
+    }
+}
+
+fn object_rows(b: &BigStats) -> Vec<(&'static str, u64)> {
+    let mut rows = vec![
+        ("objects", b.objects),
+        ("used_blocks", b.used_blocks),
+        ("reserved_blocks", b.reserved_blocks),
+        ("block_size", b.block_size),
+        ("hits", b.hits),
+        ("misses", b.misses),
+        ("sets", b.sets),
+        ("deletes", b.deletes),
+        ("evictions", b.evictions),
+        ("damaged", b.damaged),
+        ("orphans_removed", b.orphans_removed),
+        ("expired", b.expired),
+    ];
+    if let Some(c) = b.capacity_blocks {
+        rows.push(("capacity_blocks", c));
+    }
+    if let Some(f) = b.free_blocks {
+        rows.push(("free_blocks", f));
+    }
+    rows
+}
+
+fn json_object(out: &mut String, rows: &[(&str, u64)]) {
+    out.push('{');
+    for (i, (k, v)) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{k}\":{v}");
+    }
+    out.push('}');
+}
+
+/// `/v1/stats`: `{"server":{...},"requests":{...},"responses":{...},"objects":{...},"store":{...}}`.
+pub(crate) fn json(c: &Counters, big: &BigStats, store: &[(&'static str, u64)]) -> String {
+    let mut out = String::from("{\"server\":");
+    json_object(&mut out, &c.server_rows());
+    out.push_str(",\"requests\":");
+    let requests: Vec<(&str, u64)> = METHODS
+        .iter()
+        .zip(&c.requests)
+        .map(|(m, n)| (*m, get(n)))
+        .collect();
+    json_object(&mut out, &requests);
+    out.push_str(",\"responses\":");
+    let responses: Vec<(&str, u64)> = CLASSES
+        .iter()
+        .zip(&c.responses)
+        .map(|(m, n)| (*m, get(n)))
+        .collect();
+    json_object(&mut out, &responses);
+    out.push_str(",\"objects\":");
+    json_object(&mut out, &object_rows(big));
+    out.push_str(",\"store\":");
+    json_object(&mut out, store);
+    out.push_str("}\n");
+    out
+}
+
+/// The `# HELP` text of a counter.
+fn help(name: &str) -> &'static str {
+    match name {
+        "connections_accepted" => "TCP connections accepted.",
+        "connections_open" => "TCP connections open now.",
+        "connections_idle_closed" => "Connections closed by the idle timeout.",
+        "unauthorized" => "Requests refused for a missing or wrong bearer token.",
+        "too_large" => "PUTs refused for exceeding the maximum object size.",
+        "body_timeouts" => "PUTs abandoned because the body stalled.",
+        "bytes_received" => "Object bytes received in PUT bodies.",
+        "bytes_sent" => "Object bytes sent in GET bodies.",
+        "objects" => "Objects held.",
+        "used_blocks" => "Blocks held by committed objects.",
+        "reserved_blocks" => "Blocks reserved by uploads in progress.",
+        "block_size" => "Block size in bytes.",
+        "capacity_blocks" => "Capacity in blocks.",
+        "free_blocks" => "Free blocks.",
+        "hits" => "Object reads that found the object.",
+        "misses" => "Object reads that found nothing.",
+        "sets" => "Objects committed.",
+        "deletes" => "Objects deleted.",
+        "evictions" => "Objects evicted to make room.",
+        "damaged" => "Damaged objects found and removed.",
+        "orphans_removed" => "Orphan blocks removed at open.",
+        "expired" => "Objects dropped because their TTL ran out.",
+        _ => "A logcache counter.",
+    }
+}
+
+/// `/metrics` in the Prometheus text exposition format (version 0.0.4).
+pub(crate) fn prometheus(c: &Counters, big: &BigStats, store: &[(&'static str, u64)]) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    let one = |v: u64| vec![(String::new(), v)];
+    family(
+        "logcache_http_requests_total",
+        "counter",
+        "HTTP requests received, by method.",
+        &METHODS
+            .iter()
+            .zip(&c.requests)
+            .map(|(m, n)| (format!("{{method=\"{m}\"}}"), get(n)))
+            .collect::<Vec<_>>(),
+    );
+    family(
+        "logcache_http_responses_total",
+        "counter",
+        "HTTP responses sent, by status class.",
+        &CLASSES
+            .iter()
+            .zip(&c.responses)
+            .map(|(k, n)| (format!("{{class=\"{k}\"}}"), get(n)))
+            .collect::<Vec<_>>(),
+    );
+    for (name, v) in c.server_rows() {
+        let (metric, kind) = if name == "connections_open" {
+            (format!("logcache_http_{name}"), "gauge")
+        } else {
+            (format!("logcache_http_{name}_total"), "counter")
+        };
+        family(&metric, kind, help(name), &one(v));
+    }
+    for (name, v) in object_rows(big) {
+        let (metric, kind) = match name {
+            "objects" => ("logcache_objects".to_string(), "gauge"),
+            "used_blocks" | "reserved_blocks" | "block_size" | "capacity_blocks"
+            | "free_blocks" => (format!("logcache_objects_{name}"), "gauge"),
+            _ => (format!("logcache_objects_{name}_total"), "counter"),
+        };
+        family(&metric, kind, help(name), &one(v));
+    }
+    for (name, v) in store {
+        family(
+            &format!("logcache_store_{name}"),
+            "untyped",
+            "The store's own counter.",
+            &one(*v),
+        );
+    }
+    out
+}

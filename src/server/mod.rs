@@ -1,0 +1,279 @@
+//! `logcache serve`: an HTTP object server over a [`BigCache`] (feature `server`).
+//!
+//! | request | answer |
+//! |---|---|
+//! | `PUT /v1/objects/<key>` | body streamed into the cache; `200` + `ETag` once durable |
+//! | `GET /v1/objects/<key>` | body streamed out, `Content-Length`, `ETag`; `404`; `304` on `If-None-Match` |
+//! | `HEAD /v1/objects/<key>` | the same headers, no body |
+//! | `DELETE /v1/objects/<key>` | `204`, or `404` when absent |
+//! | `GET /v1/objects?prefix=&after=&limit=` | keys and sizes, JSON |
+//! | `GET /v1/stats` | counters, JSON |
+//! | `GET /metrics` | counters, Prometheus text format |
+//! | `GET /healthz` | `200 ok` |
+//!
+//! Keys are the percent-decoded bytes after `/v1/objects/`: never file paths, never
+//! normalised (`a/b/c`, `../x`, `%2e%2e%2f` are keys). `x-logcache-ttl: <seconds>` on a PUT
+//! gives the object a TTL.
+//!
+//! Safe by default: it listens on 127.0.0.1; a listen address that is not loopback is refused
+//! unless a bearer token is configured, and with a token every request must carry
+//! `Authorization: Bearer <token>` (compared in constant time) or get `401`. An object over
+//! [`ServerConfig::max_object_size`] is answered `413` before its body is read. Timeouts bound
+//! the request head, each wait for body bytes, and idle connections; the number of open
+//! connections is capped (further clients wait in the listen backlog).
+//!
+//! The store is synchronous, so every store call runs on tokio's blocking pool; bytes cross
+//! between the two through small bounded channels, so memory per request stays at about one
+//! block whatever the object's size.
+//!
+//! ```no_run
+//! # async fn run() -> logcache::Result<()> {
+//! use std::sync::Arc;
+//! use logcache::server::{Server, ServerConfig, shutdown_signal};
+//! use logcache::{BigCache, Durability, DurableKVCache};
+//!
+//! let store = DurableKVCache::builder("objects.log").durability(Durability::None).open()?;
+//! let cache = Arc::new(BigCache::new(store)?);
+//! let server = Server::bind(ServerConfig::default(), cache).await?;
+//! println!("listening on http://{}", server.local_addr());
+//! server.run(shutdown_signal()?).await?;
+//! # Ok(()) }
+//! ```
+
+mod handlers;
+mod io;
+mod keys;
+mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use handlers::TTL_HEADER;
+
+use crate::big::BigCache;
+use crate::error::{Error, Result};
+use crate::store::KvStore;
+use handlers::App;
+use io::{Activity, Tracked};
+use metrics::{Counters, add};
+
+/// How a [`Server`] listens and what it accepts.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The address to listen on; default `127.0.0.1:8080`. Port 0 picks a free port
+    /// ([`Server::local_addr`] tells which).
+    pub listen: SocketAddr,
+    /// The bearer token every request must carry. Required when `listen` is not a loopback
+    /// address.
+    pub token: Option<String>,
+    /// The largest object a PUT may store, in bytes; default 1 GiB. Larger ones get `413`.
+    pub max_object_size: u64,
+    /// Time allowed for a connection's first request head to arrive in full; default 10 s.
+    pub header_timeout: Duration,
+    /// The longest wait for the next bytes of a request body before the upload is abandoned
+    /// with `408` (nothing is stored); default 30 s.
+    pub body_timeout: Duration,
+    /// A connection on which no bytes move either way for this long is closed, whatever it
+    /// is doing (a keep-alive connection between requests, a client that stopped reading a
+    /// response); default 60 s.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog. Default 256.
+    pub max_connections: usize,
+    /// On shutdown, how long in-flight requests get to finish; default 30 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: None,
+            max_object_size: 1 << 30,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 256,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks the settings: a non-loopback address needs a token; a token must be non-empty
+    /// printable ASCII without spaces; timeouts and the connection limit must be non-zero.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::InvalidArgument(msg));
+        match &self.token {
+            None if !self.listen.ip().is_loopback() => {
+                return bad(format!(
+                    "refusing to listen on {} without a token: anyone who can reach it could \
+                     read and write every object; set a token (--token-file or LOGCACHE_TOKEN) \
+                     or listen on 127.0.0.1",
+                    self.listen
+                ));
+            }
+            Some(t) if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+                return bad("the token must be non-empty printable ASCII without spaces".into());
+            }
+            _ => {}
+        }
+        if self.header_timeout.is_zero()
+            || self.body_timeout.is_zero()
+            || self.idle_timeout.is_zero()
+        {
+            return bad("timeouts must be greater than zero".into());
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// A bound HTTP object server; [`run`](Self::run) serves until a shutdown future completes.
+pub struct Server<S: KvStore + 'static> {
+    listener: TcpListener,
+    app: Arc<App<S>>,
+}
+
+impl<S: KvStore + 'static> std::fmt::Debug for Server<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listen", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: KvStore + 'static> Server<S> {
+    /// Validates `config` and binds its address (within a tokio runtime).
+    pub async fn bind(config: ServerConfig, cache: Arc<BigCache<S>>) -> Result<Self> {
+        config.validate()?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::io("bind", config.listen.to_string(), e))?;
+        Ok(Server {
+            listener,
+            app: Arc::new(App {
+                cache,
+                config,
+                counters: Arc::new(Counters::default()),
+            }),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.app.config.listen)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// (up to [`ServerConfig::shutdown_grace`]) and syncs the store.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let config = self.app.config.clone();
+        let service = TowerToHyperService::new(handlers::router(self.app.clone()));
+        let limit = Arc::new(Semaphore::new(config.max_connections));
+        let graceful = GracefulShutdown::new();
+        let counters = self.app.counters.clone();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                permit = limit.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let (stream, _peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little, keep serving.
+                        log::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            add(&counters.connections_accepted, 1);
+            counters.connections_open.fetch_add(1, Ordering::Relaxed);
+            let activity = Activity::new();
+            let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(config.header_timeout)
+                .serve_connection(io, service.clone());
+            let conn = graceful.watch(conn);
+            let idle = config.idle_timeout;
+            let counters = counters.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    result = conn => {
+                        if let Err(e) = result {
+                            log::debug!("connection ended: {e}");
+                        }
+                    }
+                    () = idle_expired(&activity, idle) => {
+                        add(&counters.connections_idle_closed, 1);
+                    }
+                }
+                counters.connections_open.fetch_sub(1, Ordering::Relaxed);
+                drop(permit);
+            });
+        }
+        drop(self.listener);
+        if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            log::warn!(
+                "in-flight requests still running after {:?}; closing them",
+                config.shutdown_grace
+            );
+        }
+        let cache = self.app.cache.clone();
+        tokio::task::spawn_blocking(move || cache.store().sync())
+            .await
+            .map_err(|e| Error::InvalidArgument(format!("the final sync did not run: {e}")))?
+    }
+}
+
+/// Completes once no bytes have moved on the connection for `idle`.
+async fn idle_expired(activity: &Activity, idle: Duration) {
+    loop {
+        let deadline = activity.last() + idle;
+        if tokio::time::Instant::now().into_std() >= deadline {
+            return;
+        }
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+/// The shutdown future for [`Server::run`]: completes on SIGINT (Ctrl-C) or SIGTERM. The
+/// handlers are installed when this is called (inside a tokio runtime), so a signal that
+/// arrives before the server first polls the future is not lost.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind| signal(kind).map_err(|e| Error::io("install signal handler", "", e));
+    let mut int = install(SignalKind::interrupt())?;
+    let mut term = install(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
