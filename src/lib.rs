@@ -29,6 +29,14 @@
 //! readers see the old object or the new one, and a missing or damaged block is a miss, never
 //! wrong bytes. Streaming [`BigWriter`] and [`BigReader`] keep memory at about one block.
 //!
+//! # Features
+//!
+//! - `cli` (default): the `logcache` command-line tool (clap, indicatif, anyhow are only its
+//!   dependencies).
+//! - `server`: `logcache serve` and [`server`], an HTTP object server over a [`BigCache`]
+//!   (axum, hyper, tokio).
+//! - `sim`: [`sim`], a simulated file system for crash and fault-injection tests.
+//!
 //! # Guarantees
 //!
 //! - With [`Durability::Sync`] (the default), `put` and `delete` return only after the record

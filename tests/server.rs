@@ -32,11 +32,18 @@ impl Served {
     }
 
     fn start_at(data: &Path, args: &[&str]) -> Served {
-        let mut child = Command::new(BIN)
-            .arg("--data")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data")
             .arg(data)
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        Served::spawn(cmd, data.to_path_buf())
+    }
+
+    /// Runs `cmd` (a `logcache ... serve --listen 127.0.0.1:0 ...`) and waits for its
+    /// `listening on` line.
+    fn spawn(mut cmd: Command, data: PathBuf) -> Served {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -55,7 +62,7 @@ impl Served {
             child,
             url,
             addr,
-            data: data.to_path_buf(),
+            data,
             _dir: None,
         }
     }
@@ -104,6 +111,11 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
+fn etag_of(r: &ureq::http::Response<ureq::Body>) -> String {
+    let tag = r.headers().get("etag").expect("an ETag header");
+    tag.to_str().unwrap().to_string()
+}
+
 /// A deterministic byte stream, so a GiB need not be held to compare.
 fn fill(buf: &mut [u8], offset: u64) {
     for (i, b) in buf.iter_mut().enumerate() {
@@ -147,17 +159,26 @@ fn a_1_gib_object_round_trips_under_64_mib_of_server_memory() {
     let mut put = agent
         .put(server.object("big/one-gib"))
         .header("content-length", SIZE.to_string())
-        .send(ureq::SendBody::from_owned_reader(Pattern { pos: 0, len: SIZE }))
+        .send(ureq::SendBody::from_owned_reader(Pattern {
+            pos: 0,
+            len: SIZE,
+        }))
         .unwrap();
     assert_eq!(put.status(), 200, "{:?}", put.body_mut().read_to_string());
-    let put_tag = put.headers().get("etag").unwrap().to_str().unwrap().to_string();
+    let put_tag = etag_of(&put);
     let put_secs = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
     let mut get = agent.get(server.object("big/one-gib")).call().unwrap();
     assert_eq!(get.status(), 200);
-    assert_eq!(get.headers().get("content-length").unwrap(), &SIZE.to_string());
-    assert_eq!(get.headers().get("etag").unwrap().to_str().unwrap(), put_tag);
+    assert_eq!(
+        get.headers().get("content-length").unwrap(),
+        &SIZE.to_string()
+    );
+    assert_eq!(
+        get.headers().get("etag").unwrap().to_str().unwrap(),
+        put_tag
+    );
     let mut reader = get.body_mut().as_reader();
     let (mut buf, mut want) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
     let mut pos = 0u64;
@@ -227,7 +248,10 @@ fn oversize_objects_get_413_before_the_body_is_read() {
     assert_eq!(code, 413, "{body}");
     assert!(body.contains("--max-object-size"), "{body}");
     // Nothing of either was stored; exactly the limit is fine.
-    let mut r = agent.get(format!("{}/v1/stats", server.url)).call().unwrap();
+    let mut r = agent
+        .get(format!("{}/v1/stats", server.url))
+        .call()
+        .unwrap();
     let stats = r.body_mut().read_to_string().unwrap();
     assert!(stats.contains("\"too_large\":4"), "{stats}");
     assert!(stats.contains("\"reserved_blocks\":0"), "{stats}");
@@ -248,7 +272,13 @@ fn a_token_protected_server_answers_401_without_the_token() {
     std::fs::write(&token_file, "s3cret-token-for-tests\n").unwrap();
     let server = Served::start(&["--token-file", token_file.to_str().unwrap()]);
     let agent = agent();
-    for path in ["/v1/objects/k", "/v1/stats", "/metrics", "/healthz", "/v1/objects"] {
+    for path in [
+        "/v1/objects/k",
+        "/v1/stats",
+        "/metrics",
+        "/healthz",
+        "/v1/objects",
+    ] {
         let url = format!("{}{path}", server.url);
         let r = agent.get(&url).call().unwrap();
         assert_eq!(r.status(), 401, "{path}");
@@ -296,7 +326,10 @@ fn a_non_loopback_address_without_a_token_is_refused() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refusing to listen on 0.0.0.0:0 without a token"), "{err}");
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0 without a token"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
@@ -315,13 +348,22 @@ fn path_like_keys_are_stored_and_returned_as_keys() {
         let file = dir.path().join(format!("v{i}"));
         std::fs::write(&file, format!("value {i}")).unwrap();
         // --path-as-is: curl must not resolve the dots itself.
-        let (code, body) = curl(&["--path-as-is", "-T", file.to_str().unwrap(), &server.object(raw)]);
+        let (code, body) = curl(&[
+            "--path-as-is",
+            "-T",
+            file.to_str().unwrap(),
+            &server.object(raw),
+        ]);
         assert_eq!(code, 200, "PUT {raw}: {body}");
     }
     let agent = agent();
     for (i, (raw, _)) in cases.iter().enumerate() {
         let (code, body) = curl(&["--path-as-is", &server.object(raw)]);
-        assert_eq!((code, body.as_str()), (200, format!("value {i}").as_str()), "{raw}");
+        assert_eq!(
+            (code, body.as_str()),
+            (200, format!("value {i}").as_str()),
+            "{raw}"
+        );
     }
     // The same keys, spelled fully percent-encoded, through ureq.
     for (i, (_, key)) in cases.iter().enumerate() {
@@ -331,7 +373,10 @@ fn path_like_keys_are_stored_and_returned_as_keys() {
         assert_eq!(r.body_mut().read_to_string().unwrap(), format!("value {i}"));
     }
     // The listing returns exactly these keys.
-    let mut r = agent.get(format!("{}/v1/objects", server.url)).call().unwrap();
+    let mut r = agent
+        .get(format!("{}/v1/objects", server.url))
+        .call()
+        .unwrap();
     let listing = r.body_mut().read_to_string().unwrap();
     for key in [
         "\"../../etc/passwd\"",
@@ -340,7 +385,10 @@ fn path_like_keys_are_stored_and_returned_as_keys() {
         "\"../../secret\"",
         "\"%00%FF%0A%09tab\"",
     ] {
-        assert!(listing.contains(&format!("\"key\":{key}")), "{key} in {listing}");
+        assert!(
+            listing.contains(&format!("\"key\":{key}")),
+            "{key} in {listing}"
+        );
     }
     // Nothing was written anywhere but the store's own files.
     let mut names: Vec<String> = std::fs::read_dir(server.data.parent().unwrap())
@@ -350,8 +398,14 @@ fn path_like_keys_are_stored_and_returned_as_keys() {
     names.sort();
     assert_eq!(names, ["store.log", "store.log.lock"]);
     // Bad escapes and an empty key are refused.
-    assert_eq!(agent.get(server.object("%zz")).call().unwrap().status(), 400);
-    assert_eq!(agent.put(server.object("")).send("x").unwrap().status(), 404);
+    assert_eq!(
+        agent.get(server.object("%zz")).call().unwrap().status(),
+        400
+    );
+    assert_eq!(
+        agent.put(server.object("")).send("x").unwrap().status(),
+        404
+    );
 }
 
 /// Reads until the peer closes; `Ok(n)` with the bytes seen, `Err` if it never closed within
@@ -378,34 +432,60 @@ fn slow_and_stalled_clients_are_disconnected() {
         "--body-timeout",
         "1",
         "--idle-timeout",
-        "2",
+        "3",
     ]);
     let limit = Duration::from_secs(30);
-    // Half a header, then nothing.
+    // Half a header, then one more byte every 300 ms (so the connection is never idle): the
+    // header timeout, not the idle one, must end it.
     let mut half = TcpStream::connect(&server.addr).unwrap();
     half.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+    let mut trickle = half.try_clone().unwrap();
+    let trickler = std::thread::spawn(move || {
+        let started = Instant::now();
+        while trickle.write_all(b"x").is_ok() && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
     // No bytes at all.
     let mut silent = TcpStream::connect(&server.addr).unwrap();
     // A body that stalls: 408, nothing stored.
     let mut stalled = TcpStream::connect(&server.addr).unwrap();
     stalled
-        .write_all(b"PUT /v1/objects/stalled HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        .write_all(
+            b"PUT /v1/objects/stalled HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789",
+        )
         .unwrap();
     // A keep-alive connection left idle after a request.
     let mut idle = TcpStream::connect(&server.addr).unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
 
     read_until_closed(&mut half, limit).unwrap();
+    trickler.join().unwrap();
     read_until_closed(&mut silent, limit).unwrap();
     let answer = read_until_closed(&mut stalled, limit).unwrap();
-    assert!(answer.starts_with(b"HTTP/1.1 408"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     let answer = read_until_closed(&mut idle, limit).unwrap();
-    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 
     // The server still serves, and stored nothing for the stalled upload.
     let agent = agent();
-    assert_eq!(agent.get(server.object("stalled")).call().unwrap().status(), 404);
-    let mut r = agent.get(format!("{}/v1/stats", server.url)).call().unwrap();
+    assert_eq!(
+        agent.get(server.object("stalled")).call().unwrap().status(),
+        404
+    );
+    let mut r = agent
+        .get(format!("{}/v1/stats", server.url))
+        .call()
+        .unwrap();
     let stats = r.body_mut().read_to_string().unwrap();
     assert!(stats.contains("\"body_timeouts\":1"), "{stats}");
     assert!(stats.contains("\"objects\":0"), "{stats}");
@@ -546,7 +626,11 @@ fn shutdown_on_sigterm_finishes_the_request_in_flight() {
     std::thread::sleep(Duration::from_millis(300));
     s.write_all(b"56789").unwrap();
     let answer = read_until_closed(&mut s, Duration::from_secs(30)).unwrap();
-    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
     // The store was synced and closed: the object is there for the next process.
@@ -564,7 +648,7 @@ fn head_etags_ttl_delete_stats_and_metrics() {
     let server = Served::start(&[]);
     let agent = agent();
     let r = agent.put(server.object("k")).send("hello").unwrap();
-    let tag = r.headers().get("etag").unwrap().to_str().unwrap().to_string();
+    let tag = etag_of(&r);
     let r = agent.head(server.object("k")).call().unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers().get("content-length").unwrap(), "5");
@@ -592,13 +676,25 @@ fn head_etags_ttl_delete_stats_and_metrics() {
         .unwrap();
     assert_eq!(r.status(), 400);
     std::thread::sleep(Duration::from_millis(2200));
-    assert_eq!(agent.get(server.object("short")).call().unwrap().status(), 404);
+    assert_eq!(
+        agent.get(server.object("short")).call().unwrap().status(),
+        404
+    );
     // DELETE.
-    assert_eq!(agent.delete(server.object("k")).call().unwrap().status(), 204);
-    assert_eq!(agent.delete(server.object("k")).call().unwrap().status(), 404);
+    assert_eq!(
+        agent.delete(server.object("k")).call().unwrap().status(),
+        204
+    );
+    assert_eq!(
+        agent.delete(server.object("k")).call().unwrap().status(),
+        404
+    );
     assert_eq!(agent.head(server.object("k")).call().unwrap().status(), 404);
     // Stats and metrics.
-    let mut r = agent.get(format!("{}/v1/stats", server.url)).call().unwrap();
+    let mut r = agent
+        .get(format!("{}/v1/stats", server.url))
+        .call()
+        .unwrap();
     assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
     let stats = r.body_mut().read_to_string().unwrap();
     assert!(stats.contains("\"PUT\":4"), "{stats}");
@@ -609,46 +705,84 @@ fn head_etags_ttl_delete_stats_and_metrics() {
         metrics.contains("logcache_http_requests_total{method=\"PUT\"} 4"),
         "{metrics}"
     );
-    assert!(metrics.contains("# TYPE logcache_objects gauge"), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE logcache_objects gauge"),
+        "{metrics}"
+    );
     let mut r = agent.get(format!("{}/healthz", server.url)).call().unwrap();
     assert_eq!(r.body_mut().read_to_string().unwrap(), "ok\n");
     assert_eq!(
-        agent.get(format!("{}/nope", server.url)).call().unwrap().status(),
+        agent
+            .get(format!("{}/nope", server.url))
+            .call()
+            .unwrap()
+            .status(),
         404
     );
 }
 
-#[test]
-fn the_readme_curl_examples_run() {
+/// Runs the README block between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `dir`:
+/// a `logcache ... serve ... &` line starts the server (on a free port instead of 8080), the
+/// other lines run with `sh`, each must succeed. Returns how many lines ran.
+fn run_readme_block(name: &str, dir: &Path) -> usize {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let block = readme
-        .split("<!-- server-example:start -->")
+        .split(&format!("<!-- {name}:start -->"))
         .nth(1)
-        .and_then(|rest| rest.split("<!-- server-example:end -->").next())
-        .expect("the README has a server example block");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("photo.jpg"), "not really a photo\n").unwrap();
-    let server = Served::start_at(&dir.path().join("demo.log"), &[]);
+        .and_then(|rest| rest.split(&format!("<!-- {name}:end -->")).next())
+        .unwrap_or_else(|| panic!("the README has a {name} block"));
+    let mut server: Option<Served> = None;
     let mut ran = 0;
-    for line in block.lines().filter(|l| l.starts_with("curl ")) {
-        let line = line.replace("127.0.0.1:8080", &server.addr);
-        let out = Command::new("sh")
-            .current_dir(dir.path())
-            .args(["-c", &line])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{line}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for line in block
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("```"))
+    {
+        if let Some(command) = line
+            .strip_prefix("logcache ")
+            .and_then(|l| l.strip_suffix(" &"))
+        {
+            let mut cmd = Command::new(BIN);
+            cmd.current_dir(dir)
+                .args(command.split_whitespace())
+                .args(["--listen", "127.0.0.1:0"]);
+            server = Some(Served::spawn(cmd, dir.join("demo.log")));
+        } else {
+            let line = match &server {
+                Some(s) => line.replace("127.0.0.1:8080", &s.addr),
+                None => line.to_string(),
+            };
+            let out = Command::new("sh")
+                .current_dir(dir)
+                .args(["-c", &line])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{line}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         ran += 1;
     }
-    assert!(ran >= 8, "only {ran} curl lines ran");
+    let mut server = server.expect("the block starts a server");
+    assert!(server.terminate().success());
+    ran
+}
+
+#[test]
+fn the_readme_curl_examples_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("photo.jpg"), "not really a photo\n").unwrap();
+    assert_eq!(run_readme_block("server-example", dir.path()), 10);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("copy.jpg")).unwrap(),
         "not really a photo\n"
     );
+    // The token example, in a fresh directory.
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run_readme_block("server-token-example", dir.path()), 3);
+    let token = std::fs::read_to_string(dir.path().join("token")).unwrap();
+    assert_eq!(token.len(), 48, "{token:?}");
 }

@@ -90,6 +90,34 @@ pub struct BigStats {
     pub expired: u64,
 }
 
+impl BigStats {
+    /// The stats as named values, in a fixed order (for reports and metrics); the capacity
+    /// and free blocks only when there is a capacity.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut rows = vec![
+            ("objects", self.objects),
+            ("used_blocks", self.used_blocks),
+            ("reserved_blocks", self.reserved_blocks),
+            ("block_size", self.block_size),
+            ("hits", self.hits),
+            ("misses", self.misses),
+            ("sets", self.sets),
+            ("deletes", self.deletes),
+            ("evictions", self.evictions),
+            ("damaged", self.damaged),
+            ("orphans_removed", self.orphans_removed),
+            ("expired", self.expired),
+        ];
+        if let Some(c) = self.capacity_blocks {
+            rows.push(("capacity_blocks", c));
+        }
+        if let Some(f) = self.free_blocks {
+            rows.push(("free_blocks", f));
+        }
+        rows
+    }
+}
+
 /// Readers of one version, and the block count to delete when the last one is done (set when
 /// the version was removed while being read).
 #[derive(Debug, Default)]

@@ -295,9 +295,11 @@ impl<S: KvStore> BigReader<'_, S> {
     }
 }
 
-impl<S: KvStore> io::Read for BigReader<'_, S> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.block.len() {
+impl<S: KvStore> BigReader<'_, S> {
+    /// Makes sure unread bytes are in hand, loading (and checking) the next block when the
+    /// current one is used up. `false` at the end of the object, once its CRC has held.
+    fn fill(&mut self) -> io::Result<bool> {
+        while self.pos == self.block.len() {
             if self.next == self.manifest.blocks() {
                 if !self.finished {
                     self.finished = true;
@@ -305,7 +307,7 @@ impl<S: KvStore> io::Read for BigReader<'_, S> {
                         return Err(self.broken("object checksum mismatch"));
                     }
                 }
-                return Ok(0);
+                return Ok(false);
             }
             match self
                 .cache
@@ -323,6 +325,33 @@ impl<S: KvStore> io::Read for BigReader<'_, S> {
                     return Err(self.broken(&what));
                 }
             }
+        }
+        Ok(true)
+    }
+
+    /// The next piece of the object as an owned buffer, without copying it: the rest of the
+    /// block in hand, else the next block whole (checked as by `read`); `None` at the end,
+    /// once the object's CRC has held. Mixes freely with `read`.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let rest = if self.pos == 0 {
+            std::mem::take(&mut self.block)
+        } else {
+            let rest = self.block.split_off(self.pos);
+            self.block.clear();
+            rest
+        };
+        self.pos = 0;
+        Ok(Some(rest))
+    }
+}
+
+impl<S: KvStore> io::Read for BigReader<'_, S> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if !self.fill()? {
+            return Ok(0);
         }
         let n = out.len().min(self.block.len() - self.pos);
         out[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);

@@ -1,7 +1,7 @@
 //! The HTTP API: routes, authentication, and the handlers that stream objects in and out of
 //! [`BigCache`] (whose API is synchronous: every store call runs on the blocking pool).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,10 +16,10 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
+use super::ServerConfig;
 use super::io::{ChannelBody, Chunk};
 use super::keys::{percent_decode, percent_encode, query_param};
 use super::metrics::{self, Counters, add};
-use super::ServerConfig;
 use crate::big::stream::unwrap_io;
 use crate::big::{BigCache, Committed};
 use crate::error::Error;
@@ -28,10 +28,10 @@ use crate::store::KvStore;
 /// The header that gives a PUT object its time to live, in whole seconds.
 pub const TTL_HEADER: &str = "x-logcache-ttl";
 
-/// Bytes per chunk of a streamed GET response.
-const CHUNK: usize = 256 << 10;
-/// Chunks buffered between the network and the blocking thread, each way.
+/// Body frames buffered between the network and the blocking writer of a PUT.
 const CHANNEL: usize = 4;
+/// Blocks buffered between the blocking reader of a GET and the network.
+const GET_CHANNEL: usize = 2;
 /// Keys listed per `GET /v1/objects` response unless `limit` says otherwise.
 const LIST_LIMIT: usize = 1000;
 
@@ -57,7 +57,12 @@ pub(crate) fn router<S: KvStore + 'static>(app: Arc<App<S>>) -> Router {
         .route("/v1/stats", get(stats::<S>))
         .route("/metrics", get(prometheus::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
-        .fallback(|| async { text(StatusCode::NOT_FOUND, "no such endpoint; see docs/SERVER.md") })
+        .fallback(|| async {
+            text(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; see docs/SERVER.md",
+            )
+        })
         .layer(from_fn_with_state(app.clone(), guard::<S>))
         .with_state(app)
 }
@@ -178,20 +183,27 @@ fn drain_body(mut body: Body, timeout: Duration) {
     });
 }
 
+/// A request refused before any work: its status and one-line message.
+struct Refusal(StatusCode, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        text(self.0, self.1)
+    }
+}
+
 /// The object key in `/v1/objects/<key>`: the raw path after the prefix, percent-decoded.
-fn object_key(uri: &Uri) -> Result<Vec<u8>, Response> {
+fn object_key(uri: &Uri) -> Result<Vec<u8>, Refusal> {
     let raw = uri
         .path()
         .strip_prefix("/v1/objects/")
-        .ok_or_else(|| text(StatusCode::NOT_FOUND, "no such endpoint"))?;
-    let key = percent_decode(raw.as_bytes()).ok_or_else(|| {
-        text(
-            StatusCode::BAD_REQUEST,
-            "bad percent-encoding in the key: every % must be followed by two hex digits",
-        )
-    })?;
+        .ok_or(Refusal(StatusCode::NOT_FOUND, "no such endpoint"))?;
+    let key = percent_decode(raw.as_bytes()).ok_or(Refusal(
+        StatusCode::BAD_REQUEST,
+        "bad percent-encoding in the key: every % must be followed by two hex digits",
+    ))?;
     if key.is_empty() {
-        return Err(text(StatusCode::BAD_REQUEST, "empty key"));
+        return Err(Refusal(StatusCode::BAD_REQUEST, "empty key"));
     }
     Ok(key)
 }
@@ -203,7 +215,10 @@ fn etag(size: u64, crc32: u32) -> String {
 
 /// Whether an `If-None-Match` header matches `tag` (weak comparison, as RFC 9110 asks).
 fn none_match(headers: &HeaderMap, tag: &str) -> bool {
-    let Some(value) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     value.split(',').map(str::trim).any(|candidate| {
@@ -254,15 +269,19 @@ fn store_stream<S: KvStore>(
     Ok(committed)
 }
 
-fn parse_ttl(headers: &HeaderMap) -> Result<Option<Duration>, Response> {
+fn parse_ttl(headers: &HeaderMap) -> Result<Option<Duration>, Refusal> {
     let Some(value) = headers.get(TTL_HEADER) else {
         return Ok(None);
     };
-    match value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+    match value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
         Some(secs) if secs > 0 => Ok(Some(Duration::from_secs(secs))),
-        _ => Err(text(
+        _ => Err(Refusal(
             StatusCode::BAD_REQUEST,
-            format_args!("{TTL_HEADER} must be a whole number of seconds, at least 1"),
+            "x-logcache-ttl must be a whole number of seconds, at least 1",
         )),
     }
 }
@@ -283,7 +302,7 @@ async fn put_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request)
         Ok(ok) if declared.is_none_or(|len| len <= max) => ok,
         refused => {
             let response = match refused {
-                Err(r) => r,
+                Err(r) => r.into_response(),
                 Ok(_) => too_large(&app, max),
             };
             drain_later(req, app.config.body_timeout);
@@ -373,11 +392,11 @@ struct Found {
 async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head: bool) -> Response {
     let key = match object_key(req.uri()) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let headers = req.headers().clone();
     let (meta_tx, meta_rx) = oneshot::channel::<crate::Result<Option<Found>>>();
-    let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL);
+    let (tx, rx) = mpsc::channel::<Chunk>(GET_CHANNEL);
     let cache = app.cache.clone();
     let want_body = !head;
     let task_headers = headers.clone();
@@ -401,27 +420,20 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
         if meta_tx.send(Ok(Some(found))).is_err() || skip {
             return;
         }
+        // Blocks go out as they are read from the store: no copy, no zeroed buffers.
         loop {
-            let mut chunk = vec![0u8; CHUNK];
-            let mut n = 0;
-            while n < CHUNK {
-                match reader.read(chunk.get_mut(n..).unwrap_or_default()) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        log::warn!("streaming an object broke off: {e}");
-                        let _ = tx.blocking_send(Err(e));
-                        return;
+            match reader.next_chunk() {
+                Ok(Some(chunk)) => {
+                    if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                        return; // the client went away
                     }
                 }
-            }
-            if n == 0 {
-                return;
-            }
-            chunk.truncate(n);
-            if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
-                return; // the client went away
+                Ok(None) => return,
+                Err(e) => {
+                    log::warn!("streaming an object broke off: {e}");
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
             }
         }
     });
@@ -472,7 +484,7 @@ async fn head_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request
 async fn delete_object<S: KvStore + 'static>(State(app): AppState<S>, uri: Uri) -> Response {
     let key = match object_key(&uri) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let cache = app.cache.clone();
     match blocking(move || {
@@ -554,42 +566,26 @@ fn json(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn stats<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
+/// The counters rendered by `render` (the store's stats take its locks: blocking pool).
+async fn report<S: KvStore + 'static>(
+    app: Arc<App<S>>,
+    content_type: &'static str,
+    render: fn(&Counters, &crate::BigStats, &[(&'static str, u64)]) -> String,
+) -> Response {
     let cache = app.cache.clone();
     let counters = app.counters.clone();
-    match blocking(move || {
-        Ok(metrics::json(
-            &counters,
-            &cache.stats(),
-            &cache.store().counters(),
-        ))
-    })
-    .await
-    {
-        Ok(body) => json(body),
+    match blocking(move || Ok(render(&counters, &cache.stats(), &cache.store().counters()))).await {
+        Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
         Err(r) => r,
     }
 }
 
+async fn stats<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
+    report(app, "application/json", metrics::json).await
+}
+
 async fn prometheus<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
-    let cache = app.cache.clone();
-    let counters = app.counters.clone();
-    match blocking(move || {
-        Ok(metrics::prometheus(
-            &counters,
-            &cache.stats(),
-            &cache.store().counters(),
-        ))
-    })
-    .await
-    {
-        Ok(body) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            body,
-        )
-            .into_response(),
-        Err(r) => r,
-    }
+    report(app, "text/plain; version=0.0.4", metrics::prometheus).await
 }
 
 #[cfg(test)]
@@ -604,9 +600,15 @@ mod tests {
         assert!(!constant_time_eq(b"", b"x"));
         let mut h = HeaderMap::new();
         assert!(!authorized(&h, "tok"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer tok"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer tok"),
+        );
         assert!(authorized(&h, "tok"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer tok"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer tok"),
+        );
         assert!(authorized(&h, "tok"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic tok"));
         assert!(!authorized(&h, "tok"));
@@ -627,7 +629,10 @@ mod tests {
         assert!(none_match(&h, &tag));
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
         assert!(none_match(&h, &tag));
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"deadbeef-b\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"deadbeef-b\""),
+        );
         assert!(!none_match(&h, &tag));
     }
 

@@ -44,7 +44,9 @@ impl Counters {
     }
 
     pub(crate) fn response(&self, status: u16) {
-        let i = usize::from(status / 100).saturating_sub(1).min(CLASSES.len() - 1);
+        let i = usize::from(status / 100)
+            .saturating_sub(1)
+            .min(CLASSES.len() - 1);
         if let Some(c) = self.responses.get(i) {
             add(c, 1);
         }
@@ -54,7 +56,10 @@ impl Counters {
         vec![
             ("connections_accepted", get(&self.connections_accepted)),
             ("connections_open", get(&self.connections_open)),
-            ("connections_idle_closed", get(&self.connections_idle_closed)),
+            (
+                "connections_idle_closed",
+                get(&self.connections_idle_closed),
+            ),
             ("unauthorized", get(&self.unauthorized)),
             ("too_large", get(&self.too_large)),
             ("body_timeouts", get(&self.body_timeouts)),
@@ -64,28 +69,13 @@ impl Counters {
     }
 }
 
-fn object_rows(b: &BigStats) -> Vec<(&'static str, u64)> {
-    let mut rows = vec![
-        ("objects", b.objects),
-        ("used_blocks", b.used_blocks),
-        ("reserved_blocks", b.reserved_blocks),
-        ("block_size", b.block_size),
-        ("hits", b.hits),
-        ("misses", b.misses),
-        ("sets", b.sets),
-        ("deletes", b.deletes),
-        ("evictions", b.evictions),
-        ("damaged", b.damaged),
-        ("orphans_removed", b.orphans_removed),
-        ("expired", b.expired),
-    ];
-    if let Some(c) = b.capacity_blocks {
-        rows.push(("capacity_blocks", c));
-    }
-    if let Some(f) = b.free_blocks {
-        rows.push(("free_blocks", f));
-    }
-    rows
+/// Each label with its counter's value.
+fn labelled<'a>(labels: &[&'a str; 5], counters: &[AtomicU64; 5]) -> Vec<(&'a str, u64)> {
+    labels
+        .iter()
+        .zip(counters)
+        .map(|(l, n)| (*l, get(n)))
+        .collect()
 }
 
 fn json_object(out: &mut String, rows: &[(&str, u64)]) {
@@ -104,21 +94,11 @@ pub(crate) fn json(c: &Counters, big: &BigStats, store: &[(&'static str, u64)]) 
     let mut out = String::from("{\"server\":");
     json_object(&mut out, &c.server_rows());
     out.push_str(",\"requests\":");
-    let requests: Vec<(&str, u64)> = METHODS
-        .iter()
-        .zip(&c.requests)
-        .map(|(m, n)| (*m, get(n)))
-        .collect();
-    json_object(&mut out, &requests);
+    json_object(&mut out, &labelled(&METHODS, &c.requests));
     out.push_str(",\"responses\":");
-    let responses: Vec<(&str, u64)> = CLASSES
-        .iter()
-        .zip(&c.responses)
-        .map(|(m, n)| (*m, get(n)))
-        .collect();
-    json_object(&mut out, &responses);
+    json_object(&mut out, &labelled(&CLASSES, &c.responses));
     out.push_str(",\"objects\":");
-    json_object(&mut out, &object_rows(big));
+    json_object(&mut out, &big.counters());
     out.push_str(",\"store\":");
     json_object(&mut out, store);
     out.push_str("}\n");
@@ -169,20 +149,18 @@ pub(crate) fn prometheus(c: &Counters, big: &BigStats, store: &[(&'static str, u
         "logcache_http_requests_total",
         "counter",
         "HTTP requests received, by method.",
-        &METHODS
-            .iter()
-            .zip(&c.requests)
-            .map(|(m, n)| (format!("{{method=\"{m}\"}}"), get(n)))
+        &labelled(&METHODS, &c.requests)
+            .into_iter()
+            .map(|(m, n)| (format!("{{method=\"{m}\"}}"), n))
             .collect::<Vec<_>>(),
     );
     family(
         "logcache_http_responses_total",
         "counter",
         "HTTP responses sent, by status class.",
-        &CLASSES
-            .iter()
-            .zip(&c.responses)
-            .map(|(k, n)| (format!("{{class=\"{k}\"}}"), get(n)))
+        &labelled(&CLASSES, &c.responses)
+            .into_iter()
+            .map(|(k, n)| (format!("{{class=\"{k}\"}}"), n))
             .collect::<Vec<_>>(),
     );
     for (name, v) in c.server_rows() {
@@ -193,7 +171,7 @@ pub(crate) fn prometheus(c: &Counters, big: &BigStats, store: &[(&'static str, u
         };
         family(&metric, kind, help(name), &one(v));
     }
-    for (name, v) in object_rows(big) {
+    for (name, v) in big.counters() {
         let (metric, kind) = match name {
             "objects" => ("logcache_objects".to_string(), "gauge"),
             "used_blocks" | "reserved_blocks" | "block_size" | "capacity_blocks"

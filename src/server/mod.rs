@@ -173,9 +173,7 @@ impl<S: KvStore + 'static> Server<S> {
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or(self.app.config.listen)
+        self.listener.local_addr().unwrap_or(self.app.config.listen)
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish

@@ -95,9 +95,7 @@ fn open(data: &std::path::Path) -> anyhow::Result<BigCache<DurableKVCache>> {
 /// `KiB`/`MiB`/`GiB`/`TiB` (×1024) suffix.
 fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     let n: u64 = digits
         .parse()
@@ -112,7 +110,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "mib" => 1 << 20,
         "gib" => 1 << 30,
         "tib" => 1 << 40,
-        other => return Err(format!("unknown size unit `{other}` (use K, M, G, KiB, MiB, GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use K, M, G, KiB, MiB, GiB)"
+            ));
+        }
     };
     n.checked_mul(factor)
         .ok_or_else(|| format!("`{s}` is too large"))

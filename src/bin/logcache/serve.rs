@@ -51,8 +51,8 @@ enum WhenFull {
 #[cfg(not(feature = "server"))]
 pub fn run(_cli: &crate::Cli, _a: &Args) -> anyhow::Result<()> {
     anyhow::bail!(
-        "this logcache was built without the HTTP server; rebuild with `--features server` \
-         (cargo install logcache --features server)"
+        "this logcache was built without the HTTP server; rebuild it with \
+         `cargo build --release --features server --bin logcache`"
     )
 }
 

@@ -10,24 +10,24 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
+    use logcache::KvStore;
+
     let cache = open(&cli.data)?;
-    let d = cache.store().stats();
-    let b = cache.stats();
-    let rows: Vec<(&str, u64)> = vec![
-        ("objects", b.objects),
-        ("blocks", b.used_blocks),
-        ("block_size", b.block_size),
-        ("live_keys", d.live_keys),
-        ("live_bytes", d.live_bytes),
-        ("dead_bytes", d.dead_bytes),
-        ("file_bytes", d.file_bytes),
-        ("stale_records", d.stale_records),
-        ("compactions", d.compactions),
-        ("records_replayed", d.recovery.records_replayed),
-        ("damaged_regions", d.recovery.damaged_regions),
-        ("torn_tail_bytes", d.recovery.torn_tail_bytes),
-        ("orphans_removed", b.orphans_removed),
-    ];
+    // The objects' counters, then the log's (prefixed where a name would repeat).
+    let mut rows: Vec<(String, u64)> = cache
+        .stats()
+        .counters()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    for (k, v) in KvStore::counters(cache.store()) {
+        let name = if rows.iter().any(|(r, _)| r == k) {
+            format!("log_{k}")
+        } else {
+            k.to_string()
+        };
+        rows.push((name, v));
+    }
     if a.json {
         let body: Vec<String> = rows.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
         println!(
@@ -40,9 +40,9 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
             body.join(",")
         );
     } else {
-        println!("{:<18} {}", "data", cli.data.display());
+        println!("{:<20} {}", "data", cli.data.display());
         for (k, v) in rows {
-            println!("{k:<18} {v}");
+            println!("{k:<20} {v}");
         }
     }
     Ok(())
