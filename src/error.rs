@@ -121,12 +121,33 @@ pub enum Error {
     /// An argument is out of range (for example a zero block size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A remote node (a memcached server, a `logcache serve` node) could not be reached, timed
+    /// out, answered with an error, or spoke a protocol this client does not understand.
+    /// A [`ShardedStore`](crate::ShardedStore) marks such a node down and retries it later.
+    #[error(
+        "node {node} failed: {reason}; check that it is running and reachable (a ring marks \
+         it down and retries it after a backoff)"
+    )]
+    Remote {
+        /// The node's address (`host:port` or URL).
+        node: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    pub(crate) fn remote(node: &str, reason: impl std::fmt::Display) -> Self {
+        Error::Remote {
+            node: node.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -75,11 +75,17 @@ mod clock;
 mod durable;
 mod error;
 pub mod fs;
+#[cfg(feature = "http-store")]
+mod http_store;
 mod log;
+mod memcached;
 mod memory;
 mod options;
+#[cfg(any(feature = "server", feature = "http-store"))]
+mod percent;
 #[cfg(feature = "server")]
 pub mod server;
+mod sharded;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;
@@ -95,11 +101,17 @@ pub use durable::{
     DurableKVCache, DurableKVCacheBuilder, RecoveryStats, Stats,
 };
 pub use error::{Error, Result};
+#[cfg(feature = "http-store")]
+pub use http_store::{HttpStore, HttpStoreBuilder};
 pub use log::reader::{LogItem, LogRecord, LogSummary, read_log};
 pub use log::record::{MAX_KEY_LEN, MAX_VALUE_LEN_LIMIT};
+pub use memcached::{MEMCACHED_MAX_KEY, MemcachedStore, MemcachedStoreBuilder};
 pub use memory::policy::{EvictionPolicy, Lru, PolicyKind, S3Fifo};
 pub use memory::{DEFAULT_SHARDS, ENTRY_OVERHEAD, MemoryCache, MemoryCacheBuilder, MemoryStats};
 pub use options::{Durability, RecoveryMode};
+pub use sharded::{
+    DEFAULT_VNODES, NodeStats, ShardedStats, ShardedStore, ShardedStoreBuilder, ring_hash,
+};
 pub use store::KvStore;
 pub use tiered::{Loader, Tiered, TieredBuilder, WritePolicy};
 

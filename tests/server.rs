@@ -3,104 +3,15 @@
 //! without the token, path-like keys, slow and stalled clients, 100 concurrent clients, a
 //! graceful shutdown, and the README's curl examples.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_logcache");
-
-/// A running `logcache serve`, killed when dropped.
-struct Served {
-    child: Child,
-    /// `http://127.0.0.1:PORT`
-    url: String,
-    addr: String,
-    data: PathBuf,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Served {
-    /// Starts the server on a port the kernel picks, in a fresh directory.
-    fn start(args: &[&str]) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("store.log");
-        let mut s = Served::start_at(&data, args);
-        s._dir = Some(dir);
-        s
-    }
-
-    fn start_at(data: &Path, args: &[&str]) -> Served {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--data")
-            .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args);
-        Served::spawn(cmd, data.to_path_buf())
-    }
-
-    /// Runs `cmd` (a `logcache ... serve --listen 127.0.0.1:0 ...`) and waits for its
-    /// `listening on` line.
-    fn spawn(mut cmd: Command, data: PathBuf) -> Served {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start logcache serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        let addr = url.trim_start_matches("http://").to_string();
-        Served {
-            child,
-            url,
-            addr,
-            data,
-            _dir: None,
-        }
-    }
-
-    fn object(&self, key: &str) -> String {
-        format!("{}/v1/objects/{key}", self.url)
-    }
-
-    /// The server's peak resident set (VmHWM), in bytes.
-    fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        kib * 1024
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        signal(&self.child, "TERM");
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{name}");
-}
+use common::served::{BIN, Served, signal};
 
 /// An agent that hands back every status instead of turning 4xx/5xx into errors.
 fn agent() -> ureq::Agent {
@@ -609,6 +520,37 @@ fn a_hundred_clients_mixing_put_get_delete() {
     let ops: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     println!("100 clients, {secs} s: {ops} requests");
     assert!(ops >= 100, "every client made requests");
+    let status = server.stop_with("INT"); // Ctrl-C
+    assert!(status.success(), "{status:?}");
+    // Every object of the last state is there for the next process, whole.
+    let out = Command::new(BIN)
+        .arg("--data")
+        .arg(&server.data)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn the_store_is_locked_while_the_server_runs() {
+    let mut server = Served::start(&[]);
+    let out = Command::new(BIN)
+        .arg("--data")
+        .arg(&server.data)
+        .args(["get", "anything"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("(process {})", server.child.id())),
+        "names the server's process: {err}"
+    );
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }

@@ -22,6 +22,8 @@ pub(crate) struct Counters {
     pub(crate) body_timeouts: AtomicU64,
     pub(crate) bytes_received: AtomicU64,
     pub(crate) bytes_sent: AtomicU64,
+    /// The configured `max_object_size` (for clients such as `HttpStore`).
+    pub(crate) max_object_size: AtomicU64,
 }
 
 pub(crate) fn add(c: &AtomicU64, n: u64) {
@@ -65,6 +67,7 @@ impl Counters {
             ("body_timeouts", get(&self.body_timeouts)),
             ("bytes_received", get(&self.bytes_received)),
             ("bytes_sent", get(&self.bytes_sent)),
+            ("max_object_size", get(&self.max_object_size)),
         ]
     }
 }
@@ -116,6 +119,7 @@ fn help(name: &str) -> &'static str {
         "body_timeouts" => "PUTs abandoned because the body stalled.",
         "bytes_received" => "Object bytes received in PUT bodies.",
         "bytes_sent" => "Object bytes sent in GET bodies.",
+        "max_object_size" => "The largest object a PUT may store, in bytes.",
         "objects" => "Objects held.",
         "used_blocks" => "Blocks held by committed objects.",
         "reserved_blocks" => "Blocks reserved by uploads in progress.",
@@ -164,7 +168,7 @@ pub(crate) fn prometheus(c: &Counters, big: &BigStats, store: &[(&'static str, u
             .collect::<Vec<_>>(),
     );
     for (name, v) in c.server_rows() {
-        let (metric, kind) = if name == "connections_open" {
+        let (metric, kind) = if matches!(name, "connections_open" | "max_object_size") {
             (format!("logcache_http_{name}"), "gauge")
         } else {
             (format!("logcache_http_{name}_total"), "counter")

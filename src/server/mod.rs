@@ -42,7 +42,6 @@
 
 mod handlers;
 mod io;
-mod keys;
 mod metrics;
 
 use std::future::Future;
@@ -161,12 +160,16 @@ impl<S: KvStore + 'static> Server<S> {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::io("bind", config.listen.to_string(), e))?;
+        let counters = Counters::default();
+        counters
+            .max_object_size
+            .store(config.max_object_size, Ordering::Relaxed);
         Ok(Server {
             listener,
             app: Arc::new(App {
                 cache,
                 config,
-                counters: Arc::new(Counters::default()),
+                counters: Arc::new(counters),
             }),
         })
     }

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use logcache::fs::{FileHandle, FileSystem, LockGuard, StdFileSystem};
 
+pub mod memcached;
 #[cfg(feature = "sim")]
 pub mod oracle;
+#[cfg(all(feature = "server", feature = "cli"))]
+pub mod served;
 use logcache::{Durability, DurableKVCache};
 
 /// A temporary directory and a log path inside it.
@@ -306,3 +309,16 @@ impl logcache::KvStore for MapStore {
 /// BigCache's block-key and manifest-key prefixes under the default namespace.
 pub const BLOCKS: &[u8] = b"\xffbcb";
 pub const MANIFESTS: &[u8] = b"\xffbcm";
+
+/// A ring over `nodes` with `replicas` copies and short backoffs (50 ms up to 400 ms), so
+/// that a restarted node is tried again quickly.
+pub fn fast_ring<S: logcache::KvStore>(
+    nodes: impl IntoIterator<Item = (String, S)>,
+    replicas: usize,
+) -> logcache::ShardedStore<S> {
+    logcache::ShardedStore::builder()
+        .replicas(replicas)
+        .backoff(Duration::from_millis(50), Duration::from_millis(400))
+        .build(nodes)
+        .unwrap()
+}

@@ -1,4 +1,5 @@
-//! Object keys in URLs: percent-encoded bytes, never paths.
+//! Object keys in URLs (the HTTP server and [`HttpStore`](crate::HttpStore)):
+//! percent-encoded bytes, never paths.
 //!
 //! The key is everything after `/v1/objects/` in the raw request path, percent-decoded to
 //! bytes. No segment is interpreted: `a/b/c`, `..` and `%2e%2e%2f` are keys like any other,
@@ -51,6 +52,7 @@ fn hex_value(b: u8) -> Option<u8> {
 }
 
 /// The value of query parameter `name`, percent-decoded (`+` is a space there).
+#[cfg(feature = "server")]
 pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<Option<Vec<u8>>> {
     let query = query?;
     for pair in query.split('&') {
@@ -92,6 +94,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "server")]
     fn query_parameters() {
         assert_eq!(
             query_param(Some("limit=3&prefix=a%2Fb+c"), "prefix"),

@@ -1,0 +1,372 @@
+//! [`HttpStore`]: a `KvStore` on a remote `logcache serve` node.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::percent::{percent_decode, percent_encode};
+use crate::store::KvStore;
+
+/// Configures an [`HttpStore`]; start from [`HttpStore::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until .connect() is called"]
+pub struct HttpStoreBuilder {
+    url: String,
+    token: Option<String>,
+    connect_timeout: Duration,
+    timeout: Duration,
+}
+
+impl HttpStoreBuilder {
+    /// The node's bearer token (`logcache serve --token-file`).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Time allowed to open a connection (default 1 s).
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// Time allowed for a whole request, body included (default 60 s).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+
+    /// Checks that the node answers (`/v1/stats`, with the token) and reads its largest
+    /// object size.
+    pub fn connect(self) -> Result<HttpStore> {
+        let base = self.url.trim_end_matches('/').to_string();
+        if !base.starts_with("http://") {
+            return Err(Error::InvalidArgument(format!(
+                "{base}: an HttpStore URL starts with http:// (put TLS in a proxy in front)"
+            )));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_global(Some(self.timeout))
+            .max_idle_connections_per_host(16)
+            .build()
+            .into();
+        let mut store = HttpStore {
+            base,
+            agent,
+            auth: self.token.map(|t| format!("Bearer {t}")),
+            max_value_len: 0,
+        };
+        let stats = store.text(store.request("GET", "/v1/stats"), 1 << 20)?;
+        store.max_value_len = json_u64(&stats, "max_object_size")
+            .ok_or_else(|| Error::remote(&store.base, "its /v1/stats lack max_object_size"))?;
+        Ok(store)
+    }
+}
+
+/// A [`KvStore`] on a remote `logcache serve` node (feature `http-store`), so a
+/// [`ShardedStore`](crate::ShardedStore) of logcache servers is a durable distributed cache.
+///
+/// Each value is an object on the node: `set` is a `PUT /v1/objects/<key>` (answered once the
+/// node has synced it), `get` a `GET`, `delete` a `DELETE`, `set_with_ttl` sends
+/// `x-logcache-ttl`, `keys_with_prefix` pages through `GET /v1/objects?prefix=`. Keys are
+/// percent-encoded bytes. Connections are kept alive and reused (ureq's pool).
+///
+/// Transport failures, timeouts and `5xx` answers are [`Error::Remote`] (a ring marks the node
+/// down); `413` is [`Error::TooLarge`], `507` [`Error::Full`]. The largest value is the node's
+/// `max_object_size`, read from its `/v1/stats` at connect. `get_with_expiry` reports no
+/// expiry (the node does not send it).
+#[derive(Debug)]
+pub struct HttpStore {
+    base: String,
+    agent: ureq::Agent,
+    auth: Option<String>,
+    max_value_len: u64,
+}
+
+/// A request ready to send.
+struct Call {
+    method: &'static str,
+    url: String,
+}
+
+type Response = ureq::http::Response<ureq::Body>;
+
+impl HttpStore {
+    /// A store on the node at `url` (`http://host:port`) with default options.
+    pub fn connect(url: impl Into<String>) -> Result<Self> {
+        Self::builder(url).connect()
+    }
+
+    /// A builder for the node at `url` (`http://host:port`).
+    pub fn builder(url: impl Into<String>) -> HttpStoreBuilder {
+        HttpStoreBuilder {
+            url: url.into(),
+            token: None,
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The node's base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: &'static str, path: &str) -> Call {
+        Call {
+            method,
+            url: format!("{}{path}", self.base),
+        }
+    }
+
+    fn object(&self, method: &'static str, key: &[u8]) -> Call {
+        // Every byte but unreserved ones escaped, `/` included: the key is one path segment.
+        let mut path = String::from("/v1/objects/");
+        path.push_str(&percent_encode(key).replace('/', "%2F"));
+        self.request(method, &path)
+    }
+
+    /// Sends `call` with `body` (for PUT) and `headers`; transport failures are `Remote`.
+    fn send(
+        &self,
+        call: Call,
+        body: Option<&[u8]>,
+        headers: &[(&str, String)],
+    ) -> Result<Response> {
+        let mut builder = ureq::http::Request::builder()
+            .method(call.method)
+            .uri(&call.url);
+        if let Some(auth) = &self.auth {
+            builder = builder.header("authorization", auth);
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        let result = match body {
+            Some(body) => builder
+                .body(body)
+                .map_err(|e| Error::InvalidArgument(e.to_string()))
+                .and_then(|req| self.agent.run(req).map_err(|e| self.transport(e))),
+            None => builder
+                .body(())
+                .map_err(|e| Error::InvalidArgument(e.to_string()))
+                .and_then(|req| self.agent.run(req).map_err(|e| self.transport(e))),
+        };
+        let response = result?;
+        match response.status().as_u16() {
+            401 => Err(Error::remote(
+                &self.base,
+                "the node refused the token (401): set the node's token with .token()",
+            )),
+            s if s >= 500 && s != 507 => {
+                let mut response = response;
+                let message = self.body_text(&mut response);
+                Err(Error::remote(
+                    &self.base,
+                    format_args!("the node answered {s}: {message}"),
+                ))
+            }
+            _ => Ok(response),
+        }
+    }
+
+    fn transport(&self, e: ureq::Error) -> Error {
+        Error::remote(&self.base, e)
+    }
+
+    /// The first line of an answer's body, for error messages.
+    fn body_text(&self, response: &mut Response) -> String {
+        response
+            .body_mut()
+            .with_config()
+            .limit(4096)
+            .read_to_string()
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn text(&self, call: Call, limit: u64) -> Result<String> {
+        let mut response = self.send(call, None, &[])?;
+        if response.status() != 200 {
+            let message = self.body_text(&mut response);
+            return Err(Error::remote(
+                &self.base,
+                format_args!("answered {}: {message}", response.status()),
+            ));
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_string()
+            .map_err(|e| self.transport(e))
+    }
+
+    fn put(&self, key: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        if value.len() as u64 > self.max_value_len {
+            return Err(Error::TooLarge {
+                what: "value",
+                len: value.len() as u64,
+                max: self.max_value_len,
+            });
+        }
+        let headers: Vec<(&str, String)> = ttl
+            .map(|t| {
+                let secs = (t.as_secs() + u64::from(t.subsec_nanos() > 0)).max(1);
+                ("x-logcache-ttl", secs.to_string())
+            })
+            .into_iter()
+            .collect();
+        let mut response = self.send(self.object("PUT", key), Some(value), &headers)?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            413 => Err(Error::TooLarge {
+                what: "value",
+                len: value.len() as u64,
+                max: self.max_value_len,
+            }),
+            507 => Err(Error::Full),
+            s => {
+                let message = self.body_text(&mut response);
+                Err(Error::remote(
+                    &self.base,
+                    format_args!("PUT answered {s}: {message}"),
+                ))
+            }
+        }
+    }
+}
+
+/// The number after `"name":` in a flat JSON text.
+fn json_u64(json: &str, name: &str) -> Option<u64> {
+    let at = json.find(&format!("\"{name}\":"))? + name.len() + 3;
+    let digits: String = json
+        .get(at..)?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The keys of a `GET /v1/objects` answer, decoded, and whether more follow.
+fn parse_listing(json: &str) -> Option<(Vec<Vec<u8>>, bool)> {
+    let mut keys = Vec::new();
+    for piece in json.split("{\"key\":\"").skip(1) {
+        let encoded = piece.split('"').next()?;
+        keys.push(percent_decode(encoded.as_bytes())?);
+    }
+    let truncated = json.contains("\"truncated\":true");
+    Some((keys, truncated))
+}
+
+impl KvStore for HttpStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut response = self.send(self.object("GET", key), None, &[])?;
+        match response.status().as_u16() {
+            200 => response
+                .body_mut()
+                .with_config()
+                .limit(self.max_value_len)
+                .read_to_vec()
+                .map(Some)
+                .map_err(|e| self.transport(e)),
+            404 => Ok(None),
+            s => {
+                let message = self.body_text(&mut response);
+                Err(Error::remote(
+                    &self.base,
+                    format_args!("GET answered {s}: {message}"),
+                ))
+            }
+        }
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put(key, value, None)
+    }
+
+    fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        self.put(key, value, Some(ttl))
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<bool> {
+        let mut response = self.send(self.object("DELETE", key), None, &[])?;
+        match response.status().as_u16() {
+            204 => Ok(true),
+            404 => Ok(false),
+            s => {
+                let message = self.body_text(&mut response);
+                Err(Error::remote(
+                    &self.base,
+                    format_args!("DELETE answered {s}: {message}"),
+                ))
+            }
+        }
+    }
+
+    fn max_value_len(&self) -> u64 {
+        self.max_value_len
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
+        let mut all = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let mut path = format!("/v1/objects?limit=1000&prefix={}", percent_encode(prefix));
+            if let Some(a) = &after {
+                path.push_str(&format!("&after={}", percent_encode(a)));
+            }
+            let call = self.request("GET", &path);
+            let mut response = self.send(call, None, &[])?;
+            if response.status() == 501 {
+                return Ok(None);
+            }
+            if response.status() != 200 {
+                let message = self.body_text(&mut response);
+                return Err(Error::remote(
+                    &self.base,
+                    format_args!("listing answered {}: {message}", response.status()),
+                ));
+            }
+            let json = response
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_string()
+                .map_err(|e| self.transport(e))?;
+            let (keys, truncated) = parse_listing(&json)
+                .ok_or_else(|| Error::remote(&self.base, "a listing that does not parse"))?;
+            after = keys.last().cloned();
+            all.extend(keys);
+            if !truncated || after.is_none() {
+                return Ok(Some(all));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_servers_json() {
+        let stats = r#"{"server":{"bytes_sent":6,"max_object_size":1073741824},"x":1}"#;
+        assert_eq!(json_u64(stats, "max_object_size"), Some(1 << 30));
+        assert_eq!(json_u64(stats, "missing"), None);
+        let listing =
+            r#"{"objects":[{"key":"a/b","size":1},{"key":"%00x","size":2}],"truncated":true}"#;
+        assert_eq!(
+            parse_listing(listing),
+            Some((vec![b"a/b".to_vec(), b"\0x".to_vec()], true))
+        );
+        assert_eq!(
+            parse_listing(r#"{"objects":[],"truncated":false}"#),
+            Some((vec![], false))
+        );
+    }
+}

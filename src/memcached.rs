@@ -1,0 +1,671 @@
+//! [`MemcachedStore`]: a `KvStore` on one memcached server.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::store::KvStore;
+
+/// The longest key memcached takes as text.
+pub const MEMCACHED_MAX_KEY: usize = 250;
+/// The longest binary key that fits in 250 characters of base64.
+const MAX_BINARY_KEY: usize = 186;
+/// memcached's `struct item` on 64-bit builds, plus the key's NUL and the data's `\r\n`.
+const ITEM_HEADER: u64 = 48 + 1 + 2;
+/// memcached reads an expiry over 30 days as an absolute Unix time.
+const RELATIVE_TTL_MAX: u64 = 30 * 24 * 3600;
+/// The longest response line accepted.
+const MAX_LINE: usize = 8192;
+/// Client flag of an item stored under a digest of a long key.
+const FLAG_HASHED: u32 = 1;
+
+/// Configures a [`MemcachedStore`]; start from [`MemcachedStore::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until .connect() is called"]
+pub struct MemcachedStoreBuilder {
+    addr: String,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    max_idle: usize,
+}
+
+impl MemcachedStoreBuilder {
+    /// Time allowed to open a TCP connection (default 1 s).
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// Time allowed for each read or write on a connection (default 2 s).
+    pub fn io_timeout(mut self, t: Duration) -> Self {
+        self.io_timeout = t;
+        self
+    }
+
+    /// Idle connections kept for reuse (default 8).
+    pub fn max_idle(mut self, n: usize) -> Self {
+        self.max_idle = n;
+        self
+    }
+
+    /// Resolves the address, connects, and reads the server's item size limit.
+    pub fn connect(self) -> Result<MemcachedStore> {
+        if self.connect_timeout.is_zero() || self.io_timeout.is_zero() {
+            return Err(Error::InvalidArgument(
+                "memcached timeouts must be greater than zero".into(),
+            ));
+        }
+        let addrs: Vec<SocketAddr> = self
+            .addr
+            .to_socket_addrs()
+            .map_err(|e| Error::remote(&self.addr, format_args!("cannot resolve: {e}")))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(Error::remote(&self.addr, "the name resolves to no address"));
+        }
+        let mut store = MemcachedStore {
+            node: self.addr,
+            addrs,
+            pool: Mutex::new(Vec::new()),
+            max_idle: self.max_idle,
+            connect_timeout: self.connect_timeout,
+            io_timeout: self.io_timeout,
+            item_size_max: 0,
+            item_overhead: ITEM_HEADER,
+            counters: Counters::default(),
+        };
+        let mut conn = store.open()?;
+        let settings = conn.stats("settings").map_err(|e| store.failed(e))?;
+        let get = |name: &str| {
+            settings
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        store.item_size_max = get("item_size_max")
+            .and_then(|v| v.parse().ok())
+            .filter(|&v: &u64| v > ITEM_HEADER + 8 + 4 + MEMCACHED_MAX_KEY as u64)
+            .ok_or_else(|| Error::remote(&store.node, "stats settings lack item_size_max"))?;
+        if get("cas_enabled") != Some("no") {
+            store.item_overhead += 8;
+        }
+        store.put_back(conn);
+        Ok(store)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    connects: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A [`KvStore`] on one real memcached server, over the meta text
+/// protocol (memcached 1.6+): `mg`, `ms`, `md`.
+///
+/// **Keys.** memcached takes keys of 1 to 250 printable bytes without spaces, or, in base64
+/// (the meta protocol's `b` flag), binary keys of up to 186 bytes; both name the same raw bytes
+/// on the server, so every key that fits is stored as exactly itself. A longer (or empty) key
+/// is stored under a digest (two marker bytes and its 128-bit XXH3) with client flag 1, and the
+/// value carries the whole key, which `get` compares: two keys can share a digest slot (one
+/// overwrites the other, a miss for it) but a `get` never returns another key's value.
+///
+/// **Sizes.** The largest item is read from the server at connect (`stats settings`:
+/// `item_size_max`, `cas_enabled`); a value's limit is that minus memcached's per-item header
+/// (48 bytes, 8 more with CAS, 4 more with client flags, the key, its NUL and the data's
+/// `\r\n`). A value over the limit is refused with [`Error::TooLarge`] before anything is
+/// sent. [`KvStore::max_value_len`] is the limit for the longest key stored as itself (250
+/// bytes), so a [`BigCache`](crate::BigCache) block always fits: 1,048,267 bytes on a default
+/// `-I 1m` server.
+///
+/// **Connections.** A pool of idle connections (default at most 8) is reused; an operation
+/// takes one, or connects a new one (connect timeout 1 s), and every read and write has a
+/// timeout (2 s). A connection that fails is dropped; an operation that failed on a reused
+/// connection (the server restarted, say) is retried once on a new one. Failures are
+/// [`Error::Remote`].
+#[derive(Debug)]
+pub struct MemcachedStore {
+    node: String,
+    addrs: Vec<SocketAddr>,
+    pool: Mutex<Vec<Conn>>,
+    max_idle: usize,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    item_size_max: u64,
+    /// Bytes of an item besides its key and data (flags not included).
+    item_overhead: u64,
+    counters: Counters,
+}
+
+/// How a key goes on the wire.
+struct WireKey {
+    /// The key token of the command line (the key itself, or its base64).
+    token: Vec<u8>,
+    /// The token is base64 (`b` flag).
+    base64: bool,
+    /// Length of the raw key memcached stores.
+    raw_len: usize,
+    /// The key is stored under a digest, its item flagged and carrying the key.
+    hashed: bool,
+}
+
+fn wire_key(key: &[u8]) -> WireKey {
+    let plain = (1..=MEMCACHED_MAX_KEY).contains(&key.len())
+        && key.iter().all(|b| (0x21..=0x7e).contains(b));
+    if plain {
+        return WireKey {
+            token: key.to_vec(),
+            base64: false,
+            raw_len: key.len(),
+            hashed: false,
+        };
+    }
+    if (1..=MAX_BINARY_KEY).contains(&key.len()) {
+        return WireKey {
+            token: base64(key).into_bytes(),
+            base64: true,
+            raw_len: key.len(),
+            hashed: false,
+        };
+    }
+    let mut digest = vec![0xff, 0x00];
+    digest.extend_from_slice(&xxhash_rust::xxh3::xxh3_128(key).to_le_bytes());
+    WireKey {
+        token: base64(&digest).into_bytes(),
+        base64: true,
+        raw_len: digest.len(),
+        hashed: true,
+    }
+}
+
+/// Standard base64 with padding.
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// memcached's expiry for a TTL: whole seconds, at least 1; over 30 days as a Unix time.
+fn exptime(ttl: Duration) -> u64 {
+    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    if secs <= RELATIVE_TTL_MAX {
+        secs
+    } else {
+        unix_now().as_secs() + secs
+    }
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// One open connection.
+#[derive(Debug)]
+struct Conn {
+    reader: BufReader<TcpStream>,
+    /// Taken from the pool (not freshly connected).
+    reused: bool,
+}
+
+/// What went wrong on a connection: the connection is dropped either way.
+enum Failure {
+    Io(std::io::Error),
+    Protocol(String),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+type ConnResult<T> = std::result::Result<T, Failure>;
+
+impl Conn {
+    fn send(&mut self, parts: &[&[u8]]) -> ConnResult<()> {
+        let stream = self.reader.get_mut();
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total <= 64 << 10 {
+            stream.write_all(&parts.concat())?;
+        } else {
+            for part in parts {
+                stream.write_all(part)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One response line without its `\r\n`, at most [`MAX_LINE`] bytes.
+    fn line(&mut self) -> ConnResult<Vec<u8>> {
+        let mut line = Vec::new();
+        (&mut self.reader)
+            .take(MAX_LINE as u64 + 2)
+            .read_until(b'\n', &mut line)?;
+        if line.last() != Some(&b'\n') {
+            return Err(if line.len() > MAX_LINE {
+                Failure::Protocol("a response line is too long".into())
+            } else {
+                Failure::Io(std::io::ErrorKind::UnexpectedEof.into())
+            });
+        }
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Ok(line)
+    }
+
+    /// `n` data bytes and their `\r\n`; the buffer grows with the bytes actually read.
+    fn data(&mut self, n: u64) -> ConnResult<Vec<u8>> {
+        let mut data = Vec::with_capacity(n.min(64 << 10) as usize);
+        (&mut self.reader).take(n).read_to_end(&mut data)?;
+        let mut end = [0u8; 2];
+        self.reader.read_exact(&mut end)?;
+        if data.len() as u64 != n || &end != b"\r\n" {
+            return Err(Failure::Protocol("a value ended early".into()));
+        }
+        Ok(data)
+    }
+
+    fn stats(&mut self, group: &str) -> ConnResult<Vec<(String, String)>> {
+        self.send(&[b"stats ", group.as_bytes(), b"\r\n"])?;
+        let mut out = Vec::new();
+        loop {
+            let line = self.line()?;
+            if line == b"END" {
+                return Ok(out);
+            }
+            let text = String::from_utf8_lossy(&line);
+            let mut fields = text.splitn(3, ' ');
+            match (fields.next(), fields.next(), fields.next()) {
+                (Some("STAT"), Some(k), Some(v)) => out.push((k.to_string(), v.to_string())),
+                _ => return Err(Failure::Protocol(format!("unexpected stats line {text:?}"))),
+            }
+        }
+    }
+}
+
+/// The answer to an `ms`.
+enum Stored {
+    Yes,
+    TooLarge,
+    OutOfMemory,
+}
+
+impl MemcachedStore {
+    /// A store on the memcached server at `addr` (`host:port`) with default options.
+    pub fn connect(addr: impl Into<String>) -> Result<Self> {
+        Self::builder(addr).connect()
+    }
+
+    /// A builder for the server at `addr` (`host:port`).
+    pub fn builder(addr: impl Into<String>) -> MemcachedStoreBuilder {
+        MemcachedStoreBuilder {
+            addr: addr.into(),
+            connect_timeout: Duration::from_secs(1),
+            io_timeout: Duration::from_secs(2),
+            max_idle: 8,
+        }
+    }
+
+    /// The server's address as given.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The server's `item_size_max`.
+    pub fn item_size_max(&self) -> u64 {
+        self.item_size_max
+    }
+
+    /// The largest value `set` accepts under `key` (longer keys leave less room).
+    pub fn max_value_len_for(&self, key: &[u8]) -> u64 {
+        let w = wire_key(key);
+        let flags = if w.hashed {
+            4 + 4 + key.len() as u64
+        } else {
+            0
+        };
+        self.item_size_max
+            .saturating_sub(self.item_overhead + w.raw_len as u64 + flags)
+    }
+
+    /// Empties the server (`flush_all`): every item on it, not only this store's.
+    pub fn flush_all(&self) -> Result<()> {
+        self.with_conn(|c| {
+            c.send(&[b"flush_all\r\n"])?;
+            match c.line()?.as_slice() {
+                b"OK" => Ok(()),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    fn open(&self) -> Result<Conn> {
+        let mut last = None;
+        for addr in &self.addrs {
+            match TcpStream::connect_timeout(addr, self.connect_timeout) {
+                Ok(stream) => {
+                    let setup = stream
+                        .set_nodelay(true)
+                        .and_then(|()| stream.set_read_timeout(Some(self.io_timeout)))
+                        .and_then(|()| stream.set_write_timeout(Some(self.io_timeout)));
+                    if let Err(e) = setup {
+                        last = Some(e);
+                        continue;
+                    }
+                    bump(&self.counters.connects);
+                    return Ok(Conn {
+                        reader: BufReader::with_capacity(64 << 10, stream),
+                        reused: false,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        bump(&self.counters.errors);
+        Err(Error::remote(
+            &self.node,
+            format_args!(
+                "cannot connect: {}",
+                last.map_or_else(|| "no address".to_string(), |e| e.to_string())
+            ),
+        ))
+    }
+
+    fn take(&self) -> Result<Conn> {
+        let pooled = self
+            .pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        match pooled {
+            Some(mut c) => {
+                c.reused = true;
+                Ok(c)
+            }
+            None => self.open(),
+        }
+    }
+
+    fn put_back(&self, conn: Conn) {
+        let mut pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < self.max_idle {
+            pool.push(conn);
+        }
+    }
+
+    fn failed(&self, f: Failure) -> Error {
+        bump(&self.counters.errors);
+        match f {
+            Failure::Io(e) => Error::remote(&self.node, e),
+            Failure::Protocol(what) => Error::remote(&self.node, what),
+        }
+    }
+
+    /// Runs `op` on a connection; a failure on a reused connection is retried once on a new
+    /// one (the old may have been closed by a server restart).
+    fn with_conn<T>(&self, op: impl Fn(&mut Conn) -> ConnResult<T>) -> Result<T> {
+        bump(&self.counters.requests);
+        let mut conn = self.take()?;
+        match op(&mut conn) {
+            Ok(v) => {
+                self.put_back(conn);
+                Ok(v)
+            }
+            Err(Failure::Io(_)) if conn.reused => {
+                drop(conn);
+                let mut fresh = self.open()?;
+                let v = op(&mut fresh).map_err(|f| self.failed(f))?;
+                self.put_back(fresh);
+                Ok(v)
+            }
+            Err(f) => Err(self.failed(f)),
+        }
+    }
+
+    /// `mg`: the item's data, client flags and remaining TTL (`-1`: none).
+    fn meta_get(&self, w: &WireKey) -> Result<Option<(Vec<u8>, u32, i64)>> {
+        let found = self.with_conn(|c| {
+            let b: &[u8] = if w.base64 { b" b" } else { b"" };
+            c.send(&[b"mg ", &w.token, b, b" v f t\r\n"])?;
+            let line = c.line()?;
+            if line == b"EN" {
+                return Ok(None);
+            }
+            let text = String::from_utf8_lossy(&line).into_owned();
+            let mut fields = text.split(' ');
+            if fields.next() != Some("VA") {
+                return Err(unexpected(&line));
+            }
+            let len: u64 = fields
+                .next()
+                .and_then(|n| n.parse().ok())
+                .filter(|&n| n <= self.item_size_max)
+                .ok_or_else(|| Failure::Protocol(format!("bad value length in {text:?}")))?;
+            let (mut flags, mut ttl) = (0u32, -1i64);
+            for field in fields {
+                if let Some(v) = field.strip_prefix('f') {
+                    flags = v.parse().map_err(|_| unexpected(&line))?;
+                } else if let Some(v) = field.strip_prefix('t') {
+                    ttl = v.parse().map_err(|_| unexpected(&line))?;
+                }
+            }
+            Ok(Some((c.data(len)?, flags, ttl)))
+        })?;
+        match &found {
+            Some(_) => bump(&self.counters.hits),
+            None => bump(&self.counters.misses),
+        }
+        Ok(found)
+    }
+
+    fn get_item(&self, key: &[u8]) -> Result<Option<(Vec<u8>, i64)>> {
+        let w = wire_key(key);
+        let Some((data, flags, ttl)) = self.meta_get(&w)? else {
+            return Ok(None);
+        };
+        if !w.hashed {
+            // An item stored under a long key's digest that happens to equal this key.
+            return Ok((flags == 0).then_some((data, ttl)));
+        }
+        if flags != FLAG_HASHED {
+            return Ok(None);
+        }
+        let (len, rest) = data.split_at_checked(4).unwrap_or((&[], &[]));
+        let stored_len = <[u8; 4]>::try_from(len).map(u32::from_le_bytes).ok();
+        match stored_len.and_then(|n| rest.split_at_checked(n as usize)) {
+            Some((stored_key, value)) if stored_key == key => Ok(Some((value.to_vec(), ttl))),
+            _ => Ok(None), // another key sharing the digest slot
+        }
+    }
+
+    fn store(&self, key: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        let max = self.max_value_len_for(key);
+        if value.len() as u64 > max {
+            return Err(Error::TooLarge {
+                what: "value",
+                len: value.len() as u64,
+                max,
+            });
+        }
+        let w = wire_key(key);
+        let prefix: Vec<u8> = if w.hashed {
+            let mut p = (key.len() as u32).to_le_bytes().to_vec();
+            p.extend_from_slice(key);
+            p
+        } else {
+            Vec::new()
+        };
+        let mut line = b"ms ".to_vec();
+        line.extend_from_slice(&w.token);
+        line.extend_from_slice(format!(" {}", prefix.len() + value.len()).as_bytes());
+        if w.base64 {
+            line.extend_from_slice(b" b");
+        }
+        if let Some(ttl) = ttl {
+            line.extend_from_slice(format!(" T{}", exptime(ttl)).as_bytes());
+        }
+        if w.hashed {
+            line.extend_from_slice(format!(" F{FLAG_HASHED}").as_bytes());
+        }
+        line.extend_from_slice(b"\r\n");
+        let stored = self.with_conn(|c| {
+            c.send(&[&line, &prefix, value, b"\r\n"])?;
+            let answer = c.line()?;
+            match answer.as_slice() {
+                b"HD" => Ok(Stored::Yes),
+                a if a.starts_with(b"SERVER_ERROR object too large") => Ok(Stored::TooLarge),
+                a if a.starts_with(b"SERVER_ERROR out of memory") => Ok(Stored::OutOfMemory),
+                other => Err(unexpected(other)),
+            }
+        })?;
+        match stored {
+            Stored::Yes => Ok(()),
+            Stored::TooLarge => Err(Error::TooLarge {
+                what: "value",
+                len: value.len() as u64,
+                max,
+            }),
+            Stored::OutOfMemory => Err(Error::Full),
+        }
+    }
+}
+
+fn unexpected(line: &[u8]) -> Failure {
+    Failure::Protocol(format!(
+        "unexpected answer {:?}",
+        String::from_utf8_lossy(&line[..line.len().min(200)])
+    ))
+}
+
+impl KvStore for MemcachedStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_item(key)?.map(|(v, _)| v))
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.store(key, value, None)
+    }
+
+    fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        self.store(key, value, Some(ttl))
+    }
+
+    fn delete(&self, key: &[u8]) -> Result<bool> {
+        let w = wire_key(key);
+        self.with_conn(|c| {
+            let b: &[u8] = if w.base64 { b" b" } else { b"" };
+            c.send(&[b"md ", &w.token, b, b"\r\n"])?;
+            match c.line()?.as_slice() {
+                b"HD" => Ok(true),
+                b"NF" => Ok(false),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
+        Ok(self.get_item(key)?.map(|(v, ttl)| {
+            let expiry = u64::try_from(ttl)
+                .map(|secs| unix_now().as_millis() as u64 + secs * 1000)
+                .unwrap_or(0);
+            (v, expiry)
+        }))
+    }
+
+    fn max_value_len(&self) -> u64 {
+        self.item_size_max
+            .saturating_sub(self.item_overhead + MEMCACHED_MAX_KEY as u64)
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            ("requests", get(&c.requests)),
+            ("errors", get(&c.errors)),
+            ("hits", get(&c.hits)),
+            ("misses", get(&c.misses)),
+            ("connects", get(&c.connects)),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+        assert_eq!(base64(b"fooba"), "Zm9vYmE=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+    }
+
+    #[test]
+    fn keys_go_plain_base64_or_hashed() {
+        let w = wire_key(b"user:1");
+        assert!(!w.base64 && !w.hashed && w.token == b"user:1");
+        let w = wire_key(&[b'k'; 250]);
+        assert!(!w.base64 && !w.hashed);
+        let w = wire_key(&[b'k'; 251]);
+        assert!(w.hashed && w.token.len() <= 250);
+        let w = wire_key(b"a b");
+        assert!(w.base64 && !w.hashed && w.token == b"YSBi");
+        let w = wire_key(&[0u8; 186]);
+        assert!(w.base64 && !w.hashed && w.token.len() <= 250);
+        let w = wire_key(&[0u8; 187]);
+        assert!(w.hashed);
+        assert!(wire_key(b"").hashed);
+        assert_ne!(wire_key(&[1u8; 300]).token, wire_key(&[2u8; 300]).token);
+    }
+
+    #[test]
+    fn ttls_become_memcached_exptimes() {
+        assert_eq!(exptime(Duration::from_millis(1)), 1);
+        assert_eq!(exptime(Duration::from_millis(1500)), 2);
+        assert_eq!(
+            exptime(Duration::from_secs(RELATIVE_TTL_MAX)),
+            RELATIVE_TTL_MAX
+        );
+        let far = exptime(Duration::from_secs(RELATIVE_TTL_MAX + 1));
+        assert!(far > unix_now().as_secs());
+    }
+}
