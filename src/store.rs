@@ -7,7 +7,9 @@ use crate::durable::DurableKVCache;
 use crate::error::Result;
 
 /// A key-value store that values of bounded size can be kept in: the embedded
-/// [`DurableKVCache`], and later memory, memcached, HTTP and sharded stores.
+/// [`DurableKVCache`], [`MemoryCache`](crate::MemoryCache), [`Tiered`](crate::Tiered),
+/// [`MemcachedStore`](crate::MemcachedStore), `HttpStore` (feature `http-store`), and a
+/// [`ShardedStore`](crate::ShardedStore) ring over any of them.
 ///
 /// Kept small on purpose: what [`BigCache`](crate::BigCache) needs and every store can do.
 /// Implementations are shared between threads.

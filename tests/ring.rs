@@ -193,3 +193,55 @@ fn big_objects_over_a_memcached_ring_and_a_flushed_server_is_a_miss() {
     assert!(is_object(&got, SIZE / 2));
     assert!(cache.store().stats().read_fallbacks > 0);
 }
+
+#[test]
+fn adding_a_fourth_server_moves_about_a_quarter_of_the_keys() {
+    let servers: Vec<Memcached> = (0..4).map(|_| Memcached::start(64, &[])).collect();
+    // Fixed node names (not the random ports), so the ring, and the share, are the same in
+    // every run.
+    let named = |i: usize| {
+        (
+            format!("mc{i}"),
+            MemcachedStore::connect(&servers[i].addr).unwrap(),
+        )
+    };
+    let ring = common::fast_ring((0..3).map(named), 1);
+    const KEYS: usize = 10_000;
+    for i in 0..KEYS {
+        ring.set(format!("key:{i}").as_bytes(), b"v").unwrap();
+    }
+    let (name, fourth) = named(3);
+    ring.add_node(name, fourth).unwrap();
+    // The moved keys now map to the new, empty server: exactly they miss.
+    let missing = (0..KEYS)
+        .filter(|i| ring.get(format!("key:{i}").as_bytes()).unwrap().is_none())
+        .count();
+    let share = missing as f64 / KEYS as f64;
+    println!("adding a 4th server moved {missing} of {KEYS} keys ({share:.3})");
+    assert!((0.20..=0.30).contains(&share), "{share}");
+    assert_eq!(servers[3].items(), 0);
+}
+
+#[test]
+fn a_ring_of_embedded_stores_works_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = (0..3).map(|i| {
+        let store = logcache::DurableKVCache::open(dir.path().join(format!("n{i}.log"))).unwrap();
+        (format!("disk{i}"), store)
+    });
+    let ring = common::fast_ring(nodes, 2);
+    for i in 0..300 {
+        ring.set(format!("k{i}").as_bytes(), &value(i)).unwrap();
+    }
+    for i in 0..300 {
+        assert_eq!(
+            ring.get(format!("k{i}").as_bytes()).unwrap(),
+            Some(value(i))
+        );
+    }
+    // Every node can list: the ring lists the union, each key once.
+    assert_eq!(ring.keys_with_prefix(b"k").unwrap().unwrap().len(), 300);
+    let cache = BigCache::new(ring).unwrap();
+    cache.set("object", vec![9u8; 3 << 20]).unwrap();
+    assert_eq!(cache.get("object").unwrap(), Some(vec![9u8; 3 << 20]));
+}
