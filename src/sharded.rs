@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::store::KvStore;
 
+/// Values at least this large are written to their replicas in parallel (below it, a thread
+/// costs more than it saves).
+const PARALLEL_WRITE_MIN: usize = 64 << 10;
+
 /// Points per node on the ring unless [`ShardedStoreBuilder::vnodes`] says otherwise.
 pub const DEFAULT_VNODES: usize = 160;
 
@@ -232,10 +236,10 @@ impl<S> Ring<S> {
 /// hash is fixed and documented (never `DefaultHasher`), so every process, of any version,
 /// places keys the same way. Adding or removing one of N nodes moves about 1/N of the keys.
 ///
-/// **Writes** (`set`, `set_with_ttl`, `delete`) go to every replica and succeed only if all
-/// do; otherwise the error names the nodes that failed (the others have the write: a retry
-/// makes them agree). A node marked down is not tried until its backoff ends, so a write to
-/// it fails at once.
+/// **Writes** (`set`, `set_with_ttl`, `delete`) go to every replica (values of 64 KiB or more
+/// to all replicas at once, one thread each) and succeed only if all do; otherwise the error
+/// names the nodes that failed (the others have the write: a retry makes them agree). A node
+/// marked down is not tried until its backoff ends, so a write to it fails at once.
 ///
 /// **Reads** try the replicas in ring order and return the first hit: a replica that misses
 /// (memcached evicts on its own) or fails is followed by the next. Nodes marked down are
@@ -456,13 +460,19 @@ impl<S: KvStore> ShardedStore<S> {
         ))
     }
 
-    /// Runs `op` on every replica; all must succeed.
-    fn write<T>(&self, key: &[u8], op: impl Fn(&S) -> Result<T>) -> Result<Vec<T>> {
+    /// Runs `op` on every replica; all must succeed. With `parallel` (large values) the
+    /// replicas are written at the same time, one scoped thread each.
+    fn write<T: Send>(
+        &self,
+        key: &[u8],
+        parallel: bool,
+        op: impl Fn(&S) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
         add(&self.counters.writes, 1);
         let replicas = self.replicas_of(key);
         let now = Instant::now();
-        let mut out = Vec::with_capacity(replicas.len());
         let mut failed: Vec<(String, Error)> = Vec::new();
+        let mut live = Vec::with_capacity(replicas.len());
         for node in &replicas {
             if Self::is_down(node, now) {
                 failed.push((
@@ -472,9 +482,40 @@ impl<S: KvStore> ShardedStore<S> {
                         "marked down after a failure; retried after its backoff",
                     ),
                 ));
-                continue;
+            } else {
+                live.push(node);
             }
-            match self.call(node, &op) {
+        }
+        let results: Vec<Result<T>> = if parallel && live.len() > 1 {
+            std::thread::scope(|scope| {
+                let op = &op;
+                let pending: Vec<_> = live
+                    .iter()
+                    .map(|node| {
+                        let node: &Node<S> = node;
+                        std::thread::Builder::new()
+                            .name("logcache-replica".into())
+                            .spawn_scoped(scope, move || self.call(node, op))
+                            .map_err(|_| node)
+                    })
+                    .collect();
+                pending
+                    .into_iter()
+                    .map(|p| match p {
+                        Ok(handle) => handle.join().unwrap_or_else(|_| {
+                            Err(Error::InvalidArgument("a replica write panicked".into()))
+                        }),
+                        // No thread to be had: write this replica here.
+                        Err(node) => self.call(node, op),
+                    })
+                    .collect()
+            })
+        } else {
+            live.iter().map(|node| self.call(node, &op)).collect()
+        };
+        let mut out = Vec::with_capacity(live.len());
+        for (node, result) in live.iter().zip(results) {
+            match result {
                 Ok(v) => out.push(v),
                 Err(e) => failed.push((node.name.clone(), e)),
             }
@@ -515,17 +556,19 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write(key, |s| s.set(key, value)).map(drop)
+        let parallel = value.len() >= PARALLEL_WRITE_MIN;
+        self.write(key, parallel, |s| s.set(key, value)).map(drop)
     }
 
     fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        self.write(key, |s| s.set_with_ttl(key, value, ttl))
+        let parallel = value.len() >= PARALLEL_WRITE_MIN;
+        self.write(key, parallel, |s| s.set_with_ttl(key, value, ttl))
             .map(drop)
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool> {
         Ok(self
-            .write(key, |s| s.delete(key))?
+            .write(key, false, |s| s.delete(key))?
             .into_iter()
             .any(|existed| existed))
     }
@@ -606,6 +649,86 @@ mod tests {
             r,
         )
         .unwrap()
+    }
+
+    /// A memory store that can be switched to fail like an unreachable node.
+    struct Flaky {
+        inner: MemoryCache,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<()> {
+            if self.down.load(Ordering::Relaxed) {
+                Err(Error::remote("flaky", "connection refused"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl KvStore for Flaky {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.check()?;
+            KvStore::get(&self.inner, key)
+        }
+        fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+            self.check()?;
+            KvStore::set(&self.inner, key, value)
+        }
+        fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+            self.check()?;
+            KvStore::set_with_ttl(&self.inner, key, value, ttl)
+        }
+        fn delete(&self, key: &[u8]) -> Result<bool> {
+            self.check()?;
+            KvStore::delete(&self.inner, key)
+        }
+        fn max_value_len(&self) -> u64 {
+            1 << 20
+        }
+    }
+
+    #[test]
+    fn a_failing_replica_fails_the_write_by_name_in_both_write_paths() {
+        let s = ShardedStore::builder()
+            .replicas(2)
+            .backoff(Duration::from_secs(60), Duration::from_secs(60))
+            .build((0..3).map(|i| {
+                let store = Flaky {
+                    inner: MemoryCache::builder(8 << 20).build(),
+                    down: false.into(),
+                };
+                (format!("node{i}"), store)
+            }))
+            .unwrap();
+        let key = b"k";
+        let holders = s.nodes_for(key);
+        {
+            let ring = s.ring();
+            let bad = ring.nodes.iter().find(|n| n.name == holders[1]).unwrap();
+            bad.store.down.store(true, Ordering::Relaxed);
+        }
+        // First a large value (written in parallel; the bad node fails and is marked down), then
+        // a small one (sequential; the node is skipped as down).
+        for value in [vec![2u8; PARALLEL_WRITE_MIN], vec![1u8; 10]] {
+            let err = s.set(key, &value).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&holders[1]) && !msg.contains(&holders[0]),
+                "{msg}"
+            );
+            assert!(
+                msg.contains("reached 1 of 2 replicas") || msg.contains("marked down"),
+                "{msg}"
+            );
+            // The healthy replica has it; reads skip the down node.
+            assert_eq!(s.get(key).unwrap(), Some(value));
+        }
+        let stats = s.stats();
+        let bad = stats.nodes.iter().find(|n| n.name == holders[1]).unwrap();
+        assert!(!bad.up && bad.downs == 1 && bad.errors == 1, "{bad:?}");
+        assert_eq!(stats.write_errors, 2);
     }
 
     #[test]
