@@ -14,9 +14,18 @@ pub struct HttpStoreBuilder {
     token: Option<String>,
     connect_timeout: Duration,
     timeout: Duration,
+    max_value_len: Option<u64>,
 }
 
 impl HttpStoreBuilder {
+    /// Declares the node's `--max-object-size` instead of asking it: `connect` then does not
+    /// need the node to be up (it is contacted on first use), so a ring can start while one
+    /// of its nodes is down.
+    pub fn max_value_len(mut self, bytes: u64) -> Self {
+        self.max_value_len = Some(bytes);
+        self
+    }
+
     /// The node's bearer token (`logcache serve --token-file`).
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
@@ -36,7 +45,7 @@ impl HttpStoreBuilder {
     }
 
     /// Checks that the node answers (`/v1/stats`, with the token) and reads its largest
-    /// object size.
+    /// object size (unless it was declared with [`max_value_len`](Self::max_value_len)).
     pub fn connect(self) -> Result<HttpStore> {
         let base = self.url.trim_end_matches('/').to_string();
         if !base.starts_with("http://") {
@@ -57,6 +66,10 @@ impl HttpStoreBuilder {
             auth: self.token.map(|t| format!("Bearer {t}")),
             max_value_len: 0,
         };
+        if let Some(declared) = self.max_value_len {
+            store.max_value_len = declared;
+            return Ok(store);
+        }
         let stats = store.text(store.request("GET", "/v1/stats"), 1 << 20)?;
         store.max_value_len = json_u64(&stats, "max_object_size")
             .ok_or_else(|| Error::remote(&store.base, "its /v1/stats lack max_object_size"))?;
@@ -105,6 +118,7 @@ impl HttpStore {
             token: None,
             connect_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(60),
+            max_value_len: None,
         }
     }
 

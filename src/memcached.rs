@@ -30,9 +30,20 @@ pub struct MemcachedStoreBuilder {
     connect_timeout: Duration,
     io_timeout: Duration,
     max_idle: usize,
+    item_size_max: Option<u64>,
 }
 
 impl MemcachedStoreBuilder {
+    /// Declares the server's `item_size_max` (`-I`) instead of asking it: `connect` then does
+    /// not need the server to be up (it is contacted on first use), so a ring can start while
+    /// one of its servers is down. The limit assumes CAS is enabled (8 bytes more per item:
+    /// safe either way). Declare the server's real value: with a larger one, values near the
+    /// limit are refused by the server (still a `TooLarge`).
+    pub fn item_size_max(mut self, bytes: u64) -> Self {
+        self.item_size_max = Some(bytes);
+        self
+    }
+
     /// Time allowed to open a TCP connection (default 1 s).
     pub fn connect_timeout(mut self, t: Duration) -> Self {
         self.connect_timeout = t;
@@ -51,7 +62,8 @@ impl MemcachedStoreBuilder {
         self
     }
 
-    /// Resolves the address, connects, and reads the server's item size limit.
+    /// Resolves the address, connects, and reads the server's item size limit (unless it was
+    /// declared with [`item_size_max`](Self::item_size_max)).
     pub fn connect(self) -> Result<MemcachedStore> {
         if self.connect_timeout.is_zero() || self.io_timeout.is_zero() {
             return Err(Error::InvalidArgument(
@@ -77,6 +89,17 @@ impl MemcachedStoreBuilder {
             item_overhead: ITEM_HEADER,
             counters: Counters::default(),
         };
+        let floor = ITEM_HEADER + 8 + 4 + MEMCACHED_MAX_KEY as u64;
+        if let Some(declared) = self.item_size_max {
+            if declared <= floor {
+                return Err(Error::InvalidArgument(format!(
+                    "item_size_max {declared} leaves no room for a value"
+                )));
+            }
+            store.item_size_max = declared;
+            store.item_overhead += 8;
+            return Ok(store);
+        }
         let mut conn = store.open()?;
         let settings = conn.stats("settings").map_err(|e| store.failed(e))?;
         let get = |name: &str| {
@@ -87,7 +110,7 @@ impl MemcachedStoreBuilder {
         };
         store.item_size_max = get("item_size_max")
             .and_then(|v| v.parse().ok())
-            .filter(|&v: &u64| v > ITEM_HEADER + 8 + 4 + MEMCACHED_MAX_KEY as u64)
+            .filter(|&v: &u64| v > floor)
             .ok_or_else(|| Error::remote(&store.node, "stats settings lack item_size_max"))?;
         if get("cas_enabled") != Some("no") {
             store.item_overhead += 8;
@@ -333,6 +356,7 @@ impl MemcachedStore {
             connect_timeout: Duration::from_secs(1),
             io_timeout: Duration::from_secs(2),
             max_idle: 8,
+            item_size_max: None,
         }
     }
 

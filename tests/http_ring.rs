@@ -135,16 +135,26 @@ fn a_ring_of_logcache_nodes_replicates_fails_over_and_survives_restarts() {
     let cache = BigCache::new(Arc::clone(&ring)).unwrap();
     cache.set("object", &object).unwrap();
 
-    // Restart all three: everything is still there.
+    // Restart all three: everything is still there. The new ring is built while the nodes
+    // are still down (declared limits, so no node is asked at connect).
     for node in &mut nodes {
         let status = node.served.as_mut().unwrap().terminate();
         assert!(status.success(), "{status:?}");
         node.served = None;
     }
+    let stores = nodes.iter().map(|n| {
+        let store = HttpStore::builder(format!("http://{}", n.addr))
+            .max_value_len(1 << 30)
+            .connect()
+            .unwrap();
+        (n.addr.clone(), store)
+    });
+    let ring = common::fast_ring(stores, 2);
+    assert!(ring.get(b"key/0").is_err(), "every node is down");
     for node in &mut nodes {
         node.restart();
     }
-    let ring = ring_of(&nodes, 2);
+    std::thread::sleep(Duration::from_millis(500)); // past the ring's backoff
     for i in 0..KEYS {
         assert_eq!(
             ring.get(format!("key/{i}").as_bytes()).unwrap(),

@@ -236,3 +236,21 @@ fn a_stopped_server_is_a_remote_error_and_a_restarted_one_is_used_again() {
         "{counters:?}"
     );
 }
+
+#[test]
+fn with_a_declared_item_size_a_store_starts_while_its_server_is_down() {
+    let mut server = Memcached::start(64, &[]);
+    server.kill();
+    let store = MemcachedStore::builder(&server.addr)
+        .item_size_max(1 << 20)
+        .connect_timeout(Duration::from_millis(300))
+        .connect()
+        .unwrap();
+    // CAS assumed: the same limit as asking a default server.
+    assert_eq!(store.max_value_len(), 1_048_576 - 59 - 250);
+    let err = store.get(b"k").unwrap_err();
+    assert!(matches!(err, Error::Remote { .. }), "{err:?}");
+    server.restart();
+    store.set(b"k", b"v").unwrap();
+    assert_eq!(store.get(b"k").unwrap(), Some(b"v".to_vec()));
+}
