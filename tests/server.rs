@@ -177,6 +177,51 @@ fn oversize_objects_get_413_before_the_body_is_read() {
 }
 
 #[test]
+fn a_full_server_evicts_or_refuses_and_never_evicts_for_an_object_that_cannot_fit() {
+    let server = Served::start(&["--capacity", "3MiB"]);
+    let agent = agent();
+    for key in ["a", "b"] {
+        let r = agent
+            .put(server.object(key))
+            .send(&vec![1u8; 1 << 20][..])
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // Larger than the whole capacity: 507 up front; nothing was evicted for it.
+    let r = agent
+        .put(server.object("huge"))
+        .send(&vec![2u8; 4 << 20][..])
+        .unwrap();
+    assert_eq!(r.status(), 507);
+    for key in ["a", "b"] {
+        assert_eq!(agent.get(server.object(key)).call().unwrap().status(), 200);
+    }
+    // One that fits evicts the least recently used ("a" was read first).
+    let r = agent
+        .put(server.object("c"))
+        .send(&vec![3u8; 2 << 20][..])
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(agent.get(server.object("a")).call().unwrap().status(), 404);
+    assert_eq!(agent.get(server.object("c")).call().unwrap().status(), 200);
+
+    // With --when-full fail: 507 and everything kept.
+    let server = Served::start(&["--capacity", "2MiB", "--when-full", "fail"]);
+    let r = agent
+        .put(server.object("a"))
+        .send(&vec![1u8; 2 << 20][..])
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut r = agent
+        .put(server.object("b"))
+        .send(&vec![1u8; 10][..])
+        .unwrap();
+    assert_eq!(r.status(), 507);
+    assert!(r.body_mut().read_to_string().unwrap().contains("full"));
+    assert_eq!(agent.get(server.object("a")).call().unwrap().status(), 200);
+}
+
+#[test]
 fn a_token_protected_server_answers_401_without_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");

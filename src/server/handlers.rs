@@ -297,12 +297,21 @@ async fn put_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request)
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // An object larger than the whole capacity could never fit: refuse it before evicting
+    // anything for it (the streamed write would otherwise evict as it grows).
+    let stats = app.cache.stats();
+    let over_capacity = declared.is_some_and(|len| {
+        stats
+            .capacity_blocks
+            .is_some_and(|cap| len.div_ceil(stats.block_size.max(1)) > cap)
+    });
     let checked = object_key(req.uri()).and_then(|key| Ok((key, parse_ttl(req.headers())?)));
     let (key, ttl) = match checked {
-        Ok(ok) if declared.is_none_or(|len| len <= max) => ok,
+        Ok(ok) if declared.is_none_or(|len| len <= max) && !over_capacity => ok,
         refused => {
             let response = match refused {
                 Err(r) => r.into_response(),
+                Ok(_) if over_capacity => error_response(&Error::Full),
                 Ok(_) => too_large(&app, max),
             };
             drain_later(req, app.config.body_timeout);
