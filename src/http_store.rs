@@ -368,6 +368,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn any_answer_text_parses_or_is_refused_without_panicking() {
+        fn check(text: String) -> bool {
+            let _ = json_u64(&text, "max_object_size");
+            let _ = parse_listing(&text);
+            let wrapped = format!("{{\"objects\":[{{\"key\":\"{text}\"}}]}}");
+            let _ = parse_listing(&wrapped);
+            true
+        }
+        quickcheck::QuickCheck::new()
+            .tests(2000)
+            .quickcheck(check as fn(String) -> bool);
+    }
+
+    #[test]
     fn reads_the_servers_json() {
         let stats = r#"{"server":{"bytes_sent":6,"max_object_size":1073741824},"x":1}"#;
         assert_eq!(json_u64(stats, "max_object_size"), Some(1 << 30));

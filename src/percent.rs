@@ -85,6 +85,17 @@ mod tests {
     }
 
     #[test]
+    fn any_bytes_decode_or_are_refused_and_encodings_round_trip() {
+        fn check(raw: Vec<u8>) -> bool {
+            let _ = percent_decode(&raw);
+            percent_decode(percent_encode(&raw).as_bytes()) == Some(raw)
+        }
+        quickcheck::QuickCheck::new()
+            .tests(2000)
+            .quickcheck(check as fn(Vec<u8>) -> bool);
+    }
+
+    #[test]
     fn encoding_round_trips_every_byte() {
         let all: Vec<u8> = (0..=255).collect();
         let enc = percent_encode(&all);

@@ -254,3 +254,90 @@ fn with_a_declared_item_size_a_store_starts_while_its_server_is_down() {
     store.set(b"k", b"v").unwrap();
     assert_eq!(store.get(b"k").unwrap(), Some(b"v".to_vec()));
 }
+
+/// A stand-in server: answers `stats settings` properly, then meets each command with the
+/// next of `responses` and closes the connection.
+fn garbage_server(
+    responses: Vec<Vec<u8>>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (String, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        let mut responses = responses.into_iter();
+        for stream in listener.incoming() {
+            if done.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut out = stream;
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                continue;
+            }
+            if line.starts_with("stats settings") {
+                let _ =
+                    out.write_all(b"STAT item_size_max 1048576\r\nSTAT cas_enabled yes\r\nEND\r\n");
+                continue;
+            }
+            if let Some(r) = responses.next() {
+                let _ = out.write_all(&r);
+            }
+        }
+    });
+    (addr, handle)
+}
+
+#[test]
+fn garbage_from_a_server_is_an_error_never_a_panic() {
+    fn check(responses: Vec<Vec<u8>>) -> bool {
+        let n = responses.len();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (addr, server) = garbage_server(responses, done.clone());
+        let store = MemcachedStore::builder(&addr)
+            .io_timeout(Duration::from_millis(200))
+            .max_idle(0)
+            .connect()
+            .unwrap();
+        for i in 0..n {
+            let key = format!("k{i}");
+            let _ = match i % 4 {
+                0 => store.get(key.as_bytes()).map(drop),
+                1 => store.set(key.as_bytes(), b"value"),
+                2 => store.delete(key.as_bytes()).map(drop),
+                _ => store.get_with_expiry(key.as_bytes()).map(drop),
+            };
+        }
+        drop(store);
+        // Stop the accept loop.
+        done.store(true, std::sync::atomic::Ordering::Release);
+        let _ = std::net::TcpStream::connect(&addr);
+        server.join().is_ok()
+    }
+    // Hand-picked answers first: huge or negative lengths, bad flags, truncated values.
+    let picked: Vec<Vec<u8>> = [
+        &b"VA 18446744073709551615\r\n"[..],
+        b"VA 1048577\r\n",
+        b"VA -1\r\n",
+        b"VA 5 f99999999999\r\nhello\r\n",
+        b"VA 5 t-7\r\nhel",
+        b"VA 5\r\nhelloXX",
+        b"HD",
+        b"",
+        b"SERVER_ERROR object too large for cache\r\n",
+        b"\xff\xfe\r\n",
+        &[b'A'; 10_000],
+    ]
+    .iter()
+    .map(|r| r.to_vec())
+    .collect();
+    assert!(check(picked));
+    let cases = std::env::var("LOGCACHE_MODEL_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    quickcheck::QuickCheck::new()
+        .tests(cases)
+        .quickcheck(check as fn(Vec<Vec<u8>>) -> bool);
+}
