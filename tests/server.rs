@@ -218,6 +218,14 @@ fn a_full_server_evicts_or_refuses_and_never_evicts_for_an_object_that_cannot_fi
         .unwrap();
     assert_eq!(r.status(), 507);
     assert!(r.body_mut().read_to_string().unwrap().contains("full"));
+    // Chunked (size unknown up front), 32 MiB: the store refuses at its first block, and the
+    // client, still sending, reads the 507 rather than meeting a reset connection.
+    let body = std::io::Cursor::new(vec![4u8; 32 << 20]);
+    let r = agent
+        .put(server.object("c"))
+        .send(ureq::SendBody::from_owned_reader(body))
+        .unwrap();
+    assert_eq!(r.status(), 507);
     assert_eq!(agent.get(server.object("a")).call().unwrap().status(), 200);
 }
 

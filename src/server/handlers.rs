@@ -352,7 +352,10 @@ async fn put_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request)
             break Some(too_large(&app, max));
         }
         if tx.send(Piece::Data(data)).await.is_err() {
-            break None; // the writer stopped on an error, reported below
+            // The writer stopped on an error (reported below): let the client finish sending
+            // so that it reads the answer.
+            drain_body(body, app.config.body_timeout);
+            break None;
         }
     };
     match early {
