@@ -87,8 +87,9 @@ impl HttpStoreBuilder {
 ///
 /// Transport failures, timeouts and `5xx` answers are [`Error::Remote`] (a ring marks the node
 /// down); `413` is [`Error::TooLarge`], `507` [`Error::Full`]. The largest value is the node's
-/// `max_object_size`, read from its `/v1/stats` at connect. `get_with_expiry` reports no
-/// expiry (the node does not send it).
+/// `max_object_size`, read from its `/v1/stats` at connect. `get_with_expiry` reports the
+/// expiry the node sends (`x-logcache-expires-at`), so a tier in front expires its copy at
+/// the same instant.
 #[derive(Debug)]
 pub struct HttpStore {
     base: String,
@@ -279,15 +280,28 @@ fn parse_listing(json: &str) -> Option<(Vec<Vec<u8>>, bool)> {
 
 impl KvStore for HttpStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_with_expiry(key)?.map(|(v, _)| v))
+    }
+
+    /// The value with the expiry the node reports (`x-logcache-expires-at`; 0 without a TTL).
+    fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         let mut response = self.send(self.object("GET", key), None, &[])?;
         match response.status().as_u16() {
-            200 => response
-                .body_mut()
-                .with_config()
-                .limit(self.max_value_len)
-                .read_to_vec()
-                .map(Some)
-                .map_err(|e| self.transport(e)),
+            200 => {
+                let expiry = response
+                    .headers()
+                    .get("x-logcache-expires-at")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                response
+                    .body_mut()
+                    .with_config()
+                    .limit(self.max_value_len)
+                    .read_to_vec()
+                    .map(|v| Some((v, expiry)))
+                    .map_err(|e| self.transport(e))
+            }
             404 => Ok(None),
             s => {
                 let message = self.body_text(&mut response);

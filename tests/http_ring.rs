@@ -62,6 +62,16 @@ fn a_ring_of_logcache_nodes_replicates_fails_over_and_survives_restarts() {
     }
     // A key with bytes a URL cannot hold as they are.
     ring.set(b"odd \0/../key%", b"odd").unwrap();
+    // Expiries travel: the node reports the one it keeps.
+    ring.set_with_ttl(b"ttl", b"t", Duration::from_secs(3600))
+        .unwrap();
+    let (_, expiry) = ring.get_with_expiry(b"ttl").unwrap().unwrap();
+    let now_ms = common::unix_ms();
+    assert!(
+        expiry > now_ms + 3_590_000 && expiry <= now_ms + 3_600_000,
+        "{expiry}"
+    );
+    assert_eq!(ring.get_with_expiry(b"key/1").unwrap().unwrap().1, 0);
 
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {

@@ -47,10 +47,7 @@ fn ttls_expire_and_are_reported() {
         .set_with_ttl(b"long", b"y", Duration::from_secs(3600))
         .unwrap();
     let (_, expiry) = store.get_with_expiry(b"long").unwrap().unwrap();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now_ms = common::unix_ms();
     assert!(
         expiry > now_ms + 3_500_000 && expiry <= now_ms + 3_601_000,
         "{expiry}"

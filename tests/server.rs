@@ -665,6 +665,28 @@ fn head_etags_ttl_delete_stats_and_metrics() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let r = agent
+        .put(server.object("hour"))
+        .header("x-logcache-ttl", "3600")
+        .send("an hour")
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = agent.head(server.object("hour")).call().unwrap();
+    let expires: u64 = r.headers()["x-logcache-expires-at"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now_ms = common::unix_ms();
+    assert!(
+        expires > now_ms + 3_590_000 && expires <= now_ms + 3_600_000,
+        "{expires} vs {now_ms}"
+    );
+    let r = agent.get(server.object("k")).call().unwrap();
+    assert!(
+        r.headers().get("x-logcache-expires-at").is_none(),
+        "no TTL, no header"
+    );
+    let r = agent
         .put(server.object("bad-ttl"))
         .header("x-logcache-ttl", "soon")
         .send("x")
@@ -692,12 +714,12 @@ fn head_etags_ttl_delete_stats_and_metrics() {
         .unwrap();
     assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
     let stats = r.body_mut().read_to_string().unwrap();
-    assert!(stats.contains("\"PUT\":4"), "{stats}");
+    assert!(stats.contains("\"PUT\":5"), "{stats}");
     assert!(stats.contains("\"DELETE\":2"), "{stats}");
     let mut r = agent.get(format!("{}/metrics", server.url)).call().unwrap();
     let metrics = r.body_mut().read_to_string().unwrap();
     assert!(
-        metrics.contains("logcache_http_requests_total{method=\"PUT\"} 4"),
+        metrics.contains("logcache_http_requests_total{method=\"PUT\"} 5"),
         "{metrics}"
     );
     assert!(

@@ -116,10 +116,11 @@ impl<S: KvStore> BigCache<S> {
         let mkey = self.manifest_key(key);
         let pinned = {
             let _stripe = self.stripe(key);
-            match self.store.get(&mkey) {
-                Ok(Some(bytes)) => Manifest::decode(&bytes)
+            match self.store.get_with_expiry(&mkey) {
+                Ok(Some((bytes, expiry))) => Manifest::decode(&bytes)
                     .filter(|m| u64::from(m.block_size) <= self.store.max_value_len())
-                    .inspect(|m| self.pin(&m.id)),
+                    .inspect(|m| self.pin(&m.id))
+                    .map(|m| (m, expiry)),
                 Ok(None) => {
                     super::bump(&self.counters.misses);
                     return Ok(None);
@@ -128,7 +129,7 @@ impl<S: KvStore> BigCache<S> {
                 Err(e) => return Err(e),
             }
         };
-        let Some(manifest) = pinned else {
+        let Some((manifest, expiry)) = pinned else {
             // Damaged: loading it again outside the stripe removes it.
             let _ = self.load_manifest(key, &mkey)?;
             super::bump(&self.counters.misses);
@@ -140,6 +141,7 @@ impl<S: KvStore> BigCache<S> {
             cache: self,
             key: key.to_vec(),
             manifest,
+            expiry,
             next: 0,
             block: Vec::new(),
             pos: 0,
@@ -253,6 +255,8 @@ pub struct BigReader<'a, S: KvStore> {
     cache: &'a BigCache<S>,
     key: Vec<u8>,
     manifest: Manifest,
+    /// Absolute expiry in Unix milliseconds, as the store reports it (0: none or unknown).
+    expiry: u64,
     next: u64,
     block: Vec<u8>,
     pos: usize,
@@ -283,6 +287,12 @@ impl<S: KvStore> BigReader<'_, S> {
     /// The object's CRC32 (IEEE), from its manifest: usable as an ETag.
     pub fn crc32(&self) -> u32 {
         self.manifest.object_crc
+    }
+
+    /// When the object expires, in Unix milliseconds: `None` without a TTL (or over a store
+    /// that does not report expiries).
+    pub fn expires_at(&self) -> Option<u64> {
+        (self.expiry != 0).then_some(self.expiry)
     }
 
     fn broken(&self, what: &str) -> io::Error {

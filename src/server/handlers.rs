@@ -27,6 +27,8 @@ use crate::store::KvStore;
 
 /// The header that gives a PUT object its time to live, in whole seconds.
 pub const TTL_HEADER: &str = "x-logcache-ttl";
+/// The header with which GET and HEAD report when an object expires, in Unix milliseconds.
+pub const EXPIRES_AT_HEADER: &str = "x-logcache-expires-at";
 
 /// Body frames buffered between the network and the blocking writer of a PUT.
 const CHANNEL: usize = 4;
@@ -397,6 +399,7 @@ fn too_large<S: KvStore>(app: &App<S>, max: u64) -> Response {
 struct Found {
     size: u64,
     crc32: u32,
+    expires_at: Option<u64>,
 }
 
 /// `GET` and `HEAD`: headers from the manifest; for `GET` (unless `If-None-Match` matches)
@@ -427,6 +430,7 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
         let found = Found {
             size: reader.len(),
             crc32: reader.crc32(),
+            expires_at: reader.expires_at(),
         };
         let skip = !want_body || none_match(&task_headers, &etag(found.size, found.crc32));
         if meta_tx.send(Ok(Some(found))).is_err() || skip {
@@ -472,6 +476,9 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&tag) {
         h.insert(header::ETAG, v);
+    }
+    if let Some(ms) = found.expires_at {
+        h.insert(EXPIRES_AT_HEADER, HeaderValue::from(ms));
     }
     if !not_modified {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(found.size));

@@ -13,7 +13,7 @@
 //!
 //! Keys are the percent-decoded bytes after `/v1/objects/`: never file paths, never
 //! normalised (`a/b/c`, `../x`, `%2e%2e%2f` are keys). `x-logcache-ttl: <seconds>` on a PUT
-//! gives the object a TTL.
+//! gives the object a TTL; GET and HEAD then report `x-logcache-expires-at: <Unix ms>`.
 //!
 //! Safe by default: it listens on 127.0.0.1; a listen address that is not loopback is refused
 //! unless a bearer token is configured, and with a token every request must carry
@@ -56,7 +56,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use handlers::TTL_HEADER;
+pub use handlers::{EXPIRES_AT_HEADER, TTL_HEADER};
 
 use crate::big::BigCache;
 use crate::error::{Error, Result};

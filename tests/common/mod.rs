@@ -322,3 +322,11 @@ pub fn fast_ring<S: logcache::KvStore>(
         .build(nodes)
         .unwrap()
 }
+
+/// Now, in Unix milliseconds (how expiries are reported).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
