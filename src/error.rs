@@ -28,17 +28,56 @@ pub enum Error {
     ///
     /// Raised at open in [`RecoveryMode::Strict`](crate::RecoveryMode::Strict) for a damaged
     /// record followed by intact ones, and in every mode for a file that is not a logcache log.
-    #[error(
-        "{path} is corrupt at byte {offset}: {reason}; reopen with RecoveryMode::Salvage to skip \
-         damaged records, or restore the file from a backup"
-    )]
+    #[error("{path} is corrupt at byte {offset}: {reason}")]
     Corrupt {
         /// The log file.
         path: PathBuf,
         /// Byte offset of the first damaged byte.
         offset: u64,
-        /// What is wrong there.
+        /// What is wrong there, and what to do about it.
         reason: String,
+    },
+
+    /// The path cannot hold a log: it names something that is not a regular file (a
+    /// directory, a device, a named pipe), or a file with more than one name (hard links), for
+    /// which the lock could not keep a second writer out. Nothing was created or changed.
+    #[error("cannot use {path} as a log: {reason}")]
+    BadPath {
+        /// The path as resolved (symbolic links followed).
+        path: PathBuf,
+        /// What the path names, and what to do instead.
+        reason: String,
+    },
+
+    /// The file exists but is not a logcache log: it does not start with the file header.
+    /// It was not changed.
+    #[error(
+        "{path} is not a logcache log (it does not start with the `logcache<TAB>1` header); \
+         nothing was changed: check the path"
+    )]
+    NotALog {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// The file is a logcache log in a format version this build cannot read. It was not
+    /// changed.
+    #[error(
+        "{path} is a logcache log of format version {version}, and this build reads version 1; \
+         open it with the logcache release that wrote it"
+    )]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version its header names.
+        version: String,
+    },
+
+    /// A write was asked of a handle opened read-only.
+    #[error("{path} is open read-only; open it again without `read_only` to change it")]
+    ReadOnly {
+        /// The log file.
+        path: PathBuf,
     },
 
     /// A record read back from the log does not match its checksum (the media changed it).
@@ -103,7 +142,8 @@ pub enum Error {
     /// An earlier write or fsync failed, so what is on disk is no longer known; the handle
     /// refuses further writes rather than retry and trust a failed fsync.
     #[error(
-        "the handle is poisoned by an earlier failure ({reason}); drop it and reopen the cache"
+        "the handle is poisoned by an earlier failure ({reason}); call recover() once the cause \
+         is fixed (a full disk has room again), or drop it and reopen the cache"
     )]
     Poisoned {
         /// The failure that poisoned the handle.
@@ -141,6 +181,22 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the disk (or a quota, or a file-size limit) had no room for a write: free space,
+    /// then retry. [`Error::NoSpace`], and [`Error::Io`] with `StorageFull`, `QuotaExceeded`
+    /// or `FileTooLarge`.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::NoSpace { .. } => true,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::StorageFull
+                    | io::ErrorKind::QuotaExceeded
+                    | io::ErrorKind::FileTooLarge
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn remote(node: &str, reason: impl std::fmt::Display) -> Self {
         Error::Remote {
             node: node.to_string(),

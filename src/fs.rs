@@ -52,6 +52,49 @@ pub trait FileHandle: Send + Sync + fmt::Debug {
     }
 }
 
+/// What kind of file system object a path names (symbolic links followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A named pipe.
+    Fifo,
+    /// A character device (`/dev/null`, a terminal).
+    CharDevice,
+    /// A block device (a disk).
+    BlockDevice,
+    /// A Unix domain socket.
+    Socket,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::File => "a regular file",
+            FileKind::Directory => "a directory",
+            FileKind::Fifo => "a named pipe (FIFO)",
+            FileKind::CharDevice => "a character device",
+            FileKind::BlockDevice => "a block device",
+            FileKind::Socket => "a socket",
+            FileKind::Other => "not a regular file",
+        })
+    }
+}
+
+/// What [`FileSystem::stat`] reports about a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The kind of object.
+    pub kind: FileKind,
+    /// How many names (hard links) the object has.
+    pub links: u64,
+}
+
 /// A guard that holds an exclusive lock until dropped.
 pub type LockGuard = Box<dyn Any + Send + Sync>;
 
@@ -66,6 +109,12 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Whether `path` exists.
     fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// What `path` names, following symbolic links; `None` when nothing is there.
+    fn stat(&self, path: &Path) -> io::Result<Option<FileInfo>>;
+    /// `path` made absolute with every symbolic link resolved, its last component included;
+    /// a last component that does not exist (yet) is kept as it is. The engine derives its
+    /// lock and compaction files from this path, so that every name of one log shares them.
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf>;
     /// Makes the directory's entries durable (creates, renames, removes): `fsync` on the
     /// directory.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
@@ -77,6 +126,9 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     /// Bytes available to this process on the file system holding `dir`.
     fn available_space(&self, dir: &Path) -> io::Result<u64>;
 }
+
+/// Symbolic links followed before giving up, as Linux's `MAXSYMLINKS`.
+const MAX_LINK_HOPS: usize = 40;
 
 /// The real file system, through `std::fs` and `fs2`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -125,6 +177,66 @@ impl FileSystem for StdFileSystem {
     }
     fn exists(&self, path: &Path) -> io::Result<bool> {
         path.try_exists()
+    }
+    fn stat(&self, path: &Path) -> io::Result<Option<FileInfo>> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let t = meta.file_type();
+        let kind = if t.is_file() {
+            FileKind::File
+        } else if t.is_dir() {
+            FileKind::Directory
+        } else if t.is_fifo() {
+            FileKind::Fifo
+        } else if t.is_char_device() {
+            FileKind::CharDevice
+        } else if t.is_block_device() {
+            FileKind::BlockDevice
+        } else if t.is_socket() {
+            FileKind::Socket
+        } else {
+            FileKind::Other
+        };
+        Ok(Some(FileInfo {
+            kind,
+            links: meta.nlink(),
+        }))
+    }
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        // Follows the last component by hand: `canonicalize` fails for a link whose target
+        // does not exist yet, and the log is then created at the target, not over the link.
+        let mut path = path.to_path_buf();
+        for _ in 0..MAX_LINK_HOPS {
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    let target = std::fs::read_link(&path)?;
+                    path = match path.parent() {
+                        Some(dir) => dir.join(target), // an absolute target replaces `dir`
+                        None => target,
+                    };
+                }
+                Ok(_) => return std::fs::canonicalize(&path),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    let name = path.file_name().ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "the path names no file")
+                    })?;
+                    let dir = match path.parent() {
+                        Some(p) if !p.as_os_str().is_empty() => p,
+                        _ => Path::new("."),
+                    };
+                    return Ok(std::fs::canonicalize(dir)?.join(name));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many levels of symbolic links",
+        ))
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()

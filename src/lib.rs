@@ -93,12 +93,12 @@ mod tiered;
 
 pub use big::{
     BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, Committed, DEFAULT_BLOCK_SIZE,
-    DEFAULT_NAMESPACE, FullPolicy, ObjectProblem,
+    DEFAULT_NAMESPACE, FullPolicy, ObjectProblem, Verification,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use durable::{
-    DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN,
-    DurableKVCache, DurableKVCacheBuilder, RecoveryStats, Stats,
+    DEFAULT_COMPACTION_DEAD_BYTES, DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_THRESHOLD,
+    DEFAULT_MAX_VALUE_LEN, DurableKVCache, DurableKVCacheBuilder, RecoveryStats, Stats,
 };
 pub use error::{Error, Result};
 #[cfg(feature = "http-store")]

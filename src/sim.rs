@@ -21,7 +21,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::fs::{FileHandle, FileSystem, LockGuard};
+use crate::fs::{FileHandle, FileInfo, FileKind, FileSystem, LockGuard};
 
 /// The kinds of operation the simulation counts, crashes after and fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -548,6 +548,16 @@ impl FileSystem for SimFs {
         Ok(s.names.contains_key(path))
     }
 
+    fn stat(&self, path: &Path) -> io::Result<Option<FileInfo>> {
+        // The simulation has regular files only, each with one name.
+        Ok(self.exists(path)?.then_some(FileInfo {
+            kind: FileKind::File,
+            links: 1,
+        }))
+    }
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        Ok(path.to_path_buf()) // no links to follow
+    }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut s = self.begin(OpKind::SyncDir, true)?;
         let in_dir = |p: &Path| parent(p) == dir;

@@ -36,6 +36,12 @@ pub trait KvStore: Send + Sync {
     /// The largest value `set` accepts, in bytes.
     fn max_value_len(&self) -> u64;
 
+    /// The longest key the store accepts, in bytes; unbounded by default (stores that hash
+    /// long keys, as [`MemcachedStore`](crate::MemcachedStore) does).
+    fn max_key_len(&self) -> usize {
+        usize::MAX
+    }
+
     /// The keys starting with `prefix`, when the store can list keys (`None` when it cannot,
     /// as memcached cannot).
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
@@ -54,6 +60,21 @@ pub trait KvStore: Send + Sync {
     /// `/v1/stats` and `/metrics`); none by default.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+
+    /// Why the store refuses writes now, if it does: a [`DurableKVCache`] whose write or
+    /// fsync failed (poisoned) until [`recover`](Self::recover) succeeds. `None` by default.
+    /// The HTTP server's `/healthz` answers `503` with it.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+
+    /// Brings a store that refuses writes after a failure back into service, when it can:
+    /// `Ok(true)` when it recovered, `Ok(false)` when there was nothing to recover, an error
+    /// when it cannot yet (try again later). Nothing by default; see
+    /// [`DurableKVCache::recover`].
+    fn recover(&self) -> Result<bool> {
+        Ok(false)
     }
 }
 
@@ -75,6 +96,15 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     }
     fn max_value_len(&self) -> u64 {
         (**self).max_value_len()
+    }
+    fn max_key_len(&self) -> usize {
+        (**self).max_key_len()
+    }
+    fn failure(&self) -> Option<String> {
+        (**self).failure()
+    }
+    fn recover(&self) -> Result<bool> {
+        (**self).recover()
     }
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         (**self).keys_with_prefix(prefix)
@@ -106,6 +136,15 @@ impl KvStore for DurableKVCache {
     fn max_value_len(&self) -> u64 {
         DurableKVCache::max_value_len(self)
     }
+    fn max_key_len(&self) -> usize {
+        crate::log::record::MAX_KEY_LEN
+    }
+    fn failure(&self) -> Option<String> {
+        DurableKVCache::failure(self)
+    }
+    fn recover(&self) -> Result<bool> {
+        DurableKVCache::recover(self)
+    }
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         Ok(Some(
             self.keys().filter(|k| k.starts_with(prefix)).collect(),
@@ -135,6 +174,7 @@ impl KvStore for DurableKVCache {
             ("records_replayed", s.recovery.records_replayed),
             ("damaged_regions", s.recovery.damaged_regions),
             ("torn_tail_bytes", s.recovery.torn_tail_bytes),
+            ("recoveries", s.recoveries),
         ]
     }
 }

@@ -2,36 +2,11 @@
 //! and through pipes, `check` finding a damaged block, a locked store, one-line errors.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_logcache");
+mod common;
 
-fn logcache(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run logcache")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn setup() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("store.log");
-    (dir, data)
-}
+use common::cli::{BIN, logcache, ok, setup};
 
 /// A deterministic byte stream, so 200 MiB need not be held to compare.
 fn fill(buf: &mut [u8], offset: u64) {

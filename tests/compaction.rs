@@ -12,6 +12,45 @@ use std::time::Duration;
 use common::{FaultFs, Faults, open_fast, temp_log};
 use logcache::{Durability, DurableKVCache, Error, ManualClock};
 
+/// Guards: a few hundred dead 1 MiB records (aborted uploads) once never reached the
+/// stale-record threshold, and 475 MB of log held 3 MB of live data.
+#[test]
+fn large_dead_records_trigger_compaction_whatever_their_count() {
+    let (_dir, path) = temp_log();
+    let cache = open_fast(&path);
+    let mib = vec![7u8; 1 << 20];
+    cache.put("live", &mib).unwrap();
+    let floor = logcache::DEFAULT_COMPACTION_DEAD_BYTES;
+    for i in 0..300 {
+        cache.put(format!("dead{i}"), &mib).unwrap();
+        cache.delete(format!("dead{i}")).unwrap();
+        cache.wait_for_compaction();
+        let s = cache.stats();
+        // The stated bound: max(live / (1 - ratio), live + dead-bytes floor), plus the record
+        // that crossed it.
+        let bound = (2 * s.live_bytes).max(s.live_bytes + floor) + (1 << 20) + 4096;
+        assert!(
+            s.file_bytes <= bound,
+            "after {i} dead values: {} bytes of log for {} live",
+            s.file_bytes,
+            s.live_bytes
+        );
+    }
+    assert!(cache.stats().compactions >= 4, "{:?}", cache.stats());
+    assert_eq!(cache.get("live").unwrap().as_deref(), Some(&mib[..]));
+}
+
+#[test]
+fn a_zero_dead_bytes_floor_is_refused() {
+    let (_dir, path) = temp_log();
+    let err = DurableKVCache::builder(&path)
+        .compaction_dead_bytes(0)
+        .open()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    assert!(!path.exists(), "nothing created");
+}
+
 #[test]
 fn twenty_keys_updated_5000_times_stay_under_2_mib() {
     let (_dir, path) = temp_log();

@@ -122,3 +122,107 @@ fn failed_compaction_leaves_the_log_untouched() {
         );
     }
 }
+
+// Recovery in place (a server cannot drop and reopen a store that requests hold): after a full
+// disk was freed, writes succeed again without a restart, and nothing acknowledged is lost.
+
+fn heal(faults: &Faults) {
+    faults.fail_writes_after.store(u64::MAX, Ordering::SeqCst);
+    faults.fail_syncs_after.store(u64::MAX, Ordering::SeqCst);
+}
+
+#[test]
+fn recover_after_a_failed_write_keeps_every_acknowledged_write() {
+    for durability in [Durability::None, Durability::Sync] {
+        let (_dir, path) = temp_log();
+        let (cache, faults) = open_faulty(&path, durability);
+        assert!(
+            !cache.recover().unwrap(),
+            "nothing to recover while healthy"
+        );
+        assert_eq!(cache.failure(), None);
+        for i in 0..5 {
+            cache.put(format!("k{i}"), format!("v{i}")).unwrap();
+        }
+        faults
+            .fail_writes_after
+            .store(faults.writes.load(Ordering::SeqCst), Ordering::SeqCst);
+        let err = cache.put("failed", "x".repeat(4000)).unwrap_err();
+        assert!(matches!(err, Error::Io { op: "write", .. }), "{err}");
+        let reason = cache.failure().expect("poisoned");
+        assert!(reason.contains("injected write failure"), "{reason}");
+        // Still failing: recovery itself works (it only cuts), the next write fails again.
+        assert!(cache.recover().unwrap());
+        assert!(cache.put("again", "y").is_err());
+        heal(&faults);
+        assert!(cache.recover().unwrap(), "{durability:?}");
+        assert_eq!(cache.failure(), None);
+        cache.put("after", "z").unwrap();
+        cache.sync().unwrap();
+        assert_eq!(cache.stats().recoveries, 2);
+        for i in 0..5 {
+            let v = cache.get(format!("k{i}")).unwrap();
+            assert_eq!(v, Some(format!("v{i}").into_bytes()), "{durability:?}");
+        }
+        drop(cache);
+        let cache = DurableKVCache::open(&path).unwrap();
+        let s = cache.stats();
+        assert_eq!(
+            (s.recovery.damaged_regions, s.recovery.torn_tail_bytes),
+            (0, 0),
+            "{durability:?}: the half-written records were cut before anything followed them"
+        );
+        for i in 0..5 {
+            assert!(cache.get(format!("k{i}")).unwrap().is_some());
+        }
+        assert_eq!(cache.get("failed").unwrap(), None);
+        assert_eq!(cache.get("again").unwrap(), None);
+        assert_eq!(cache.get("after").unwrap().as_deref(), Some(&b"z"[..]));
+    }
+}
+
+#[test]
+fn recover_after_a_failed_fsync_keeps_only_what_an_fsync_covered() {
+    // Sync: the refused write never comes back; the next write is durable.
+    let (_dir, path) = temp_log();
+    let (cache, faults) = open_faulty(&path, Durability::Sync);
+    cache.put("acked", "1").unwrap();
+    faults
+        .fail_syncs_after
+        .store(faults.syncs.load(Ordering::SeqCst), Ordering::SeqCst);
+    assert!(cache.put("refused", "2").is_err());
+    heal(&faults);
+    assert!(cache.recover().unwrap());
+    cache.put("next", "3").unwrap();
+    assert_eq!(cache.get("refused").unwrap(), None);
+    drop(cache);
+    let cache = DurableKVCache::open(&path).unwrap();
+    assert_eq!(cache.get("acked").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(cache.get("refused").unwrap(), None, "cut, never trusted");
+    assert_eq!(cache.get("next").unwrap().as_deref(), Some(&b"3"[..]));
+    drop(cache);
+
+    // None: a value acknowledged but never synced is lost as in a crash, and the older,
+    // synced value comes back (the index is rebuilt from what is on disk).
+    let (_dir, path) = temp_log();
+    let (cache, faults) = open_faulty(&path, Durability::None);
+    cache.put("k", "old").unwrap();
+    cache.sync().unwrap();
+    cache.put("k", "new").unwrap();
+    cache.put("gone", "x").unwrap();
+    assert_eq!(cache.get("k").unwrap().as_deref(), Some(&b"new"[..]));
+    faults
+        .fail_syncs_after
+        .store(faults.syncs.load(Ordering::SeqCst), Ordering::SeqCst);
+    assert!(cache.sync().is_err());
+    heal(&faults);
+    assert!(cache.recover().unwrap());
+    assert_eq!(cache.get("k").unwrap().as_deref(), Some(&b"old"[..]));
+    assert_eq!(cache.get("gone").unwrap(), None);
+    cache.put("k", "newer").unwrap();
+    cache.sync().unwrap();
+    drop(cache);
+    let cache = DurableKVCache::open(&path).unwrap();
+    assert_eq!(cache.get("k").unwrap().as_deref(), Some(&b"newer"[..]));
+    assert_eq!(cache.get("gone").unwrap(), None);
+}

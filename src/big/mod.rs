@@ -47,6 +47,10 @@ pub enum FullPolicy {
     Fail,
 }
 
+/// Failed block deletes remembered for a retry; past this many, the next open's orphan
+/// sweep removes the rest.
+const UNDELETED_LIMIT: usize = 1 << 20;
+
 /// A damaged object found by [`BigCache::verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectProblem {
@@ -54,6 +58,16 @@ pub struct ObjectProblem {
     pub key: Vec<u8>,
     /// What is wrong with it.
     pub problem: String,
+}
+
+/// What [`BigCacheBuilder::verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verification {
+    /// Objects checked.
+    pub objects: u64,
+    /// The damaged ones, with what is wrong.
+    pub problems: Vec<ObjectProblem>,
 }
 
 /// Counters and block accounting of a [`BigCache`].
@@ -193,6 +207,20 @@ impl<S: KvStore> BigCacheBuilder<S> {
     /// manifests, removes damaged manifests and deletes orphan blocks (left by a crash between
     /// blocks and manifest); past the capacity, evicts least recently listed objects.
     pub fn open(self) -> Result<BigCache<S>> {
+        let cache = self.build()?;
+        cache.rebuild()?;
+        Ok(cache)
+    }
+
+    /// Checks every object in the store, as [`BigCache::verify`] does, without opening the
+    /// cache: no accounting is rebuilt and nothing is removed or written, so a read-only
+    /// store will do (`logcache check` uses one). `None` when the store cannot list keys.
+    pub fn verify(self) -> Result<Option<Verification>> {
+        self.build()?.verify_all()
+    }
+
+    /// The cache over the store, its accounting empty.
+    fn build(self) -> Result<BigCache<S>> {
         let max = self.store.max_value_len();
         let block_size = match self.block_size {
             Some(0) => return Err(Error::InvalidArgument("block size 0".into())),
@@ -217,12 +245,12 @@ impl<S: KvStore> BigCacheBuilder<S> {
             pool: Mutex::new(Pool::new(self.capacity_blocks)),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             pins: Mutex::new(HashMap::new()),
+            undeleted: Mutex::new(Vec::new()),
             counters: Counters::default(),
             ids: foldhash::quality::RandomState::default(),
             next_id: AtomicU64::new(0),
             clock: self.clock,
         };
-        cache.rebuild()?;
         Ok(cache)
     }
 }
@@ -272,6 +300,10 @@ pub struct BigCache<S: KvStore = DurableKVCache> {
     /// Versions being streamed by a [`BigReader`]: their blocks are deleted only when the
     /// last reader is done.
     pins: Mutex<HashMap<VersionId, Pinned>>,
+    /// Block keys whose delete failed (the store refused writes: a full disk), deleted again
+    /// by [`sweep`](Self::sweep) and [`recover`](Self::recover) instead of waiting for the
+    /// next open to find them as orphans.
+    undeleted: Mutex<Vec<Vec<u8>>>,
     counters: Counters,
     ids: foldhash::quality::RandomState,
     next_id: AtomicU64,
@@ -340,8 +372,10 @@ impl<S: KvStore> BigCache<S> {
         w.commit().map(drop)
     }
 
-    /// Drops every object whose TTL has run out now; returns how many.
+    /// Drops every object whose TTL has run out now, and deletes again the blocks whose
+    /// delete failed earlier (a full disk); returns how many objects expired.
     pub fn sweep(&self) -> u64 {
+        self.retry_deletes();
         let expired = lock(&self.pool).expired(self.clock.now_millis());
         let n = expired.len() as u64;
         for (key, held) in expired {
@@ -520,9 +554,14 @@ impl<S: KvStore> BigCache<S> {
     /// object's CRC — without changing anything. Returns the damaged objects with what is wrong;
     /// `None` when the store cannot list keys.
     pub fn verify(&self) -> Result<Option<Vec<ObjectProblem>>> {
+        Ok(self.verify_all()?.map(|v| v.problems))
+    }
+
+    fn verify_all(&self) -> Result<Option<Verification>> {
         let Some(keys) = self.keys(b"")? else {
             return Ok(None);
         };
+        let objects = keys.len() as u64;
         let mut problems = Vec::new();
         for key in keys {
             let bytes = match self.store.get(&self.manifest_key(&key)) {
@@ -582,7 +621,7 @@ impl<S: KvStore> BigCache<S> {
                 problems.push(ObjectProblem { key, problem });
             }
         }
-        Ok(Some(problems))
+        Ok(Some(Verification { objects, problems }))
     }
 
     /// Blocks held by each object in the accounting, as `(key, blocks)`.
@@ -620,6 +659,21 @@ impl<S: KvStore> BigCache<S> {
     }
 
     // ---- keys ------------------------------------------------------------------------------
+
+    /// Refuses a key whose manifest key the store would refuse, naming the limit on the
+    /// caller's key (the store's own limit less the namespace and the manifest marker).
+    fn check_key(&self, key: &[u8]) -> Result<()> {
+        let prefix = self.namespace.len() + 1;
+        let max = self.store.max_key_len().saturating_sub(prefix);
+        if key.len() > max {
+            return Err(Error::TooLarge {
+                what: "key",
+                len: key.len() as u64,
+                max: max as u64,
+            });
+        }
+        Ok(())
+    }
 
     fn manifest_key(&self, key: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(self.namespace.len() + 1 + key.len());
@@ -751,9 +805,53 @@ impl<S: KvStore> BigCache<S> {
     }
 
     fn delete_blocks_now(&self, id: &VersionId, blocks: u64) {
-        for i in 0..blocks {
-            let _ = self.store.delete(&self.block_key(id, i));
+        let failed: Vec<Vec<u8>> = (0..blocks)
+            .map(|i| self.block_key(id, i))
+            .filter(|key| self.store.delete(key).is_err())
+            .collect();
+        self.remember_undeleted(failed);
+    }
+
+    fn remember_undeleted(&self, keys: Vec<Vec<u8>>) {
+        if keys.is_empty() {
+            return;
         }
+        let mut undeleted = lock(&self.undeleted);
+        let room = UNDELETED_LIMIT.saturating_sub(undeleted.len());
+        if keys.len() > room {
+            log::warn!(
+                "{} block deletes failed and are not retried: the next open removes them",
+                keys.len() - room
+            );
+        }
+        undeleted.extend(keys.into_iter().take(room));
+    }
+
+    /// Deletes again the blocks whose delete failed; returns how many are gone now.
+    fn retry_deletes(&self) -> u64 {
+        let keys = std::mem::take(&mut *lock(&self.undeleted));
+        let before = keys.len() as u64;
+        let failed: Vec<Vec<u8>> = keys
+            .into_iter()
+            .filter(|key| self.store.delete(key).is_err())
+            .collect();
+        let gone = before - failed.len() as u64;
+        self.remember_undeleted(failed);
+        gone
+    }
+
+    /// Why the store refuses writes, if it does ([`KvStore::failure`]).
+    pub fn failure(&self) -> Option<String> {
+        self.store.failure()
+    }
+
+    /// Brings the store back into service after a failed write ([`KvStore::recover`]; for
+    /// the embedded store [`DurableKVCache::recover`]), then deletes the blocks whose delete
+    /// failed meanwhile. Returns whether the store recovered.
+    pub fn recover(&self) -> Result<bool> {
+        let recovered = self.store.recover()?;
+        self.retry_deletes();
+        Ok(recovered)
     }
 
     /// Keeps version `id`'s blocks from being deleted until [`unpin`](Self::unpin). Called
@@ -798,16 +896,23 @@ impl<S: KvStore> BigCache<S> {
 
     // ---- writing (used by BigWriter) -------------------------------------------------------
 
-    /// Reserves one block for a write of `key`, evicting per the policy.
+    /// Reserves one block for a write of `key`. Nothing is evicted here (see
+    /// [`Pool::reserve`]): [`evict_over_capacity`](Self::evict_over_capacity) makes room
+    /// once the object commits.
     fn reserve_block(&self, key: &[u8], r: &mut Reservation) -> Result<()> {
+        match lock(&self.pool).reserve(key, r, self.full_policy == FullPolicy::EvictLru) {
+            Reserve::Done => Ok(()),
+            Reserve::Full | Reserve::TooBig => Err(Error::Full),
+        }
+    }
+
+    /// Evicts least recently used objects other than `keep` while the committed objects take
+    /// more than the capacity.
+    fn evict_over_capacity(&self, keep: Option<&[u8]>) {
         loop {
-            let decision =
-                lock(&self.pool).reserve(key, r, self.full_policy == FullPolicy::EvictLru);
-            match decision {
-                Reserve::Done => return Ok(()),
-                Reserve::Full => return Err(Error::Full),
-                Reserve::Evict(victim, held) => self.evict(&victim, &held.id),
-            }
+            let victim = lock(&self.pool).victim(keep);
+            let Some((key, held)) = victim else { break };
+            self.evict(&key, &held.id);
         }
     }
 
@@ -858,6 +963,8 @@ impl<S: KvStore> BigCache<S> {
         if let Some((id, blocks)) = old {
             self.delete_blocks(&id, blocks);
         }
+        // The object is in: now, and only now, make room for it.
+        self.evict_over_capacity(Some(key));
         bump(&self.counters.sets);
         Ok(())
     }
@@ -907,17 +1014,7 @@ impl<S: KvStore> BigCache<S> {
             }
         }
         // A smaller capacity than last time: evict down to it.
-        loop {
-            let victim = {
-                let pool = lock(&self.pool);
-                match pool.capacity {
-                    Some(c) if pool.used > c => pool.least_recent().map(|(k, h)| (k, h.id)),
-                    _ => None,
-                }
-            };
-            let Some((key, id)) = victim else { break };
-            self.evict(&key, &id);
-        }
+        self.evict_over_capacity(None);
         Ok(())
     }
 }

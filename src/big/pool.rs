@@ -45,10 +45,10 @@ pub(crate) struct Pool {
 pub(crate) enum Reserve {
     /// Reserved.
     Done,
-    /// Not enough room: evict this object first (least recently used), then try again.
-    Evict(Vec<u8>, Held),
-    /// Not enough room and nothing (else) to evict.
+    /// Not enough room, and the policy says not to evict.
     Full,
+    /// The object alone is larger than the whole capacity.
+    TooBig,
 }
 
 impl Pool {
@@ -77,12 +77,6 @@ impl Pool {
         self.capacity.map(|c| c.saturating_sub(self.taken()))
     }
 
-    /// The least recently used object.
-    pub(crate) fn least_recent(&self) -> Option<(Vec<u8>, Held)> {
-        let key = self.lru.values().next()?;
-        self.objects.get(key).map(|h| (key.clone(), *h))
-    }
-
     /// Marks `key` as just used.
     pub(crate) fn touch(&mut self, key: &[u8]) {
         self.tick += 1;
@@ -96,37 +90,54 @@ impl Pool {
 
     /// Reserves one block for a write of `key` holding `r`. The blocks of `key`'s committed
     /// version count as room (they are freed when the new version commits), so replacing an
-    /// object never needs room for both. With `evict`, the least recently used other object
-    /// is proposed for eviction when there is no room.
+    /// object never needs room for both.
+    ///
+    /// With `evict`, nothing is evicted here: room is made when the object commits
+    /// ([`victim`](Self::victim)), so a write that fails (a broken upload, an object that
+    /// turns out larger than the capacity) never evicted anything for nothing. Meanwhile the
+    /// blocks of writes in progress may take the pool past its capacity; only an object
+    /// larger than the whole capacity is refused, as soon as it passes it.
     pub(crate) fn reserve(&mut self, key: &[u8], r: &mut Reservation, evict: bool) -> Reserve {
         let Some(capacity) = self.capacity else {
-            self.reserved += 1;
-            r.reserved += 1;
+            self.take(r, false);
             return Reserve::Done;
         };
         if self.taken() < capacity {
-            self.reserved += 1;
-            r.reserved += 1;
+            self.take(r, false);
             return Reserve::Done;
         }
         let credit = self.objects.get(key).map_or(0, |h| h.blocks);
         if r.credit < credit {
-            self.reserved += 1;
-            self.credited += 1;
-            r.reserved += 1;
-            r.credit += 1;
+            self.take(r, true);
             return Reserve::Done;
         }
-        if evict
-            && let Some((victim, held)) = self
-                .lru
-                .values()
-                .find(|k| k.as_slice() != key)
-                .and_then(|k| self.objects.get(k).map(|h| (k.clone(), *h)))
-        {
-            return Reserve::Evict(victim, held);
+        if !evict {
+            return Reserve::Full;
         }
-        Reserve::Full
+        if r.reserved >= capacity {
+            return Reserve::TooBig;
+        }
+        self.take(r, false);
+        Reserve::Done
+    }
+
+    fn take(&mut self, r: &mut Reservation, credit: bool) {
+        self.reserved += 1;
+        r.reserved += 1;
+        if credit {
+            self.credited += 1;
+            r.credit += 1;
+        }
+    }
+
+    /// The least recently used object other than `keep`, while the committed objects take
+    /// more than the capacity: the next to evict.
+    pub(crate) fn victim(&self, keep: Option<&[u8]>) -> Option<(Vec<u8>, Held)> {
+        if self.used <= self.capacity? {
+            return None;
+        }
+        let key = self.lru.values().find(|k| Some(k.as_slice()) != keep)?;
+        self.objects.get(key).map(|h| (key.clone(), *h))
     }
 
     /// Gives back a write's reservation (it did not commit, or it did and the blocks are now
@@ -209,23 +220,25 @@ impl Pool {
 mod tests {
     use super::*;
 
+    /// A whole write as BigCache does it: reserve every block, commit, then evict while the
+    /// pool is over its capacity.
     fn put(pool: &mut Pool, key: &str, blocks: u64, evict: bool) -> Result<Vec<String>, ()> {
-        let mut evicted = Vec::new();
         let mut r = Reservation::default();
         while r.reserved < blocks {
             match pool.reserve(key.as_bytes(), &mut r, evict) {
                 Reserve::Done => {}
-                Reserve::Evict(victim, _) => {
-                    pool.remove(&victim);
-                    evicted.push(String::from_utf8(victim).unwrap());
-                }
-                Reserve::Full => {
+                Reserve::Full | Reserve::TooBig => {
                     pool.release(r);
                     return Err(());
                 }
             }
         }
         pool.commit(key.as_bytes(), [0; 16], blocks, blocks, r);
+        let mut evicted = Vec::new();
+        while let Some((victim, _)) = pool.victim(Some(key.as_bytes())) {
+            pool.remove(&victim);
+            evicted.push(String::from_utf8(victim).unwrap());
+        }
         Ok(evicted)
     }
 
@@ -239,10 +252,25 @@ mod tests {
         assert_eq!(put(&mut p, "d", 2, true), Ok(vec!["b".into(), "c".into()]));
         assert_eq!((p.used, p.reserved, p.free()), (4, 0, Some(0)));
         assert_eq!(put(&mut p, "e", 4, true), Ok(vec!["a".into(), "d".into()]));
-        // A stream bigger than the whole pool (its size unknown up front) evicts and still
-        // fails; the accounting stays exact. BigCache::set refuses such sizes before writing.
+        // A stream bigger than the whole pool (its size unknown up front) fails once it passes
+        // the capacity, having evicted nothing: victims leave only when an object commits.
         assert_eq!(put(&mut p, "f", 5, true), Err(()));
-        assert_eq!((p.used, p.reserved, p.objects()), (0, 0, 0));
+        assert_eq!((p.used, p.reserved, p.objects()), (4, 0, 1));
+        assert!(p.objects.contains_key(b"e".as_slice()));
+    }
+
+    #[test]
+    fn writes_in_progress_may_pass_the_capacity_until_they_commit() {
+        let mut p = Pool::new(Some(4));
+        assert_eq!(put(&mut p, "a", 4, true), Ok(vec![]));
+        let mut r = Reservation::default();
+        for _ in 0..3 {
+            assert_eq!(p.reserve(b"b", &mut r, true), Reserve::Done);
+        }
+        assert_eq!((p.used, p.reserved, p.victim(Some(b"b"))), (4, 3, None));
+        // The write breaks off: its reservation goes, "a" stays.
+        p.release(r);
+        assert_eq!((p.used, p.reserved, p.objects()), (4, 0, 1));
     }
 
     #[test]

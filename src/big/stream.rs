@@ -70,6 +70,7 @@ impl<S: KvStore> BigCache<S> {
     /// A streaming writer for the object under `key`: write any number of bytes, then
     /// [`commit`](BigWriter::commit). Memory stays at about one block whatever the size.
     pub fn writer(&self, key: impl AsRef<[u8]>) -> Result<BigWriter<'_, S>> {
+        self.check_key(key.as_ref())?;
         Ok(BigWriter {
             cache: self,
             key: key.as_ref().to_vec(),

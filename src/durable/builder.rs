@@ -20,12 +20,17 @@ pub const DEFAULT_COMPACTION_THRESHOLD: u64 = 1000;
 /// the log is dead.
 pub const DEFAULT_COMPACTION_DEAD_RATIO: f64 = 0.5;
 
+/// Default [`DurableKVCacheBuilder::compaction_dead_bytes`]: 64 MiB.
+pub const DEFAULT_COMPACTION_DEAD_BYTES: u64 = 64 << 20;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub(crate) durability: Durability,
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) compaction_threshold: u64,
     pub(crate) compaction_dead_ratio: f64,
+    pub(crate) compaction_dead_bytes: u64,
+    pub(crate) read_only: bool,
     pub(crate) max_value_len: u64,
     /// Bytes reserved ahead of the data end at a time; `None` = adaptive, `Some(0)` = off.
     pub(crate) preallocate: Option<u64>,
@@ -62,6 +67,8 @@ impl DurableKVCacheBuilder {
                 recovery_mode: RecoveryMode::default(),
                 compaction_threshold: DEFAULT_COMPACTION_THRESHOLD,
                 compaction_dead_ratio: DEFAULT_COMPACTION_DEAD_RATIO,
+                compaction_dead_bytes: DEFAULT_COMPACTION_DEAD_BYTES,
+                read_only: false,
                 max_value_len: DEFAULT_MAX_VALUE_LEN,
                 preallocate: None,
                 clock: Arc::new(SystemClock),
@@ -87,6 +94,12 @@ impl DurableKVCacheBuilder {
     /// that, together with [`compaction_dead_ratio`](Self::compaction_dead_ratio), triggers a
     /// compaction on a background thread. Default 1000; 0 disables automatic compaction
     /// ([`DurableKVCache::compact`] still works).
+    ///
+    /// The trigger: dead bytes ≥ `compaction_dead_ratio` of the data, **and** either this
+    /// many stale records or [`compaction_dead_bytes`](Self::compaction_dead_bytes) dead
+    /// bytes. So, outside a compaction in progress, the log's data stays under the larger of
+    /// `live / (1 − ratio)` (2 × live with the default ratio) and `live + dead_bytes`, whatever
+    /// the sizes of the records.
     pub fn compaction_threshold(mut self, records: u64) -> Self {
         self.opts.compaction_threshold = records;
         self
@@ -99,6 +112,24 @@ impl DurableKVCacheBuilder {
     /// the record count alone. Must be in `[0, 1)`.
     pub fn compaction_dead_ratio(mut self, ratio: f64) -> Self {
         self.opts.compaction_dead_ratio = ratio;
+        self
+    }
+
+    /// Dead bytes that trigger a compaction (with the dead ratio) even before
+    /// [`compaction_threshold`](Self::compaction_threshold) stale records: a few hundred dead
+    /// 1 MiB values (aborted uploads, replaced objects) reach this long before a record count
+    /// would. Default [`DEFAULT_COMPACTION_DEAD_BYTES`] (64 MiB); must be at least 1.
+    pub fn compaction_dead_bytes(mut self, bytes: u64) -> Self {
+        self.opts.compaction_dead_bytes = bytes;
+        self
+    }
+
+    /// Opens the log read-only: nothing on disk is created, repaired or changed (a torn tail
+    /// stays; a leftover compaction file stays; preallocated space stays), no background
+    /// thread runs, and every write returns [`Error::ReadOnly`]. The lock is still taken, so
+    /// no writer changes the log meanwhile. For tools that inspect a log (`logcache check`).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.opts.read_only = read_only;
         self
     }
 
@@ -145,6 +176,13 @@ impl DurableKVCacheBuilder {
             return Err(Error::InvalidArgument(format!(
                 "compaction_dead_ratio {ratio} is not in [0, 1)"
             )));
+        }
+        if self.opts.compaction_dead_bytes == 0 {
+            return Err(Error::InvalidArgument(
+                "compaction_dead_bytes must be at least 1; use compaction_threshold(0) to turn \
+                 automatic compaction off"
+                    .into(),
+            ));
         }
         if let Durability::Interval(d) = self.opts.durability
             && d.is_zero()

@@ -59,7 +59,8 @@ struct Copied {
 }
 
 impl Inner {
-    /// Whether the stale-record threshold and the dead-bytes ratio are both reached.
+    /// Whether the dead-bytes ratio is reached, and either the stale-record threshold or the
+    /// dead-bytes floor (large dead records reach it long before a record count would).
     fn compaction_due(&self) -> bool {
         let threshold = self.opts.compaction_threshold;
         if threshold == 0 {
@@ -71,8 +72,8 @@ impl Inner {
         // Expired entries not yet dropped count as live here: compaction is never early.
         let dead = dead_bytes(end, index.live_bytes);
         let data = dead + index.live_bytes;
-        index.stale_records >= threshold
-            && dead as f64 >= self.opts.compaction_dead_ratio * data as f64
+        dead as f64 >= self.opts.compaction_dead_ratio * data as f64
+            && (index.stale_records >= threshold || dead >= self.opts.compaction_dead_bytes)
     }
 
     /// Called after each write: wakes the background compactor when a compaction is due. The
@@ -308,6 +309,7 @@ impl Inner {
         // Sequence numbers carry over unchanged: everything up to w.seq is synced (switch's
         // sync_to), and the new file was synced before the rename.
         c.written_end = new_end;
+        c.synced_end = new_end;
         std::mem::replace(&mut *self.write_index(), fresh)
     }
 }

@@ -5,6 +5,7 @@ mod compact;
 mod index;
 mod key;
 mod open;
+mod recover;
 mod stats;
 mod write;
 
@@ -15,8 +16,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use builder::{
-    DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN,
-    DurableKVCacheBuilder,
+    DEFAULT_COMPACTION_DEAD_BYTES, DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_THRESHOLD,
+    DEFAULT_MAX_VALUE_LEN, DurableKVCacheBuilder,
 };
 pub use stats::{RecoveryStats, Stats};
 
@@ -28,6 +29,7 @@ use write::{Commit, Poison, Writer, lock};
 
 use crate::error::{Error, Result};
 use crate::fs::LockGuard;
+use crate::log::file::check_log_path;
 use crate::log::record::{DecodeError, FILE_HEADER, MAX_KEY_LEN, Op, decode};
 use crate::options::Durability;
 
@@ -103,7 +105,8 @@ impl DurableKVCache {
     }
 
     fn open_with(path: PathBuf, opts: Options) -> Result<Self> {
-        let opened = open::open_log(&path, &opts)?;
+        let (path, exists) = check_log_path(&*opts.fs, &path, !opts.read_only)?;
+        let opened = open::open_log(&path, exists, &opts)?;
         let inner = Arc::new(Inner {
             dir: open::parent_dir(&path),
             compact_path: open::sibling(&path, ".compact"),
@@ -120,6 +123,8 @@ impl DurableKVCache {
                 written_end: opened.data_end,
                 written_seq: opened.last_seq,
                 synced_seq: opened.last_seq,
+                synced_end: opened.data_end,
+                generation: 0,
                 syncing: false,
                 pending: Vec::new(),
                 last_batch: 0,
@@ -145,6 +150,9 @@ impl DurableKVCache {
             flusher: None,
             compactor: None,
         };
+        if cache.inner.opts.read_only {
+            return Ok(cache);
+        }
         if let Durability::Interval(every) = cache.inner.opts.durability {
             cache.flusher = Some(spawn_flusher(Arc::clone(&cache.inner), every)?);
         }
@@ -154,7 +162,7 @@ impl DurableKVCache {
         Ok(cache)
     }
 
-    /// The log file's path.
+    /// The log file's path, as resolved at open (absolute, symbolic links followed).
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -285,6 +293,9 @@ impl DurableKVCache {
 
     /// Makes every write so far durable (`fdatasync`), whatever the [`Durability`] mode.
     pub fn sync(&self) -> Result<()> {
+        if self.inner.opts.read_only {
+            return Ok(()); // nothing was written
+        }
         let seq = self.inner.writer()?.seq;
         self.inner.sync_to(seq)
     }
@@ -356,6 +367,7 @@ impl DurableKVCache {
             bytes_reclaimed: get(&c.bytes_reclaimed),
             last_compaction: Duration::from_micros(get(&c.last_compaction_micros)),
             recovery: inner.recovery,
+            recoveries: get(&c.recoveries),
         }
     }
 }
@@ -412,12 +424,16 @@ impl Inner {
                 expected,
                 actual,
             },
-            DecodeError::Incomplete => corrupt("record shorter than the index says".into()),
-            DecodeError::Invalid(why) => corrupt(why.into()),
+            DecodeError::Incomplete => corrupt(
+                "record shorter than the index says; the value is lost: delete the key".into(),
+            ),
+            DecodeError::Invalid(why) => {
+                corrupt(format!("{why}; the value is lost: delete the key"))
+            }
         })?;
         if record.key != key || record.header.op != Op::Put {
             return Err(corrupt(
-                "the index points at a record of another key".into(),
+                "the index points at a record of another key; reopen the cache".into(),
             ));
         }
         let start = record.header.header_len + key.len() + 1;
@@ -459,8 +475,8 @@ impl DurableKVCache {
 
     fn shut_down(&mut self) -> Result<()> {
         let inner = &*self.inner;
-        if inner.shutdown.swap(true, Ordering::AcqRel) {
-            return Ok(()); // already closed
+        if inner.shutdown.swap(true, Ordering::AcqRel) || inner.opts.read_only {
+            return Ok(()); // already closed, or nothing to sync
         }
         {
             let _c = lock(&inner.commit);

@@ -9,8 +9,9 @@ use super::index::Index;
 use super::stats::RecoveryStats;
 use crate::error::{Error, Result};
 use crate::fs::{FileHandle, FileSystem, LockGuard, lock_holder};
+use crate::log::file::check_file_header;
 use crate::log::record::FILE_HEADER;
-use crate::log::replay::replay;
+use crate::log::replay::{Summary as ReplaySummary, replay};
 
 /// What open hands to the engine.
 pub(super) struct Opened {
@@ -37,9 +38,15 @@ pub(super) fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-pub(super) fn open_log(path: &Path, opts: &Options) -> Result<Opened> {
+/// Opens the log at `path`, already resolved and checked by
+/// [`check_log_path`](crate::log::file::check_log_path) (`exists` says whether a file is there).
+pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Opened> {
     let fs = &*opts.fs;
     let dir = parent_dir(path);
+    let io_err = |op| move |e| Error::io(op, path, e);
+    if opts.read_only && !exists {
+        return Err(io_err("open")(io::ErrorKind::NotFound.into()));
+    }
     let lock_path = sibling(path, ".lock");
     let lock = fs.lock(&lock_path).map_err(|e| {
         if e.kind() == io::ErrorKind::WouldBlock {
@@ -54,17 +61,19 @@ pub(super) fn open_log(path: &Path, opts: &Options) -> Result<Opened> {
 
     // A compaction that did not reach its rename left this behind; the log is intact.
     let compact_path = sibling(path, ".compact");
-    if fs
-        .exists(&compact_path)
-        .map_err(|e| Error::io("stat", &compact_path, e))?
+    if !opts.read_only
+        && fs
+            .exists(&compact_path)
+            .map_err(|e| Error::io("stat", &compact_path, e))?
     {
         fs.remove(&compact_path)
             .map_err(|e| Error::io("remove", &compact_path, e))?;
         fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
     }
 
-    let io_err = |op| move |e| Error::io(op, path, e);
-    if needs_creating(fs, path)? {
+    if opts.read_only {
+        // Nothing is written, so no name needs to be durable first.
+    } else if needs_creating(fs, path)? {
         create_log(fs, path, &compact_path, &dir)?;
     } else {
         // A previous handle may have renamed a compacted log into place and failed (or died)
@@ -76,25 +85,11 @@ pub(super) fn open_log(path: &Path, opts: &Options) -> Result<Opened> {
     let len = file.size().map_err(io_err("stat"))?;
     check_file_header(path, &*file, len)?;
 
-    let now = opts.clock.now_millis();
-    let mut index = Index::new(Arc::clone(&file));
-    let mut expired = 0u64;
-    let summary = replay(
-        path,
-        &*file,
-        FILE_HEADER.len() as u64..len,
-        opts.max_value_len,
-        opts.recovery_mode,
-        |event| {
-            if index.apply_replayed(event, now, 0, 0) {
-                expired += 1;
-            }
-        },
-    )?;
+    let (index, summary, expired) = replay_index(path, &file, len, opts)?;
 
     // Torn tail or preallocated space: cut back to the last intact record and make the cut
     // durable before anything is appended after it.
-    if len > summary.data_end {
+    if len > summary.data_end && !opts.read_only {
         file.truncate(summary.data_end)
             .map_err(io_err("truncate"))?;
         file.sync_data().map_err(io_err("fsync"))?;
@@ -114,6 +109,32 @@ pub(super) fn open_log(path: &Path, opts: &Options) -> Result<Opened> {
             expired,
         },
     })
+}
+
+/// Replays the log's records before byte `end` into a fresh index over `file`; also returns
+/// the replay's summary and how many entries were found already expired.
+pub(super) fn replay_index(
+    path: &Path,
+    file: &Arc<dyn FileHandle>,
+    end: u64,
+    opts: &Options,
+) -> Result<(Index, ReplaySummary, u64)> {
+    let now = opts.clock.now_millis();
+    let mut index = Index::new(Arc::clone(file));
+    let mut expired = 0u64;
+    let summary = replay(
+        path,
+        &**file,
+        FILE_HEADER.len() as u64..end,
+        opts.max_value_len,
+        opts.recovery_mode,
+        |event| {
+            if index.apply_replayed(event, now, 0, 0) {
+                expired += 1;
+            }
+        },
+    )?;
+    Ok((index, summary, expired))
 }
 
 /// Whether `path` is missing, empty, or a prefix of the file header (a log whose creation an
@@ -148,28 +169,4 @@ fn create_log(fs: &dyn FileSystem, path: &Path, temp: &Path, dir: &Path) -> Resu
     drop(file);
     fs.rename(temp, path).map_err(temp_err("rename"))?;
     fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))
-}
-
-/// Checks that an existing log starts with the version-1 file header. A file that does not is
-/// never modified.
-fn check_file_header(path: &Path, file: &dyn FileHandle, len: u64) -> Result<()> {
-    let head_len = FILE_HEADER.len();
-    let mut head = vec![0u8; head_len.min(usize::try_from(len).unwrap_or(head_len))];
-    file.read_exact_at(&mut head, 0)
-        .map_err(|e| Error::io("read", path, e))?;
-    if head == FILE_HEADER {
-        return Ok(());
-    }
-    let reason = match head.strip_prefix(b"logcache\t".as_slice()) {
-        Some(version) => format!(
-            "unsupported format version {:?}; this build reads version 1",
-            String::from_utf8_lossy(version).trim_end()
-        ),
-        None => "not a logcache log (no `logcache\\t1` file header); refusing to touch it".into(),
-    };
-    Err(Error::Corrupt {
-        path: path.to_path_buf(),
-        offset: 0,
-        reason,
-    })
 }

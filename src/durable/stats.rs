@@ -17,6 +17,7 @@ pub(super) struct Counters {
     pub(super) compaction_errors: AtomicU64,
     pub(super) bytes_reclaimed: AtomicU64,
     pub(super) last_compaction_micros: AtomicU64,
+    pub(super) recoveries: AtomicU64,
 }
 
 impl Counters {
@@ -86,4 +87,7 @@ pub struct Stats {
     pub last_compaction: Duration,
     /// What the last open found.
     pub recovery: RecoveryStats,
+    /// Recoveries in place after a failed write or fsync
+    /// ([`DurableKVCache::recover`](crate::DurableKVCache::recover)).
+    pub recoveries: u64,
 }

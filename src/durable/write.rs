@@ -55,6 +55,12 @@ pub(super) struct Commit {
     pub(super) written_seq: u64,
     /// Every record up to this sequence number is on stable storage and published.
     pub(super) synced_seq: u64,
+    /// Every byte before this offset of `file` is on stable storage.
+    pub(super) synced_end: u64,
+    /// Bumped by each recovery ([`DurableKVCache::recover`](super::DurableKVCache::recover)),
+    /// which discards the records not yet synced: a writer whose record was queued in an
+    /// older generation is never told it is durable.
+    pub(super) generation: u64,
     /// Whether a leader is inside `fdatasync` now.
     pub(super) syncing: bool,
     /// Index changes waiting for their record to be durable (Sync only), in file order.
@@ -72,20 +78,50 @@ pub(super) struct Pending {
     pub(super) change: Option<Entry>,
 }
 
-/// A sticky failure flag: set by the first failed write or sync, never cleared.
+/// A sticky failure flag: set by the first failed write or sync, cleared only by a recovery.
 #[derive(Debug, Default)]
 pub(super) struct Poison {
     set: AtomicBool,
+    /// Whether the page cache may have lost written data (a failed fsync, a panic while
+    /// writing): then a recovery keeps only what an fsync covered.
+    lost: AtomicBool,
     reason: Mutex<Option<String>>,
 }
 
 impl Poison {
+    /// Poisons after a failure that left everything written before it intact (a failed
+    /// write: the bytes before it are in the page cache).
     pub(super) fn set(&self, reason: String) {
         let mut slot = lock(&self.reason);
         if slot.is_none() {
             *slot = Some(reason);
         }
         self.set.store(true, Ordering::Release);
+    }
+
+    /// Poisons after a failure that may have lost written data.
+    pub(super) fn set_lost(&self, reason: String) {
+        self.lost.store(true, Ordering::Release);
+        self.set(reason);
+    }
+
+    pub(super) fn lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// The failure, while poisoned.
+    pub(super) fn reason(&self) -> Option<String> {
+        if !self.is_set() {
+            return None;
+        }
+        lock(&self.reason).clone()
+    }
+
+    pub(super) fn clear(&self) {
+        let mut slot = lock(&self.reason);
+        *slot = None;
+        self.lost.store(false, Ordering::Release);
+        self.set.store(false, Ordering::Release);
     }
 
     pub(super) fn is_set(&self) -> bool {
@@ -111,8 +147,14 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Inner {
     /// Takes the writer lock; a panic inside it earlier poisons the handle.
     pub(super) fn writer(&self) -> Result<MutexGuard<'_, Writer>> {
+        if self.opts.read_only {
+            return Err(Error::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
         let guard = self.writer.lock().map_err(|_| {
-            self.poison.set("a thread panicked while writing".into());
+            self.poison
+                .set_lost("a thread panicked while writing".into());
             Error::Poisoned {
                 reason: "a thread panicked while writing".into(),
             }
@@ -158,7 +200,7 @@ impl Inner {
             len,
             expiry,
         });
-        {
+        let generation = {
             let mut c = lock(&self.commit);
             c.written_end = end;
             c.written_seq = seq;
@@ -179,10 +221,11 @@ impl Inner {
                     }
                 }
             }
-        }
+            c.generation
+        };
         drop(w);
         if sync {
-            self.sync_to(seq)?;
+            self.sync_write(seq, generation)?;
         }
         Ok(live)
     }
@@ -258,8 +301,22 @@ impl Inner {
     /// Returns once every record up to sequence number `target` is on stable storage and its
     /// index change is published, leading a group fsync when no other thread is.
     pub(super) fn sync_to(&self, target: u64) -> Result<()> {
+        let generation = lock(&self.commit).generation;
+        self.sync_write(target, generation)
+    }
+
+    /// [`sync_to`](Self::sync_to) for a record queued in `generation`: fails if a recovery
+    /// discarded it meanwhile.
+    pub(super) fn sync_write(&self, target: u64, generation: u64) -> Result<()> {
         let mut c = lock(&self.commit);
         loop {
+            if c.generation != generation {
+                return Err(Error::Poisoned {
+                    reason: "an earlier failure; this write was discarded when the cache \
+                             recovered from it"
+                        .into(),
+                });
+            }
             if c.synced_seq >= target {
                 return Ok(());
             }
@@ -274,6 +331,7 @@ impl Inner {
             c.syncing = true;
             c = self.commit_window(c);
             let upto = c.written_seq;
+            let upto_end = c.written_end;
             let batch = c.pending.len();
             let file = Arc::clone(&c.file);
             drop(c);
@@ -288,7 +346,7 @@ impl Inner {
             if let Err(e) = result {
                 // Never retry-and-trust a failed fsync: the page cache may have dropped the
                 // dirty pages. Changes waiting on it are never published.
-                self.poison.set(format!("fsync failed: {e}"));
+                self.poison.set_lost(format!("fsync failed: {e}"));
                 c.pending.clear();
                 self.commit_cv.notify_all();
                 return Err(Error::io("fsync", &self.path, e));
@@ -306,6 +364,9 @@ impl Inner {
                 }
             }
             c.synced_seq = c.synced_seq.max(upto);
+            if Arc::ptr_eq(&file, &c.file) {
+                c.synced_end = c.synced_end.max(upto_end);
+            }
             self.commit_cv.notify_all();
         }
     }

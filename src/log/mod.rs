@@ -1,5 +1,6 @@
-//! The log format: the record codec and the replay scanner.
+//! The log format: the file as a whole, the record codec and the replay scanner.
 
+pub(crate) mod file;
 pub(crate) mod reader;
 pub(crate) mod record;
 pub(crate) mod replay;

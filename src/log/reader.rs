@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::file::{check_file_header, check_log_path};
 use super::record::{FILE_HEADER, Op, decode};
 use super::replay::{Event, replay};
 use crate::error::{Error, Result};
@@ -58,28 +59,26 @@ pub struct LogSummary {
 }
 
 /// Walks the log at `path` read-only, calling `each` for every record and damaged region, with
-/// values up to `max_value_len` bytes. Fails with [`Error::Corrupt`] for a file that is not a
-/// logcache log.
+/// values up to `max_value_len` bytes. Fails with [`Error::NotALog`] or
+/// [`Error::UnsupportedVersion`] for a file that is not a log this build reads, and with
+/// [`Error::BadPath`] for a path that names no regular file.
 pub fn read_log(
     path: impl AsRef<Path>,
     max_value_len: u64,
     mut each: impl FnMut(LogItem),
 ) -> Result<LogSummary> {
     let path = path.as_ref();
-    let file = StdFileSystem
+    let fs = StdFileSystem;
+    let (path, exists) = check_log_path(&fs, path, false)?;
+    let path = path.as_path();
+    if !exists {
+        return Err(Error::io("open", path, std::io::ErrorKind::NotFound.into()));
+    }
+    let file = fs
         .open(path, false)
         .map_err(|e| Error::io("open", path, e))?;
     let len = file.size().map_err(|e| Error::io("stat", path, e))?;
-    let mut head = vec![0u8; FILE_HEADER.len().min(usize::try_from(len).unwrap_or(0))];
-    file.read_exact_at(&mut head, 0)
-        .map_err(|e| Error::io("read", path, e))?;
-    if head != FILE_HEADER {
-        return Err(Error::Corrupt {
-            path: path.to_path_buf(),
-            offset: 0,
-            reason: "not a logcache log (no `logcache\\t1` file header)".into(),
-        });
-    }
+    check_file_header(path, &*file, len)?;
     let mut buf = Vec::new();
     let mut failure = None;
     let sum = replay(

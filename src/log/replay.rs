@@ -234,7 +234,11 @@ pub(crate) fn replay(
             return Err(Error::Corrupt {
                 path: path.to_path_buf(),
                 offset: pos,
-                reason: format!("{problem}, with intact records from byte {next} on"),
+                reason: format!(
+                    "{problem}, with intact records from byte {next} on; open it in \
+                     RecoveryMode::Salvage (the default) to skip the damaged bytes, or restore \
+                     the file from a backup"
+                ),
             });
         }
         on_event(Event::Damaged {

@@ -17,6 +17,8 @@ use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ServerConfig;
+use super::errors::{DRAIN_LIMIT, drain_body, drain_later, error_response, text};
+use super::health::{healthz, writable};
 use super::io::{ChannelBody, Chunk};
 use super::metrics::{self, Counters, add};
 use crate::big::stream::unwrap_io;
@@ -58,7 +60,7 @@ pub(crate) fn router<S: KvStore + 'static>(app: Arc<App<S>>) -> Router {
         .route("/v1/objects", get(list_objects::<S>))
         .route("/v1/stats", get(stats::<S>))
         .route("/metrics", get(prometheus::<S>))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz::<S>))
         .fallback(|| async {
             text(
                 StatusCode::NOT_FOUND,
@@ -67,31 +69,6 @@ pub(crate) fn router<S: KvStore + 'static>(app: Arc<App<S>>) -> Router {
         })
         .layer(from_fn_with_state(app.clone(), guard::<S>))
         .with_state(app)
-}
-
-/// A plain-text response of one line.
-fn text(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{message}\n"),
-    )
-        .into_response()
-}
-
-/// The status an [`Error`] is answered with, and its message as the body.
-fn error_response(e: &Error) -> Response {
-    let status = match e {
-        Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::Full | Error::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
-        Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
-        Error::Poisoned { .. } | Error::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    if status.is_server_error() {
-        log::error!("request failed: {e}");
-    }
-    text(status, e)
 }
 
 /// Equal-length byte strings compared without an early exit, so the time taken does not
@@ -115,21 +92,48 @@ async fn guard<S: KvStore + 'static>(
     let response = match &app.config.token {
         Some(token) if !authorized(req.headers(), token) => {
             add(&app.counters.unauthorized, 1);
-            drain_later(req, app.config.body_timeout);
+            // A client without the token gets its answer and loses the connection: at most a
+            // little of its body is read, briefly, so it cannot hold a connection slot.
+            drain_later(req, app.config.body_timeout, UNAUTHORIZED_DRAIN_LIMIT);
             let mut r = text(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token: send `Authorization: Bearer <token>`",
             );
-            r.headers_mut().insert(
+            let h = r.headers_mut();
+            h.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"logcache\""),
             );
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
             r
+        }
+        _ if !decodable(req.headers()) => {
+            drain_later(req, app.config.body_timeout, DRAIN_LIMIT);
+            text(
+                StatusCode::NOT_IMPLEMENTED,
+                "this server decodes no transfer coding but chunked: send the body as it is \
+                 (Content-Length) or with `Transfer-Encoding: chunked` alone",
+            )
         }
         _ => next.run(req).await,
     };
     app.counters.response(response.status().as_u16());
     response
+}
+
+/// Bytes of an unauthenticated request's body read before its connection is closed.
+const UNAUTHORIZED_DRAIN_LIMIT: u64 = 64 << 10;
+
+/// Whether the body's transfer codings are ones hyper decodes: none, or `chunked` alone.
+/// Anything else (`gzip, chunked`) would be stored still encoded.
+fn decodable(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|coding| !coding.is_empty())
+        .all(|coding| coding.eq_ignore_ascii_case(b"chunked"))
 }
 
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
@@ -145,44 +149,6 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
         return false;
     };
     constant_time_eq(given, token.as_bytes())
-}
-
-/// The most of a refused request's body read (and thrown away) after the answer, so that a
-/// client that sends its body without waiting for `100 Continue` can finish sending and read
-/// the answer instead of meeting a reset connection.
-const DRAIN_LIMIT: u64 = 64 << 20;
-
-/// Reads and discards what is left of a request's body in the background, when it is
-/// small enough and the client did not ask to wait for `100 Continue` (then it sends no
-/// body at all, and hyper closes the connection if the body stays unread). A body that
-/// stalls for `timeout` or grows past [`DRAIN_LIMIT`] is dropped, closing the connection.
-fn drain_later(req: Request, timeout: Duration) {
-    let headers = req.headers();
-    let expects_continue = headers
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if expects_continue || declared.is_some_and(|n| n > DRAIN_LIMIT) {
-        return;
-    }
-    drain_body(req.into_body(), timeout);
-}
-
-fn drain_body(mut body: Body, timeout: Duration) {
-    tokio::spawn(async move {
-        let mut seen = 0u64;
-        while seen <= DRAIN_LIMIT {
-            match tokio::time::timeout(timeout, body.frame()).await {
-                Ok(Some(Ok(frame))) => {
-                    seen += frame.data_ref().map_or(0, |d| d.len() as u64);
-                }
-                _ => return,
-            }
-        }
-    });
 }
 
 /// A request refused before any work: its status and one-line message.
@@ -316,10 +282,14 @@ async fn put_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request)
                 Ok(_) if over_capacity => error_response(&Error::Full),
                 Ok(_) => too_large(&app, max),
             };
-            drain_later(req, app.config.body_timeout);
+            drain_later(req, app.config.body_timeout, DRAIN_LIMIT);
             return response;
         }
     };
+    if let Err(response) = writable(&app.cache).await {
+        drain_later(req, app.config.body_timeout, DRAIN_LIMIT);
+        return response;
+    }
     let (tx, rx) = mpsc::channel::<Piece>(CHANNEL);
     let cache = app.cache.clone();
     let task_key = key.clone();
@@ -350,13 +320,13 @@ async fn put_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request)
         received += data.len() as u64;
         add(&app.counters.bytes_received, data.len() as u64);
         if received > max {
-            drain_body(body, app.config.body_timeout);
+            drain_body(body, app.config.body_timeout, DRAIN_LIMIT);
             break Some(too_large(&app, max));
         }
         if tx.send(Piece::Data(data)).await.is_err() {
             // The writer stopped on an error (reported below): let the client finish sending
             // so that it reads the answer.
-            drain_body(body, app.config.body_timeout);
+            drain_body(body, app.config.body_timeout, DRAIN_LIMIT);
             break None;
         }
     };
@@ -505,6 +475,9 @@ async fn delete_object<S: KvStore + 'static>(State(app): AppState<S>, uri: Uri) 
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
+    if let Err(response) = writable(&app.cache).await {
+        return response;
+    }
     let cache = app.cache.clone();
     match blocking(move || {
         let existed = cache.delete(&key)?;

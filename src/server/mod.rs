@@ -9,7 +9,7 @@
 //! | `GET /v1/objects?prefix=&after=&limit=` | keys and sizes, JSON |
 //! | `GET /v1/stats` | counters, JSON |
 //! | `GET /metrics` | counters, Prometheus text format |
-//! | `GET /healthz` | `200 ok` |
+//! | `GET /healthz` | `200 ok`; `503` with the reason while the store refuses writes |
 //!
 //! Keys are the percent-decoded bytes after `/v1/objects/`: never file paths, never
 //! normalised (`a/b/c`, `../x`, `%2e%2e%2f` are keys). `x-logcache-ttl: <seconds>` on a PUT
@@ -40,7 +40,9 @@
 //! # Ok(()) }
 //! ```
 
+mod errors;
 mod handlers;
+mod health;
 mod io;
 mod metrics;
 
@@ -90,6 +92,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// On shutdown, how long in-flight requests get to finish; default 30 s.
     pub shutdown_grace: Duration,
+    /// While the store refuses writes after a failed write (a full disk), how often the
+    /// server tries to recover it in place; default 5 s. It also tries at every PUT and
+    /// DELETE.
+    pub recovery_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +109,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             max_connections: 256,
             shutdown_grace: Duration::from_secs(30),
+            recovery_interval: Duration::from_secs(5),
         }
     }
 }
@@ -129,6 +136,7 @@ impl ServerConfig {
         if self.header_timeout.is_zero()
             || self.body_timeout.is_zero()
             || self.idle_timeout.is_zero()
+            || self.recovery_interval.is_zero()
         {
             return bad("timeouts must be greater than zero".into());
         }
@@ -187,6 +195,10 @@ impl<S: KvStore + 'static> Server<S> {
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         let counters = self.app.counters.clone();
+        let watchdog = tokio::spawn(health::watchdog(
+            self.app.cache.clone(),
+            config.recovery_interval,
+        ));
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -236,6 +248,7 @@ impl<S: KvStore + 'static> Server<S> {
             });
         }
         drop(self.listener);
+        watchdog.abort();
         if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
             .await
             .is_err()
@@ -246,9 +259,16 @@ impl<S: KvStore + 'static> Server<S> {
             );
         }
         let cache = self.app.cache.clone();
-        tokio::task::spawn_blocking(move || cache.store().sync())
-            .await
-            .map_err(|e| Error::InvalidArgument(format!("the final sync did not run: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            // A store still refusing writes after a failure gets a last chance to recover,
+            // so that what it holds is synced and a clean restart follows.
+            if cache.failure().is_some() {
+                let _ = cache.recover();
+            }
+            cache.store().sync()
+        })
+        .await
+        .map_err(|e| Error::InvalidArgument(format!("the final sync did not run: {e}")))?
     }
 }
 

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use logcache::fs::{FileHandle, FileSystem, LockGuard, StdFileSystem};
+use logcache::fs::{FileHandle, FileInfo, FileSystem, LockGuard, StdFileSystem};
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod memcached;
 #[cfg(feature = "sim")]
 pub mod oracle;
@@ -213,6 +215,12 @@ impl FileSystem for FaultFs {
     }
     fn exists(&self, path: &Path) -> io::Result<bool> {
         StdFileSystem.exists(path)
+    }
+    fn stat(&self, path: &Path) -> io::Result<Option<FileInfo>> {
+        StdFileSystem.stat(path)
+    }
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        StdFileSystem.resolve(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.0.run("sync_dir", || StdFileSystem.sync_dir(dir))

@@ -5,8 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// The `logcache` binary cargo built for these tests.
-pub const BIN: &str = env!("CARGO_BIN_EXE_logcache");
+pub use super::cli::BIN;
 
 /// A running `logcache serve`, killed when dropped.
 pub struct Served {

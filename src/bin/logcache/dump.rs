@@ -2,7 +2,7 @@
 
 use logcache::{DEFAULT_MAX_VALUE_LEN, LogItem, read_log};
 
-use crate::{Cli, escape};
+use crate::{Cli, escape, outln};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -12,26 +12,37 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
-    let sum = read_log(&cli.data, DEFAULT_MAX_VALUE_LEN, |item| match item {
-        LogItem::Record(r) => {
-            let shown = &r.value[..r.value.len().min(a.max_value)];
-            let more = if r.value.len() > shown.len() {
-                format!(" ... ({} bytes)", r.value.len())
-            } else {
-                String::new()
-            };
-            println!(
-                "{}\t{}\t{}\t{}\t{}\t{}{more}",
-                r.offset,
-                r.seq,
-                if r.put { "P" } else { "D" },
-                r.expiry,
-                escape(&r.key),
-                escape(shown)
-            );
+    // The first failed write to standard output (a closed pipe) ends the output.
+    let mut failed: Option<std::io::Error> = None;
+    let sum = read_log(&cli.data, DEFAULT_MAX_VALUE_LEN, |item| {
+        if failed.is_some() {
+            return;
         }
-        LogItem::Damaged { offset, len } => println!("{offset}\tDAMAGED\t{len} bytes"),
+        let written = match item {
+            LogItem::Record(r) => {
+                let shown = &r.value[..r.value.len().min(a.max_value)];
+                let more = if r.value.len() > shown.len() {
+                    format!(" ... ({} bytes)", r.value.len())
+                } else {
+                    String::new()
+                };
+                outln!(
+                    "{}\t{}\t{}\t{}\t{}\t{}{more}",
+                    r.offset,
+                    r.seq,
+                    if r.put { "P" } else { "D" },
+                    r.expiry,
+                    escape(&r.key),
+                    escape(shown)
+                )
+            }
+            LogItem::Damaged { offset, len } => outln!("{offset}\tDAMAGED\t{len} bytes"),
+        };
+        failed = written.err();
     })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     if !cli.quiet {
         eprintln!(
             "{} records, {} damaged regions ({} bytes), torn tail {} bytes",

@@ -1,6 +1,6 @@
 //! `logcache ls [PREFIX]`
 
-use crate::{Cli, escape, open};
+use crate::{Cli, escape, open, outln};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -15,7 +15,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
         .unwrap_or_default();
     for key in keys {
         if let Some(size) = cache.size_of(&key)? {
-            println!("{size}\t{}", escape(&key));
+            outln!("{size}\t{}", escape(&key))?;
         }
     }
     Ok(())

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::{Cli, open, progress};
+use crate::{Cli, escape, open, progress};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -13,8 +13,8 @@ pub struct Args {
     key: String,
     /// The file to store; `-` or nothing for standard input.
     file: Option<PathBuf>,
-    /// Seconds until the object expires (reads as absent afterwards).
-    #[arg(long)]
+    /// Seconds until the object expires (reads as absent afterwards); at least 1.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     ttl: Option<u64>,
 }
 
@@ -50,7 +50,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
     cache.store().sync()?;
     bar.finish_and_clear();
     if !cli.quiet {
-        eprintln!("stored {} ({size} bytes)", a.key);
+        eprintln!("stored {} ({size} bytes)", escape(a.key.as_bytes()));
     }
     Ok(())
 }

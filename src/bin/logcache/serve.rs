@@ -9,8 +9,8 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Read the bearer token from this file (first line). Every request must then send
-    /// `Authorization: Bearer <token>`.
-    #[arg(long, conflicts_with = "token")]
+    /// `Authorization: Bearer <token>`. Wins over --token and LOGCACHE_TOKEN.
+    #[arg(long)]
     token_file: Option<PathBuf>,
     /// The bearer token (prefer --token-file: a command line is visible to other users).
     #[arg(long, env = "LOGCACHE_TOKEN", hide_env_values = true)]

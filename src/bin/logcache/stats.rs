@@ -1,6 +1,6 @@
 //! `logcache stats [--json]`
 
-use crate::{Cli, open};
+use crate::{Cli, open, outln};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -30,7 +30,7 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
     }
     if a.json {
         let body: Vec<String> = rows.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-        println!(
+        outln!(
             "{{\"data\":\"{}\",{}}}",
             cli.data
                 .display()
@@ -38,11 +38,11 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
                 .replace('\\', "\\\\")
                 .replace('"', "\\\""),
             body.join(",")
-        );
+        )?;
     } else {
-        println!("{:<20} {}", "data", cli.data.display());
+        outln!("{:<20} {}", "data", cli.data.display())?;
         for (k, v) in rows {
-            println!("{k:<20} {v}");
+            outln!("{k:<20} {v}")?;
         }
     }
     Ok(())

@@ -1,0 +1,79 @@
+//! Health that tells the truth, and recovery after a failed write without a restart.
+//!
+//! A write that fails on the disk (a full disk, an I/O error) poisons the embedded store: it
+//! refuses writes, since what follows the failure on disk is unknown. `/healthz` answers `503`
+//! with the reason while that lasts. The server brings the store back in place
+//! ([`BigCache::recover`]: cut the log back to what is known to be on disk, as a reopen
+//! would) at the start of the next PUT or DELETE, and from a watchdog that tries every
+//! [`ServerConfig::recovery_interval`](super::ServerConfig::recovery_interval) while
+//! the store stays poisoned. So once the disk accepts writes again, writes succeed again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::errors::{error_response, text};
+use super::handlers::App;
+use crate::big::BigCache;
+use crate::store::KvStore;
+
+/// `GET /healthz`: `200 ok`, or `503` with the reason while the store refuses writes.
+pub(super) async fn healthz<S: KvStore + 'static>(State(app): State<Arc<App<S>>>) -> Response {
+    match app.cache.failure() {
+        None => "ok\n".into_response(),
+        Some(reason) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format_args!(
+                "unhealthy: the store refuses writes after a failure ({reason}); it recovers at \
+                 the next write, or within {:?}, once the disk accepts writes again",
+                app.config.recovery_interval
+            ),
+        ),
+    }
+}
+
+/// Before a write: when the store refuses writes after a failure, tries to recover it (on the
+/// blocking pool). `Err` is the answer to give when it cannot recover yet.
+pub(super) async fn writable<S: KvStore + 'static>(
+    cache: &Arc<BigCache<S>>,
+) -> Result<(), Response> {
+    if cache.failure().is_none() {
+        return Ok(());
+    }
+    let cache = cache.clone();
+    match tokio::task::spawn_blocking(move || cache.recover()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(error_response(&e)),
+        Err(e) => {
+            log::error!("recovering the store did not run: {e}");
+            Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+        }
+    }
+}
+
+/// Tries to recover a store that has refused writes since the previous tick, every
+/// `interval`, until the task is aborted.
+pub(super) async fn watchdog<S: KvStore + 'static>(cache: Arc<BigCache<S>>, interval: Duration) {
+    let mut failed_before = false;
+    loop {
+        tokio::time::sleep(interval).await;
+        let failed = cache.failure().is_some();
+        if failed && failed_before {
+            let cache = cache.clone();
+            match tokio::task::spawn_blocking(move || cache.recover()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    log::warn!(
+                        "the store still cannot recover: {}",
+                        super::errors::chain(&e)
+                    );
+                }
+                Err(e) => log::error!("recovering the store did not run: {e}"),
+            }
+        }
+        failed_before = cache.failure().is_some();
+    }
+}
