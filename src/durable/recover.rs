@@ -17,8 +17,10 @@
 //! 3. When records an index entry points at were cut (`None`/`Interval` after a lost fsync),
 //!    replay the kept log into a fresh index, as open does: values that were acknowledged
 //!    but never synced are lost, as in a crash, and older values come back.
-//! 4. Reset the writer and the group-commit state to the cut, bump the generation (a writer
-//!    still waiting for a discarded record gets an error, never `Ok`), clear the poison.
+//! 4. Reset the writer and the group-commit state to the cut (the sync watermark passes the
+//!    discarded records' sequence numbers, which are not reused), bump the generation (a
+//!    writer still waiting for a discarded record gets an error, never `Ok`), clear the
+//!    poison.
 //!
 //! Lock order as everywhere: `compact_lock` → `writer` → `commit` → `index`.
 
@@ -94,7 +96,10 @@ impl Inner {
             drop(old);
         }
         if !keep_unsynced {
-            c.written_seq = c.synced_seq;
+            // The discarded records' sequence numbers are used up: the watermark passes them,
+            // as nothing of them is left to sync (their writers are told by the generation).
+            c.written_seq = w.seq;
+            c.synced_seq = w.seq;
             c.written_end = keep;
             c.pending.clear();
         }
