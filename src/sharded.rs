@@ -586,6 +586,14 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
             .min()
             .unwrap_or(0)
     }
+    fn max_key_len(&self) -> usize {
+        self.ring()
+            .nodes
+            .iter()
+            .map(|n| n.store.max_key_len())
+            .min()
+            .unwrap_or(usize::MAX)
+    }
 
     /// The union over every node (sorted, without duplicates), when every node can list;
     /// an error if a node cannot be asked.

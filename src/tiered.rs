@@ -295,6 +295,15 @@ impl<S: KvStore> KvStore for Tiered<S> {
     fn max_value_len(&self) -> u64 {
         self.back.max_value_len()
     }
+    fn max_key_len(&self) -> usize {
+        self.back.max_key_len()
+    }
+    fn failure(&self) -> Option<String> {
+        self.back.failure()
+    }
+    fn recover(&self) -> Result<bool> {
+        self.back.recover()
+    }
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         self.back.keys_with_prefix(prefix)
     }

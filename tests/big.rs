@@ -616,3 +616,36 @@ fn objects_with_a_ttl_expire_whole_and_release_their_blocks() {
     assert_eq!(cache.get("d").unwrap(), None);
     assert_eq!(blocks(&cache), 2);
 }
+
+/// Guards: a key over the store's limit was reported with the namespaced length (70004 for
+/// 70000) and only at commit, after every block was written.
+#[test]
+fn a_key_over_the_limit_is_refused_up_front_in_the_callers_numbers() {
+    let (dir, path) = temp_log();
+    let store = DurableKVCache::builder(&path)
+        .durability(Durability::None)
+        .open()
+        .unwrap();
+    let other = DurableKVCache::builder(dir.path().join("other.log"))
+        .durability(Durability::None)
+        .open()
+        .unwrap();
+    let ring = common::fast_ring([("a".to_string(), store), ("b".to_string(), other)], 1);
+    let cache = BigCache::new(Arc::new(ring)).unwrap();
+    let long = vec![b'k'; 70_000];
+    match cache.writer(&long) {
+        Err(Error::TooLarge {
+            what: "key",
+            len,
+            max,
+        }) => assert_eq!((len, max), (70_000, 65_532)),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert!(matches!(
+        cache.set(&long, b"v"),
+        Err(Error::TooLarge { .. })
+    ));
+    let fits = vec![b'k'; 65_532];
+    cache.set(&fits, b"v").unwrap();
+    assert_eq!(cache.get(&fits).unwrap().as_deref(), Some(&b"v"[..]));
+}

@@ -82,18 +82,31 @@ pub(super) fn error_response(e: &Error) -> Response {
 /// The most of a refused request's body read (and thrown away) after the answer, so that a
 /// client that sends its body without waiting for `100 Continue` can finish sending and read
 /// the answer instead of meeting a reset connection.
-pub(super) const DRAIN_LIMIT: u64 = 64 << 20;
+const DRAIN_LIMIT: u64 = 64 << 20;
 
 /// However fast or slow the client sends, a drain ends after this long: a client trickling a
 /// byte at a time cannot hold its connection (and a connection slot) for longer.
-pub(super) const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Reads and discards what is left of a request's body in the background, up to `limit`
-/// bytes and [`DRAIN_DEADLINE`] in all, each read waiting at most `timeout` — when the client
-/// did not ask to wait for `100 Continue` (then it sends no body at all, and hyper closes the
-/// connection if the body stays unread) and did not announce more than `limit`. A drain that
-/// ends early drops the body, which closes the connection.
-pub(super) fn drain_later(req: Request, timeout: Duration, limit: u64) {
+/// How much a drain may read, and for how long in all.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DrainBound {
+    pub(super) bytes: u64,
+    pub(super) deadline: Duration,
+}
+
+/// The bound of a refused request's drain (`413`, `507`, `501`).
+pub(super) const REFUSED: DrainBound = DrainBound {
+    bytes: DRAIN_LIMIT,
+    deadline: DRAIN_DEADLINE,
+};
+
+/// Reads and discards what is left of a request's body in the background, within `bound`,
+/// each read waiting at most `timeout` — when the client did not ask to wait for
+/// `100 Continue` (then it sends no body at all, and hyper closes the connection if the body
+/// stays unread) and did not announce more than the bound's bytes. A drain that ends early
+/// drops the body, which closes the connection.
+pub(super) fn drain_later(req: Request, timeout: Duration, bound: DrainBound) {
     let headers = req.headers();
     let expects_continue = headers
         .get(header::EXPECT)
@@ -102,19 +115,18 @@ pub(super) fn drain_later(req: Request, timeout: Duration, limit: u64) {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if expects_continue || declared.is_some_and(|n| n > limit) {
+    if expects_continue || declared.is_some_and(|n| n > bound.bytes) {
         return;
     }
-    drain_body(req.into_body(), timeout, limit);
+    drain_body(req.into_body(), timeout, bound);
 }
 
-/// Reads and discards `body` in the background: up to `limit` bytes, [`DRAIN_DEADLINE`] in
-/// all, at most `timeout` per read.
-pub(super) fn drain_body(mut body: Body, timeout: Duration, limit: u64) {
+/// Reads and discards `body` in the background within `bound`, at most `timeout` per read.
+pub(super) fn drain_body(mut body: Body, timeout: Duration, bound: DrainBound) {
     tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+        let deadline = tokio::time::Instant::now() + bound.deadline;
         let mut seen = 0u64;
-        while seen <= limit {
+        while seen <= bound.bytes {
             let wait = timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
             match tokio::time::timeout(wait, body.frame()).await {
                 Ok(Some(Ok(frame))) => {

@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ServerConfig;
-use super::errors::{DRAIN_LIMIT, drain_body, drain_later, error_response, text};
+use super::errors::{DrainBound, REFUSED, drain_body, drain_later, error_response, text};
 use super::health::{healthz, writable};
 use super::io::{ChannelBody, Chunk};
 use super::metrics::{self, Counters, add};
@@ -94,7 +94,7 @@ async fn guard<S: KvStore + 'static>(
             add(&app.counters.unauthorized, 1);
             // A client without the token gets its answer and loses the connection: at most a
             // little of its body is read, briefly, so it cannot hold a connection slot.
-            drain_later(req, app.config.body_timeout, UNAUTHORIZED_DRAIN_LIMIT);
+            drain_later(req, app.config.body_timeout, UNAUTHORIZED);
             let mut r = text(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token: send `Authorization: Bearer <token>`",
@@ -108,7 +108,7 @@ async fn guard<S: KvStore + 'static>(
             r
         }
         _ if !decodable(req.headers()) => {
-            drain_later(req, app.config.body_timeout, DRAIN_LIMIT);
+            drain_later(req, app.config.body_timeout, REFUSED);
             text(
                 StatusCode::NOT_IMPLEMENTED,
                 "this server decodes no transfer coding but chunked: send the body as it is \
@@ -121,8 +121,11 @@ async fn guard<S: KvStore + 'static>(
     response
 }
 
-/// Bytes of an unauthenticated request's body read before its connection is closed.
-const UNAUTHORIZED_DRAIN_LIMIT: u64 = 64 << 10;
+/// What of an unauthenticated request's body is read before its connection is closed.
+const UNAUTHORIZED: DrainBound = DrainBound {
+    bytes: 64 << 10,
+    deadline: Duration::from_secs(1),
+};
 
 /// Whether the body's transfer codings are ones hyper decodes: none, or `chunked` alone.
 /// Anything else (`gzip, chunked`) would be stored still encoded.
@@ -282,12 +285,12 @@ async fn put_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request)
                 Ok(_) if over_capacity => error_response(&Error::Full),
                 Ok(_) => too_large(&app, max),
             };
-            drain_later(req, app.config.body_timeout, DRAIN_LIMIT);
+            drain_later(req, app.config.body_timeout, REFUSED);
             return response;
         }
     };
     if let Err(response) = writable(&app.cache).await {
-        drain_later(req, app.config.body_timeout, DRAIN_LIMIT);
+        drain_later(req, app.config.body_timeout, REFUSED);
         return response;
     }
     let (tx, rx) = mpsc::channel::<Piece>(CHANNEL);
@@ -320,13 +323,13 @@ async fn put_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request)
         received += data.len() as u64;
         add(&app.counters.bytes_received, data.len() as u64);
         if received > max {
-            drain_body(body, app.config.body_timeout, DRAIN_LIMIT);
+            drain_body(body, app.config.body_timeout, REFUSED);
             break Some(too_large(&app, max));
         }
         if tx.send(Piece::Data(data)).await.is_err() {
             // The writer stopped on an error (reported below): let the client finish sending
             // so that it reads the answer.
-            drain_body(body, app.config.body_timeout, DRAIN_LIMIT);
+            drain_body(body, app.config.body_timeout, REFUSED);
             break None;
         }
     };
