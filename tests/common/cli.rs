@@ -28,7 +28,9 @@ pub fn logcache_with_input(data: &Path, args: &[&str], input: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run logcache");
-    child.stdin.take().unwrap().write_all(input).unwrap();
+    // A command that refuses before reading (a locked store) closes its input: the write
+    // then fails with a broken pipe, and the output says why.
+    let _ = child.stdin.take().unwrap().write_all(input);
     child.wait_with_output().unwrap()
 }
 
