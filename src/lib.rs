@@ -89,6 +89,7 @@ mod sharded;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;
+mod sync;
 mod tiered;
 
 pub use big::{

@@ -426,11 +426,7 @@ impl MemcachedStore {
     }
 
     fn take(&self) -> Result<Conn> {
-        let pooled = self
-            .pool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
+        let pooled = crate::sync::lock(&self.pool).pop();
         match pooled {
             Some(mut c) => {
                 c.reused = true;
@@ -441,10 +437,7 @@ impl MemcachedStore {
     }
 
     fn put_back(&self, conn: Conn) {
-        let mut pool = self
-            .pool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pool = crate::sync::lock(&self.pool);
         if pool.len() < self.max_idle {
             pool.push(conn);
         }

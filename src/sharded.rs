@@ -284,19 +284,14 @@ impl<S: KvStore> ShardedStore<S> {
     }
 
     fn ring(&self) -> std::sync::RwLockReadGuard<'_, Ring<S>> {
-        self.ring
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::read(&self.ring)
     }
 
     /// Adds a node; about 1/N of the keys move to it (their old copies stay behind on their
     /// old nodes, unreachable, until evicted or overwritten). Names must be unique.
     pub fn add_node(&self, name: impl Into<String>, store: S) -> Result<()> {
         let name = name.into();
-        let mut ring = self
-            .ring
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ring = crate::sync::write(&self.ring);
         if ring.nodes.iter().any(|n| n.name == name) {
             return Err(Error::InvalidArgument(format!(
                 "the ring already has a node named {name}"
@@ -315,10 +310,7 @@ impl<S: KvStore> ShardedStore<S> {
     /// Removes the node named `name`; returns whether there was one. Its keys move to the
     /// next nodes on the ring (where they are misses until written again).
     pub fn remove_node(&self, name: &str) -> bool {
-        let mut ring = self
-            .ring
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ring = crate::sync::write(&self.ring);
         let before = ring.nodes.len();
         ring.nodes.retain(|n| n.name != name);
         let removed = ring.nodes.len() != before;
@@ -380,9 +372,7 @@ impl<S: KvStore> ShardedStore<S> {
     }
 
     fn is_down(node: &Node<S>, now: Instant) -> bool {
-        node.health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&node.health)
             .down_until
             .is_some_and(|t| t > now)
     }
@@ -396,10 +386,7 @@ impl<S: KvStore> ShardedStore<S> {
         add(&c.requests, 1);
         add(&c.latency_us_total, us);
         c.latency_us_max.fetch_max(us, Ordering::Relaxed);
-        let mut health = node
-            .health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut health = crate::sync::lock(&node.health);
         match &result {
             Err(e) if node_failure(e) => {
                 add(&c.errors, 1);

@@ -154,9 +154,7 @@ impl SimFs {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.state)
     }
 
     /// Mutating operations (open-with-create, write, sync, truncate, allocate, rename,

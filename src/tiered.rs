@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::memory::MemoryCache;
 use crate::store::KvStore;
+use crate::sync::lock;
 
 /// How [`Tiered`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,10 +35,6 @@ type Outcome = std::result::Result<Option<(Arc<[u8]>, u64)>, String>;
 struct Flight {
     result: Mutex<Option<Outcome>>,
     done: Condvar,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A memory tier in front of a backing store.
@@ -192,10 +189,7 @@ impl<S: KvStore> Tiered<S> {
                     }),
                 };
             }
-            slot = flight
-                .done
-                .wait(slot)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            slot = crate::sync::wait(&flight.done, slot);
         }
     }
 

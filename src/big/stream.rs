@@ -111,7 +111,7 @@ impl<S: KvStore> BigCache<S> {
     pub fn reader(&self, key: impl AsRef<[u8]>) -> Result<Option<BigReader<'_, S>>> {
         let key = key.as_ref();
         if self.check_expired(key) {
-            super::bump(&self.counters.misses);
+            super::stats::bump(&self.counters.misses);
             return Ok(None);
         }
         let mkey = self.manifest_key(key);
@@ -123,7 +123,7 @@ impl<S: KvStore> BigCache<S> {
                     .inspect(|m| self.pin(&m.id))
                     .map(|m| (m, expiry)),
                 Ok(None) => {
-                    super::bump(&self.counters.misses);
+                    super::stats::bump(&self.counters.misses);
                     return Ok(None);
                 }
                 Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => None,
@@ -133,11 +133,11 @@ impl<S: KvStore> BigCache<S> {
         let Some((manifest, expiry)) = pinned else {
             // Damaged: loading it again outside the stripe removes it.
             let _ = self.load_manifest(key, &mkey)?;
-            super::bump(&self.counters.misses);
+            super::stats::bump(&self.counters.misses);
             return Ok(None);
         };
         super::lock(&self.pool).touch(key);
-        super::bump(&self.counters.hits);
+        super::stats::bump(&self.counters.hits);
         Ok(Some(BigReader {
             cache: self,
             key: key.to_vec(),

@@ -24,13 +24,14 @@ use std::time::Instant;
 use super::index::{Entry, Index};
 use super::key::IndexKey;
 use super::stats::Counters;
-use super::write::{Writer, lock};
+use super::write::Writer;
 use super::{Inner, dead_bytes};
 use crate::error::{Error, Result};
 use crate::fs::FileHandle;
 use crate::log::record::{FILE_HEADER, decode};
 use crate::log::replay::replay;
 use crate::options::RecoveryMode;
+use crate::sync::lock;
 
 /// Bytes gathered before each write to the new file.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -325,10 +326,7 @@ pub(super) fn spawn_compactor(inner: Arc<Inner>) -> Result<JoinHandle<()>> {
                 {
                     let mut bg = lock(&inner.background);
                     while !bg.requested && !inner.shutdown.load(Ordering::Acquire) {
-                        bg = inner
-                            .background_cv
-                            .wait(bg)
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        bg = crate::sync::wait(&inner.background_cv, bg);
                     }
                     if inner.shutdown.load(Ordering::Acquire) {
                         return;

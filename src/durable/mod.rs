@@ -21,11 +21,12 @@ pub use builder::{
 };
 pub use stats::{RecoveryStats, Stats};
 
+use crate::sync::lock;
 use builder::Options;
 use compact::Background;
 use index::{Entry, Index};
 use stats::Counters;
-use write::{Commit, Poison, Writer, lock};
+use write::{Commit, Poison, Writer};
 
 use crate::error::{Error, Result};
 use crate::fs::LockGuard;
@@ -316,11 +317,7 @@ impl DurableKVCache {
     pub fn wait_for_compaction(&self) {
         let mut bg = lock(&self.inner.background);
         while bg.requested || bg.running {
-            bg = self
-                .inner
-                .background_cv
-                .wait(bg)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            bg = crate::sync::wait(&self.inner.background_cv, bg);
         }
     }
 
@@ -392,15 +389,11 @@ fn check_key(key: &[u8]) -> Result<()> {
 impl Inner {
     fn read_index(&self) -> RwLockReadGuard<'_, Index> {
         // The index is updated by single inserts and removes, each leaving it consistent.
-        self.index
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::read(&self.index)
     }
 
     fn write_index(&self) -> RwLockWriteGuard<'_, Index> {
-        self.index
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::write(&self.index)
     }
 
     /// Drops an entry found expired, unless a newer write replaced it meanwhile.
@@ -448,11 +441,7 @@ fn spawn_flusher(inner: Arc<Inner>, every: Duration) -> Result<JoinHandle<()>> {
         .spawn(move || {
             let mut c = lock(&inner.commit);
             while !inner.shutdown.load(Ordering::Acquire) {
-                c = inner
-                    .commit_cv
-                    .wait_timeout(c, every)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
+                c = crate::sync::wait_timeout(&inner.commit_cv, c, every);
                 if c.written_seq > c.synced_seq && !c.syncing && !inner.poison.is_set() {
                     let target = c.written_seq;
                     drop(c);

@@ -26,10 +26,10 @@
 
 use super::open::replay_index;
 use super::stats::Counters;
-use super::write::lock;
 use super::{DurableKVCache, Inner};
 use crate::error::{Error, Result};
 use crate::options::Durability;
+use crate::sync::lock;
 
 impl DurableKVCache {
     /// Why the cache refuses writes, if it does: the failed write or fsync that poisoned it
@@ -71,10 +71,7 @@ impl Inner {
         let mut c = lock(&self.commit);
         while c.syncing {
             // A leader started its fsync before the failure: let it finish and publish.
-            c = self
-                .commit_cv
-                .wait(c)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            c = crate::sync::wait(&self.commit_cv, c);
         }
         if !self.poison.is_set() {
             return Ok(false); // another thread recovered meanwhile

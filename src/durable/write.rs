@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::fs::FileHandle;
 use crate::log::record::{Op, Payload};
 use crate::options::Durability;
+use crate::sync::lock;
 
 /// Preallocation step bounds when none is configured.
 const MIN_PREALLOC: u64 = 1 << 20;
@@ -136,12 +137,6 @@ impl Poison {
             reason: lock(&self.reason).clone().unwrap_or_default(),
         })
     }
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked (counters, queues
-/// that are only appended to and drained whole).
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Inner {
@@ -289,11 +284,7 @@ impl Inner {
             if now >= deadline {
                 break;
             }
-            c = self
-                .window_cv
-                .wait_timeout(c, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+            c = crate::sync::wait_timeout(&self.window_cv, c, deadline - now);
         }
         c
     }
@@ -322,10 +313,7 @@ impl Inner {
             }
             self.poison.check()?;
             if c.syncing {
-                c = self
-                    .commit_cv
-                    .wait(c)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                c = crate::sync::wait(&self.commit_cv, c);
                 continue;
             }
             c.syncing = true;

@@ -5,7 +5,7 @@ pub mod policy;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use policy::{EvictionPolicy, PolicyKind};
@@ -13,6 +13,7 @@ use policy::{EvictionPolicy, PolicyKind};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::store::KvStore;
+use crate::sync::lock;
 
 /// Bytes counted per entry on top of its key and value: the table slot, the policy's
 /// bookkeeping and the value's allocation header, measured roughly on 64-bit Linux. Capacity is
@@ -191,11 +192,6 @@ pub struct MemoryCache {
     clock: Arc<dyn Clock>,
     capacity: u64,
     pub(crate) counters: Counters,
-}
-
-fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    // A panic inside a shard operation leaves at most a stale entry; the maps stay valid.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl MemoryCache {

@@ -1,0 +1,133 @@
+//! [`BigCacheBuilder`] and [`FullPolicy`]: how a [`BigCache`] is configured and opened.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use super::pool::Pool;
+use super::recover::Verification;
+use super::stats::Counters;
+use super::{BigCache, DEFAULT_BLOCK_SIZE, DEFAULT_NAMESPACE, STRIPES};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::store::KvStore;
+
+/// What a full [`BigCache`] (capacity in blocks reached) does with a new object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FullPolicy {
+    /// Evict least recently used objects until the new one fits (the default).
+    #[default]
+    EvictLru,
+    /// Refuse with [`Error::Full`]; nothing of the new object is kept.
+    Fail,
+}
+
+/// Configures a [`BigCache`]; start from [`BigCache::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until .open() is called"]
+pub struct BigCacheBuilder<S> {
+    store: S,
+    block_size: Option<usize>,
+    capacity_blocks: Option<u64>,
+    full_policy: FullPolicy,
+    namespace: Vec<u8>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S: KvStore> BigCacheBuilder<S> {
+    pub(super) fn new(store: S) -> Self {
+        BigCacheBuilder {
+            store,
+            block_size: None,
+            capacity_blocks: None,
+            full_policy: FullPolicy::default(),
+            namespace: DEFAULT_NAMESPACE.to_vec(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The wall clock for object TTLs; give it the same clock as the store. Default the
+    /// system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Block size in bytes. Default 1 MiB, or the store's largest value if smaller; a size
+    /// above the store's largest value is refused.
+    pub fn block_size(mut self, bytes: usize) -> Self {
+        self.block_size = Some(bytes);
+        self
+    }
+
+    /// Capacity in blocks (seed 000's pool: a 1 GB memcached holds about 1000 blocks of 1 MB).
+    /// Default: unbounded.
+    pub fn capacity_blocks(mut self, blocks: u64) -> Self {
+        self.capacity_blocks = Some(blocks);
+        self
+    }
+
+    /// What a full cache does. Default [`FullPolicy::EvictLru`].
+    pub fn full_policy(mut self, policy: FullPolicy) -> Self {
+        self.full_policy = policy;
+        self
+    }
+
+    /// The prefix of every key BigCache writes (default [`DEFAULT_NAMESPACE`]). Keys of the
+    /// store that do not start with it are never read, written or deleted.
+    pub fn namespace(mut self, prefix: impl Into<Vec<u8>>) -> Self {
+        self.namespace = prefix.into();
+        self
+    }
+
+    /// Opens the cache. Over a store that lists keys, rebuilds the block accounting from the
+    /// manifests, removes damaged manifests and deletes orphan blocks (left by a crash between
+    /// blocks and manifest); past the capacity, evicts least recently listed objects.
+    pub fn open(self) -> Result<BigCache<S>> {
+        let cache = self.build()?;
+        cache.rebuild()?;
+        Ok(cache)
+    }
+
+    /// Checks every object in the store, as [`BigCache::verify`] does, without opening the
+    /// cache: no accounting is rebuilt and nothing is removed or written, so a read-only
+    /// store will do (`logcache check` uses one). `None` when the store cannot list keys.
+    pub fn verify(self) -> Result<Option<Verification>> {
+        self.build()?.verify_all()
+    }
+
+    /// The cache over the store, its accounting empty.
+    fn build(self) -> Result<BigCache<S>> {
+        let max = self.store.max_value_len();
+        let block_size = match self.block_size {
+            Some(0) => return Err(Error::InvalidArgument("block size 0".into())),
+            Some(b) if b as u64 > max => {
+                return Err(Error::InvalidArgument(format!(
+                    "block size {b} is over the store's largest value {max}"
+                )));
+            }
+            Some(b) => b,
+            None => DEFAULT_BLOCK_SIZE.min(usize::try_from(max).unwrap_or(usize::MAX)),
+        };
+        if block_size == 0 || block_size > u32::MAX as usize {
+            return Err(Error::InvalidArgument(format!(
+                "block size {block_size} is not in 1..=u32::MAX"
+            )));
+        }
+        let cache = BigCache {
+            store: self.store,
+            block_size,
+            full_policy: self.full_policy,
+            namespace: self.namespace,
+            pool: Mutex::new(Pool::new(self.capacity_blocks)),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            pins: Mutex::new(HashMap::new()),
+            undeleted: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+            ids: foldhash::quality::RandomState::default(),
+            next_id: AtomicU64::new(0),
+            clock: self.clock,
+        };
+        Ok(cache)
+    }
+}
