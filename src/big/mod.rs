@@ -44,6 +44,35 @@ pub const DEFAULT_NAMESPACE: &[u8] = b"\xffbc";
 /// Concurrent commits and deletes of one key are serialised on one of these locks.
 const STRIPES: usize = 64;
 
+/// A block, checked, with its CRC state; or what is wrong with it.
+pub(super) type LoadedBlock = std::result::Result<(Vec<u8>, crc32fast::Hasher), BlockFault>;
+
+/// Why a block of an object cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum BlockFault {
+    /// The store has no such block (evicted by memcached, deleted by a replace, never written).
+    Missing,
+    /// The store found the block damaged (its own checksum failed).
+    Damaged(String),
+    /// The block has another length than the manifest says.
+    Length { found: u64, expected: u64 },
+    /// The block's bytes do not match the manifest's CRC.
+    Checksum,
+}
+
+impl std::fmt::Display for BlockFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlockFault::Missing => f.write_str("is missing"),
+            BlockFault::Damaged(why) => write!(f, "is damaged in the store: {why}"),
+            BlockFault::Length { found, expected } => {
+                write!(f, "has {found} bytes, expected {expected}")
+            }
+            BlockFault::Checksum => f.write_str("does not match its checksum"),
+        }
+    }
+}
+
 /// How many times `get` follows a manifest that changed under it before giving up.
 const GET_RETRIES: usize = 4;
 
@@ -209,11 +238,11 @@ impl<S: KvStore> BigCache<S> {
             let mut intact = true;
             for i in 0..manifest.blocks() {
                 match self.load_block(&manifest, i)? {
-                    Some((block, crc)) => {
+                    Ok((block, crc)) => {
                         whole.combine(&crc);
                         out.extend_from_slice(&block);
                     }
-                    None => {
+                    Err(_) => {
                         intact = false;
                         break;
                     }
@@ -312,28 +341,32 @@ impl<S: KvStore> BigCache<S> {
         }
     }
 
-    /// Block `i` of `manifest`, checked, with its CRC state (the object's CRC is combined from
-    /// the blocks' rather than computed in another pass); `None` when missing, damaged or of
-    /// the wrong length.
-    fn load_block(
-        &self,
-        manifest: &Manifest,
-        i: u64,
-    ) -> Result<Option<(Vec<u8>, crc32fast::Hasher)>> {
+    /// Block `i` of `manifest`, checked against its length and CRC, with its CRC state (the
+    /// object's CRC is combined from the blocks' rather than computed in another pass); the
+    /// [`BlockFault`] when it is missing or damaged. The one place blocks are read: `get`,
+    /// streaming reads and `verify` all go through it. `Err` only when the store fails.
+    pub(super) fn load_block(&self, manifest: &Manifest, i: u64) -> Result<LoadedBlock> {
         let block = match self.store.get(&self.block_key(&manifest.id, i)) {
             Ok(Some(b)) => b,
-            Ok(None) | Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => {
-                return Ok(None);
+            Ok(None) => return Ok(Err(BlockFault::Missing)),
+            Err(e @ (Error::ChecksumMismatch { .. } | Error::Corrupt { .. })) => {
+                return Ok(Err(BlockFault::Damaged(e.to_string())));
             }
             Err(e) => return Err(e),
         };
-        if block.len() as u64 != manifest.block_len(i) {
-            return Ok(None);
+        let expected = manifest.block_len(i);
+        if block.len() as u64 != expected {
+            return Ok(Err(BlockFault::Length {
+                found: block.len() as u64,
+                expected,
+            }));
         }
         let mut crc = crc32fast::Hasher::new();
         crc.update(&block);
-        let expected = manifest.block_crcs.get(i as usize).copied();
-        Ok((Some(crc.clone().finalize()) == expected).then_some((block, crc)))
+        if Some(crc.clone().finalize()) != manifest.block_crcs.get(i as usize).copied() {
+            return Ok(Err(BlockFault::Checksum));
+        }
+        Ok(Ok((block, crc)))
     }
 
     // ---- writing (used by BigWriter) -------------------------------------------------------

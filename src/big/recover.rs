@@ -65,32 +65,12 @@ impl<S: KvStore> BigCache<S> {
             let mut whole = crc32fast::Hasher::new();
             let mut bad = None;
             for i in 0..manifest.blocks() {
-                match self.store.get(&self.block_key(&manifest.id, i)) {
-                    Ok(Some(block)) if block.len() as u64 != manifest.block_len(i) => {
-                        bad = Some(format!(
-                            "block {i} has {} bytes, expected {}",
-                            block.len(),
-                            manifest.block_len(i)
-                        ));
+                match self.load_block(&manifest, i)? {
+                    Ok((_, crc)) => whole.combine(&crc),
+                    Err(fault) => {
+                        bad = Some(format!("block {i} {fault}"));
+                        break;
                     }
-                    Ok(Some(block)) => {
-                        let mut crc = crc32fast::Hasher::new();
-                        crc.update(&block);
-                        if Some(crc.clone().finalize())
-                            != manifest.block_crcs.get(i as usize).copied()
-                        {
-                            bad = Some(format!("block {i} does not match its checksum"));
-                        }
-                        whole.combine(&crc);
-                    }
-                    Ok(None) => bad = Some(format!("block {i} is missing")),
-                    Err(e @ (Error::ChecksumMismatch { .. } | Error::Corrupt { .. })) => {
-                        bad = Some(format!("block {i} is damaged in the store: {e}"));
-                    }
-                    Err(e) => return Err(e),
-                }
-                if bad.is_some() {
-                    break;
                 }
             }
             if bad.is_none() && whole.finalize() != manifest.object_crc {

@@ -325,14 +325,14 @@ impl<S: KvStore> BigReader<'_, S> {
                 .load_block(&self.manifest, self.next)
                 .map_err(to_io)?
             {
-                Some((block, crc)) => {
+                Ok((block, crc)) => {
                     self.whole.combine(&crc);
                     self.block = block;
                     self.pos = 0;
                     self.next += 1;
                 }
-                None => {
-                    let what = format!("block {} missing or damaged", self.next);
+                Err(fault) => {
+                    let what = format!("block {} {fault}", self.next);
                     return Err(self.broken(&what));
                 }
             }
