@@ -31,11 +31,18 @@
 //!
 //! # Features
 //!
-//! - `cli` (default): the `logcache` command-line tool (clap, indicatif, anyhow are only its
-//!   dependencies).
+//! None is needed for the library itself; each adds a front door or a test tool.
+//!
+//! - `cli` (default): the `logcache` command-line tool (clap, indicatif and anyhow are only its
+//!   dependencies, never the library's).
 //! - `server`: `logcache serve` and [`server`], an HTTP object server over a [`BigCache`]
 //!   (axum, hyper, tokio).
-//! - `sim`: [`sim`], a simulated file system for crash and fault-injection tests.
+//! - `http-store`: `HttpStore`, a [`KvStore`] on a remote `logcache serve` node, so a
+//!   [`ShardedStore`] can ring them (ureq, without TLS).
+//! - `sim`: [`sim`], a simulated file system for crash and fault-injection tests and fuzzing.
+//!
+//! `./scripts/test` builds the crate with no features and with each feature alone, so no
+//! combination breaks unnoticed.
 //!
 //! # Guarantees
 //!

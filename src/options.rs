@@ -7,6 +7,7 @@ use std::time::Duration;
 ///
 /// The default is [`Durability::Sync`]: `put` blocks until the record is persisted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Durability {
     /// `put`/`delete` return only after the record is on stable storage (`fdatasync`).
     /// Concurrent writers share one fsync (group commit), so throughput grows with writers.
@@ -30,6 +31,7 @@ pub enum Durability {
 /// `kAbsoluteConsistency` (Strict). The default is [`RecoveryMode::Salvage`]: a cache prefers
 /// to open with what is intact over refusing to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum RecoveryMode {
     /// Skip the damaged bytes, resume at the next record whose checksum holds, and report what
     /// was skipped in [`Stats::recovery`](crate::Stats). A key whose newest record was damaged

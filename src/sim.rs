@@ -598,6 +598,7 @@ impl FileSystem for SimFs {
     }
 }
 
+#[doc(hidden)]
 /// A record decoded by [`decode_record`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedRecord {
@@ -615,6 +616,7 @@ pub struct DecodedRecord {
     pub len: usize,
 }
 
+#[doc(hidden)]
 /// Decodes and verifies the record at the start of `bytes` (the codec the engine uses), with
 /// values up to `max_value_len`. For the `record` fuzz target.
 pub fn decode_record(bytes: &[u8], max_value_len: u64) -> Option<DecodedRecord> {
@@ -629,6 +631,7 @@ pub fn decode_record(bytes: &[u8], max_value_len: u64) -> Option<DecodedRecord> 
     })
 }
 
+#[doc(hidden)]
 /// Encodes a record as the engine writes it. For the `record` fuzz target.
 pub fn encode_record(seq: u64, put: bool, expiry: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
     use crate::log::record::{Op, Payload};
@@ -638,6 +641,7 @@ pub fn encode_record(seq: u64, put: bool, expiry: u64, key: &[u8], value: &[u8])
     out
 }
 
+#[doc(hidden)]
 /// Encodes a record into `out` (replacing its contents) without allocating when `out` has room:
 /// the engine's write path. For benchmarks.
 pub fn encode_record_into(out: &mut Vec<u8>, seq: u64, expiry: u64, key: &[u8], value: &[u8]) {
@@ -645,6 +649,7 @@ pub fn encode_record_into(out: &mut Vec<u8>, seq: u64, expiry: u64, key: &[u8], 
     Payload::new(key, value).encode(seq, Op::Put, expiry, out);
 }
 
+#[doc(hidden)]
 /// Verifies the record at the start of `bytes` (header, separators, CRC) without allocating;
 /// returns its length. The engine's read path. For benchmarks.
 pub fn verify_record(bytes: &[u8], max_value_len: u64) -> Option<usize> {

@@ -13,6 +13,7 @@ use crate::sync::lock;
 
 /// How [`Tiered`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum WritePolicy {
     /// Write the backing store first, then the memory tier: both hold the new value.
     #[default]

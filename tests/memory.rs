@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::temp_log;
 use logcache::{
-    Durability, DurableKVCache, ENTRY_OVERHEAD, Error, ManualClock, MemoryCache, PolicyKind,
-    Tiered, WritePolicy,
+    Durability, DurableKVCache, ENTRY_OVERHEAD, Error, EvictionPolicy, ManualClock, MemoryCache,
+    PolicyKind, Tiered, WritePolicy,
 };
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 
@@ -415,4 +415,43 @@ fn an_entry_bigger_than_a_shard_is_refused() {
         logcache::KvStore::max_value_len(&cache),
         1000 - ENTRY_OVERHEAD
     );
+}
+
+/// A policy of the user's own: first in, first out, reads ignored.
+#[derive(Debug, Default)]
+struct Fifo(VecDeque<u64>);
+
+impl EvictionPolicy for Fifo {
+    fn on_insert(&mut self, id: u64, _weight: u64, _fingerprint: u64) {
+        self.0.push_back(id);
+    }
+    fn on_access(&mut self, _id: u64) {}
+    fn on_remove(&mut self, id: u64) {
+        self.0.retain(|&x| x != id);
+    }
+    fn evict(&mut self) -> Option<u64> {
+        self.0.pop_front()
+    }
+}
+
+#[test]
+fn a_users_own_policy_decides_what_goes() {
+    let entry = ENTRY_OVERHEAD + 1 + 100;
+    let shard_capacity = Arc::new(AtomicU64::new(0));
+    let seen = shard_capacity.clone();
+    let cache = MemoryCache::builder(2 * entry)
+        .shards(1)
+        .custom_policy(move |capacity| {
+            seen.store(capacity, Ordering::SeqCst);
+            Box::new(Fifo::default())
+        })
+        .build();
+    assert_eq!(shard_capacity.load(Ordering::SeqCst), 2 * entry);
+    cache.set("a", vec![1u8; 100]).unwrap();
+    cache.set("b", vec![2u8; 100]).unwrap();
+    assert!(cache.get("a").is_some()); // LRU would now evict "b"; FIFO still "a"
+    cache.set("c", vec![3u8; 100]).unwrap();
+    assert_eq!(cache.get("a"), None);
+    assert!(cache.get("b").is_some());
+    assert!(cache.get("c").is_some());
 }

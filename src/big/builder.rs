@@ -14,6 +14,7 @@ use crate::store::KvStore;
 
 /// What a full [`BigCache`] (capacity in blocks reached) does with a new object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum FullPolicy {
     /// Evict least recently used objects until the new one fits (the default).
     #[default]

@@ -113,8 +113,36 @@ fn add(c: &AtomicU64, n: u64) {
 pub struct MemoryCacheBuilder {
     capacity: u64,
     shards: usize,
-    policy: PolicyKind,
+    policy: PolicyChoice,
     clock: Arc<dyn Clock>,
+}
+
+/// Makes one shard's policy, given the shard's capacity in bytes.
+type PolicyFactory = Arc<dyn Fn(u64) -> Box<dyn EvictionPolicy> + Send + Sync>;
+
+/// A built-in policy, or one the user supplies.
+#[derive(Clone)]
+enum PolicyChoice {
+    Kind(PolicyKind),
+    Custom(PolicyFactory),
+}
+
+impl std::fmt::Debug for PolicyChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyChoice::Kind(k) => k.fmt(f),
+            PolicyChoice::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+impl PolicyChoice {
+    fn build(&self, capacity: u64) -> Box<dyn EvictionPolicy> {
+        match self {
+            PolicyChoice::Kind(kind) => kind.build(capacity),
+            PolicyChoice::Custom(factory) => factory(capacity),
+        }
+    }
 }
 
 impl MemoryCacheBuilder {
@@ -127,7 +155,18 @@ impl MemoryCacheBuilder {
 
     /// The eviction policy. Default [`PolicyKind::S3Fifo`].
     pub fn policy(mut self, policy: PolicyKind) -> Self {
-        self.policy = policy;
+        self.policy = PolicyChoice::Kind(policy);
+        self
+    }
+
+    /// An eviction policy of your own: `factory` makes one [`EvictionPolicy`] per shard,
+    /// given the shard's capacity in bytes. The cache tells it of inserts, reads and removals
+    /// and asks it for a victim when a shard is full.
+    pub fn custom_policy(
+        mut self,
+        factory: impl Fn(u64) -> Box<dyn EvictionPolicy> + Send + Sync + 'static,
+    ) -> Self {
+        self.policy = PolicyChoice::Custom(Arc::new(factory));
         self
     }
 
@@ -205,7 +244,7 @@ impl MemoryCache {
         MemoryCacheBuilder {
             capacity,
             shards: DEFAULT_SHARDS,
-            policy: PolicyKind::default(),
+            policy: PolicyChoice::Kind(PolicyKind::default()),
             clock: Arc::new(SystemClock),
         }
     }

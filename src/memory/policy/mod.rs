@@ -26,6 +26,7 @@ pub trait EvictionPolicy: Send + std::fmt::Debug {
 
 /// Which policy a [`MemoryCache`](crate::MemoryCache) uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum PolicyKind {
     /// Least recently used: O(1) per operation. Good for recency-heavy workloads; a scan of
     /// keys used once flushes everything.
