@@ -165,6 +165,8 @@ pub enum Error {
     /// A remote node (a memcached server, a `logcache serve` node) could not be reached, timed
     /// out, answered with an error, or spoke a protocol this client does not understand.
     /// A [`ShardedStore`](crate::ShardedStore) marks such a node down and retries it later.
+    /// The underlying error (a socket's, the HTTP client's), when there is one, is the
+    /// [`source`](std::error::Error::source).
     #[error(
         "node {node} failed: {reason}; check that it is running and reachable (a ring marks \
          it down and retries it after a backoff)"
@@ -173,6 +175,30 @@ pub enum Error {
         /// The node's address (`host:port` or URL).
         node: String,
         /// What went wrong.
+        reason: String,
+        /// The cause, when it is another error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// An operating-system call about no one file failed: binding a listening address,
+    /// installing a signal handler, a stream handed back an I/O error of its own.
+    #[error("{what} failed")]
+    System {
+        /// What was being done (`"bind 127.0.0.1:8080"`).
+        what: String,
+        /// The error the operating system returned.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A worker (a thread, a blocking task) panicked or was cancelled before it finished:
+    /// what it was doing did not complete. The log has the panic message; retry.
+    #[error("{what} did not complete: its worker {reason}")]
+    Worker {
+        /// What the worker was doing.
+        what: String,
+        /// `"panicked"`, or what stopped it.
         reason: String,
     },
 }
@@ -201,6 +227,27 @@ impl Error {
         Error::Remote {
             node: node.to_string(),
             reason: reason.to_string(),
+            source: None,
+        }
+    }
+
+    /// [`Error::Remote`] with `cause` as its source.
+    pub(crate) fn remote_from(
+        node: &str,
+        reason: impl std::fmt::Display,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Remote {
+            node: node.to_string(),
+            reason: reason.to_string(),
+            source: Some(Box::new(cause)),
+        }
+    }
+
+    pub(crate) fn system(what: impl std::fmt::Display, source: io::Error) -> Self {
+        Error::System {
+            what: what.to_string(),
+            source,
         }
     }
 

@@ -187,7 +187,7 @@ impl HttpStore {
     }
 
     fn transport(&self, e: ureq::Error) -> Error {
-        Error::remote(&self.base, e)
+        Error::remote_from(&self.base, "the request failed", e)
     }
 
     /// The first line of an answer's body, for error messages.

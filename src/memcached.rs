@@ -73,7 +73,7 @@ impl MemcachedStoreBuilder {
         let addrs: Vec<SocketAddr> = self
             .addr
             .to_socket_addrs()
-            .map_err(|e| Error::remote(&self.addr, format_args!("cannot resolve: {e}")))?
+            .map_err(|e| Error::remote_from(&self.addr, "cannot resolve its name", e))?
             .collect();
         if addrs.is_empty() {
             return Err(Error::remote(&self.addr, "the name resolves to no address"));
@@ -416,13 +416,10 @@ impl MemcachedStore {
             }
         }
         bump(&self.counters.errors);
-        Err(Error::remote(
-            &self.node,
-            format_args!(
-                "cannot connect: {}",
-                last.map_or_else(|| "no address".to_string(), |e| e.to_string())
-            ),
-        ))
+        Err(match last {
+            Some(e) => Error::remote_from(&self.node, "cannot connect", e),
+            None => Error::remote(&self.node, "cannot connect: no address"),
+        })
     }
 
     fn take(&self) -> Result<Conn> {
@@ -446,7 +443,7 @@ impl MemcachedStore {
     fn failed(&self, f: Failure) -> Error {
         bump(&self.counters.errors);
         match f {
-            Failure::Io(e) => Error::remote(&self.node, e),
+            Failure::Io(e) => Error::remote_from(&self.node, "I/O error talking to it", e),
             Failure::Protocol(what) => Error::remote(&self.node, what),
         }
     }

@@ -490,7 +490,10 @@ impl<S: KvStore> ShardedStore<S> {
                     .into_iter()
                     .map(|p| match p {
                         Ok(handle) => handle.join().unwrap_or_else(|_| {
-                            Err(Error::InvalidArgument("a replica write panicked".into()))
+                            Err(Error::Worker {
+                                what: "a replica write".into(),
+                                reason: "panicked".into(),
+                            })
                         }),
                         // No thread to be had: write this replica here.
                         Err(node) => self.call(node, op),

@@ -247,6 +247,11 @@ fn with_a_declared_item_size_a_store_starts_while_its_server_is_down() {
     assert_eq!(store.max_value_len(), 1_048_576 - 59 - 250);
     let err = store.get(b"k").unwrap_err();
     assert!(matches!(err, Error::Remote { .. }), "{err:?}");
+    // The socket's error is the cause, reachable through source(), not folded into the text.
+    let cause = std::error::Error::source(&err).expect("the cause is kept");
+    let io = cause.downcast_ref::<std::io::Error>().expect("an I/O error");
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{io}");
+    assert!(!err.to_string().contains(&io.to_string()), "{err}");
     server.restart();
     store.set(b"k", b"v").unwrap();
     assert_eq!(store.get(b"k").unwrap(), Some(b"v".to_vec()));

@@ -15,17 +15,20 @@ fn to_io(e: Error) -> io::Error {
 }
 
 /// Recovers the [`Error`] inside an `io::Error` made by [`to_io`]; other I/O errors become
-/// [`Error::Io`].
+/// [`Error::System`].
+/// What [`Error::System`] says of a stream's own I/O error.
+const STREAM: &str = "streaming an object";
+
 pub(crate) fn unwrap_io(e: io::Error) -> Error {
     if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
         match e.into_inner().map(|inner| inner.downcast::<Error>()) {
             Some(Ok(err)) => return *err,
-            Some(Err(other)) => return Error::io("stream", "", io::Error::other(other)),
+            Some(Err(other)) => return Error::system(STREAM, io::Error::other(other)),
             None => {}
         }
-        return Error::io("stream", "", io::Error::other("lost error"));
+        return Error::system(STREAM, io::Error::other("lost error"));
     }
-    Error::io("stream", "", e)
+    Error::system(STREAM, e)
 }
 
 /// What [`BigWriter::commit`] published.

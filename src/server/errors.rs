@@ -65,6 +65,10 @@ fn status_and_message(e: &Error) -> (StatusCode, String) {
             "the server's store is misconfigured; the server log has the details".into(),
         ),
         Error::Load { .. } => (internal, e.to_string()),
+        Error::System { .. } | Error::Worker { .. } => (
+            internal,
+            "the server failed; the server log has the details".into(),
+        ),
         Error::Remote { .. } => (StatusCode::BAD_GATEWAY, e.to_string()),
     }
 }

@@ -167,7 +167,7 @@ impl<S: KvStore + 'static> Server<S> {
         config.validate()?;
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|e| Error::io("bind", config.listen.to_string(), e))?;
+            .map_err(|e| Error::system(format_args!("listening on {}", config.listen), e))?;
         let counters = Counters::default();
         counters
             .max_object_size
@@ -268,7 +268,10 @@ impl<S: KvStore + 'static> Server<S> {
             cache.store().sync()
         })
         .await
-        .map_err(|e| Error::InvalidArgument(format!("the final sync did not run: {e}")))?
+        .map_err(|e| Error::Worker {
+            what: "the final sync".into(),
+            reason: e.to_string(),
+        })?
     }
 }
 
@@ -288,7 +291,7 @@ async fn idle_expired(activity: &Activity, idle: Duration) {
 /// arrives before the server first polls the future is not lost.
 pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let install = |kind| signal(kind).map_err(|e| Error::io("install signal handler", "", e));
+    let install = |kind| signal(kind).map_err(|e| Error::system("installing a signal handler", e));
     let mut int = install(SignalKind::interrupt())?;
     let mut term = install(SignalKind::terminate())?;
     Ok(async move {
