@@ -1,4 +1,5 @@
-//! The seed scenario, then a timed workload on the embedded default.
+//! The first scenario (put, close, reopen, recovered), then a timed workload on the embedded
+//! default.
 //!
 //! ```text
 //! cargo run --release --example quickstart                       # 300,000 records
@@ -30,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("cache_data.log");
 
-    // The seed scenario: put, close, reopen, recovered.
+    // The first scenario: put, close, reopen, recovered.
     let cache = DurableKVCache::open(&path)?;
     cache.put("user:123", r#"{"name": "Alice", "role": "admin"}"#)?;
     cache.put("config:theme", "dark")?;

@@ -1,5 +1,5 @@
-//! [`Tiered`]: a [`MemoryCache`] in front of any [`KvStore`], with the write strategies of
-//! seed 003 and read-through with single-flight loads (groupcache's idea).
+//! [`Tiered`]: a [`MemoryCache`] in front of any [`KvStore`], written through or around, and
+//! read through with single-flight loads (groupcache's idea).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

@@ -1,5 +1,5 @@
 //! BigCache: round trips at every size boundary (also after reopen), streaming, the fixes to
-//! seed 000's sketch, damaged and missing blocks, racing readers, capacity and orphans.
+//! the first sketch of the design, damaged and missing blocks, racing readers, capacity and orphans.
 
 mod common;
 
@@ -111,7 +111,7 @@ fn a_100_mib_object_streams_in_and_out() {
 
 #[test]
 fn delete_frees_the_blocks_and_forgets_the_key() {
-    // Seed 000's delete returned the blocks to the free list but kept the key mapped.
+    // The first sketch's delete returned the blocks to the free list but kept the key mapped.
     let store = Arc::new(MapStore::new(1000));
     let cache = BigCache::builder(Arc::clone(&store))
         .block_size(100)

@@ -249,7 +249,9 @@ fn with_a_declared_item_size_a_store_starts_while_its_server_is_down() {
     assert!(matches!(err, Error::Remote { .. }), "{err:?}");
     // The socket's error is the cause, reachable through source(), not folded into the text.
     let cause = std::error::Error::source(&err).expect("the cause is kept");
-    let io = cause.downcast_ref::<std::io::Error>().expect("an I/O error");
+    let io = cause
+        .downcast_ref::<std::io::Error>()
+        .expect("an I/O error");
     assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{io}");
     assert!(!err.to_string().contains(&io.to_string()), "{err}");
     server.restart();

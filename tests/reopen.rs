@@ -1,4 +1,4 @@
-//! Guards: every kind of operation survives a close and reopen (the seed's core promise).
+//! Guards: every kind of operation survives a close and reopen (the crate's core promise).
 
 mod common;
 
@@ -6,7 +6,7 @@ use common::{open_fast, temp_log};
 use logcache::{Durability, DurableKVCache};
 
 #[test]
-fn seed_scenario_recovers_after_reopen() {
+fn put_close_reopen_recovers_every_value() {
     let (_dir, path) = temp_log();
     let cache = DurableKVCache::open(&path).unwrap();
     cache

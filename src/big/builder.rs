@@ -61,7 +61,7 @@ impl<S: KvStore> BigCacheBuilder<S> {
         self
     }
 
-    /// Capacity in blocks (seed 000's pool: a 1 GB memcached holds about 1000 blocks of 1 MB).
+    /// Capacity in blocks (a 1 GB memcached holds about 1000 blocks of 1 MB).
     /// Default: unbounded.
     pub fn capacity_blocks(mut self, blocks: u64) -> Self {
         self.capacity_blocks = Some(blocks);

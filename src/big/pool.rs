@@ -1,4 +1,4 @@
-//! The block pool (seed 000's free-block list, made exact): which objects hold how many blocks,
+//! The block pool (a free-block list, made exact): which objects hold how many blocks,
 //! how many are free, and which object was used least recently.
 
 use std::collections::{BTreeMap, HashMap};
