@@ -82,17 +82,12 @@ mod clock;
 mod durable;
 mod error;
 pub mod fs;
-#[cfg(feature = "http-store")]
-mod http_store;
 mod log;
-mod memcached;
 mod memory;
 mod options;
-#[cfg(any(feature = "server", feature = "http-store"))]
-mod percent;
+mod remote;
 #[cfg(feature = "server")]
 pub mod server;
-mod sharded;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod store;
@@ -109,15 +104,15 @@ pub use durable::{
     DEFAULT_MAX_VALUE_LEN, DurableKVCache, DurableKVCacheBuilder, RecoveryStats, Stats,
 };
 pub use error::{Error, Result};
-#[cfg(feature = "http-store")]
-pub use http_store::{HttpStore, HttpStoreBuilder};
 pub use log::reader::{LogItem, LogRecord, LogSummary, read_log};
 pub use log::record::{MAX_KEY_LEN, MAX_VALUE_LEN_LIMIT};
-pub use memcached::{MEMCACHED_MAX_KEY, MemcachedStore, MemcachedStoreBuilder};
 pub use memory::policy::{EvictionPolicy, Lru, PolicyKind, S3Fifo};
 pub use memory::{DEFAULT_SHARDS, ENTRY_OVERHEAD, MemoryCache, MemoryCacheBuilder, MemoryStats};
 pub use options::{Durability, RecoveryMode};
-pub use sharded::{
+#[cfg(feature = "http-store")]
+pub use remote::http::{HttpStore, HttpStoreBuilder};
+pub use remote::memcached::{MEMCACHED_MAX_KEY, MemcachedStore, MemcachedStoreBuilder};
+pub use remote::ring::{
     DEFAULT_VNODES, NodeStats, ShardedStats, ShardedStore, ShardedStoreBuilder, ring_hash,
 };
 pub use store::KvStore;

@@ -24,7 +24,7 @@ use super::metrics::{self, Counters, add};
 use crate::big::stream::unwrap_io;
 use crate::big::{BigCache, Committed};
 use crate::error::Error;
-use crate::percent::{percent_decode, percent_encode, query_param};
+use crate::remote::http::wire::{percent_decode, percent_encode, query_param};
 use crate::store::KvStore;
 
 /// The header that gives a PUT object its time to live, in whole seconds.

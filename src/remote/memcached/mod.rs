@@ -1,13 +1,17 @@
 //! [`MemcachedStore`]: a `KvStore` on one memcached server.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+mod keys;
+mod pool;
+
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::store::KvStore;
+use keys::{WireKey, exptime, unix_now, wire_key};
+use pool::{Conn, Failure, unexpected};
 
 /// The longest key memcached takes as text.
 pub const MEMCACHED_MAX_KEY: usize = 250;
@@ -170,172 +174,6 @@ pub struct MemcachedStore {
     counters: Counters,
 }
 
-/// How a key goes on the wire.
-struct WireKey {
-    /// The key token of the command line (the key itself, or its base64).
-    token: Vec<u8>,
-    /// The token is base64 (`b` flag).
-    base64: bool,
-    /// Length of the raw key memcached stores.
-    raw_len: usize,
-    /// The key is stored under a digest, its item flagged and carrying the key.
-    hashed: bool,
-}
-
-fn wire_key(key: &[u8]) -> WireKey {
-    let plain = (1..=MEMCACHED_MAX_KEY).contains(&key.len())
-        && key.iter().all(|b| (0x21..=0x7e).contains(b));
-    if plain {
-        return WireKey {
-            token: key.to_vec(),
-            base64: false,
-            raw_len: key.len(),
-            hashed: false,
-        };
-    }
-    if (1..=MAX_BINARY_KEY).contains(&key.len()) {
-        return WireKey {
-            token: base64(key).into_bytes(),
-            base64: true,
-            raw_len: key.len(),
-            hashed: false,
-        };
-    }
-    let mut digest = vec![0xff, 0x00];
-    digest.extend_from_slice(&xxhash_rust::xxh3::xxh3_128(key).to_le_bytes());
-    WireKey {
-        token: base64(&digest).into_bytes(),
-        base64: true,
-        raw_len: digest.len(),
-        hashed: true,
-    }
-}
-
-/// Standard base64 with padding.
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// memcached's expiry for a TTL: whole seconds, at least 1; over 30 days as a Unix time.
-fn exptime(ttl: Duration) -> u64 {
-    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
-    let secs = secs.max(1);
-    if secs <= RELATIVE_TTL_MAX {
-        secs
-    } else {
-        unix_now().as_secs() + secs
-    }
-}
-
-fn unix_now() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-/// One open connection.
-#[derive(Debug)]
-struct Conn {
-    reader: BufReader<TcpStream>,
-    /// Taken from the pool (not freshly connected).
-    reused: bool,
-}
-
-/// What went wrong on a connection: the connection is dropped either way.
-enum Failure {
-    Io(std::io::Error),
-    Protocol(String),
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Self {
-        Failure::Io(e)
-    }
-}
-
-type ConnResult<T> = std::result::Result<T, Failure>;
-
-impl Conn {
-    fn send(&mut self, parts: &[&[u8]]) -> ConnResult<()> {
-        let stream = self.reader.get_mut();
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        if total <= 64 << 10 {
-            stream.write_all(&parts.concat())?;
-        } else {
-            for part in parts {
-                stream.write_all(part)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// One response line without its `\r\n`, at most [`MAX_LINE`] bytes.
-    fn line(&mut self) -> ConnResult<Vec<u8>> {
-        let mut line = Vec::new();
-        (&mut self.reader)
-            .take(MAX_LINE as u64 + 2)
-            .read_until(b'\n', &mut line)?;
-        if line.last() != Some(&b'\n') {
-            return Err(if line.len() > MAX_LINE {
-                Failure::Protocol("a response line is too long".into())
-            } else {
-                Failure::Io(std::io::ErrorKind::UnexpectedEof.into())
-            });
-        }
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        Ok(line)
-    }
-
-    /// `n` data bytes and their `\r\n`; the buffer grows with the bytes actually read.
-    fn data(&mut self, n: u64) -> ConnResult<Vec<u8>> {
-        let mut data = Vec::with_capacity(n.min(64 << 10) as usize);
-        (&mut self.reader).take(n).read_to_end(&mut data)?;
-        let mut end = [0u8; 2];
-        self.reader.read_exact(&mut end)?;
-        if data.len() as u64 != n || &end != b"\r\n" {
-            return Err(Failure::Protocol("a value ended early".into()));
-        }
-        Ok(data)
-    }
-
-    fn stats(&mut self, group: &str) -> ConnResult<Vec<(String, String)>> {
-        self.send(&[b"stats ", group.as_bytes(), b"\r\n"])?;
-        let mut out = Vec::new();
-        loop {
-            let line = self.line()?;
-            if line == b"END" {
-                return Ok(out);
-            }
-            let text = String::from_utf8_lossy(&line);
-            let mut fields = text.splitn(3, ' ');
-            match (fields.next(), fields.next(), fields.next()) {
-                (Some("STAT"), Some(k), Some(v)) => out.push((k.to_string(), v.to_string())),
-                _ => return Err(Failure::Protocol(format!("unexpected stats line {text:?}"))),
-            }
-        }
-    }
-}
-
 /// The answer to an `ms`.
 enum Stored {
     Yes,
@@ -391,82 +229,6 @@ impl MemcachedStore {
                 other => Err(unexpected(other)),
             }
         })
-    }
-
-    fn open(&self) -> Result<Conn> {
-        let mut last = None;
-        for addr in &self.addrs {
-            match TcpStream::connect_timeout(addr, self.connect_timeout) {
-                Ok(stream) => {
-                    let setup = stream
-                        .set_nodelay(true)
-                        .and_then(|()| stream.set_read_timeout(Some(self.io_timeout)))
-                        .and_then(|()| stream.set_write_timeout(Some(self.io_timeout)));
-                    if let Err(e) = setup {
-                        last = Some(e);
-                        continue;
-                    }
-                    bump(&self.counters.connects);
-                    return Ok(Conn {
-                        reader: BufReader::with_capacity(64 << 10, stream),
-                        reused: false,
-                    });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        bump(&self.counters.errors);
-        Err(match last {
-            Some(e) => Error::remote_from(&self.node, "cannot connect", e),
-            None => Error::remote(&self.node, "cannot connect: no address"),
-        })
-    }
-
-    fn take(&self) -> Result<Conn> {
-        let pooled = crate::sync::lock(&self.pool).pop();
-        match pooled {
-            Some(mut c) => {
-                c.reused = true;
-                Ok(c)
-            }
-            None => self.open(),
-        }
-    }
-
-    fn put_back(&self, conn: Conn) {
-        let mut pool = crate::sync::lock(&self.pool);
-        if pool.len() < self.max_idle {
-            pool.push(conn);
-        }
-    }
-
-    fn failed(&self, f: Failure) -> Error {
-        bump(&self.counters.errors);
-        match f {
-            Failure::Io(e) => Error::remote_from(&self.node, "I/O error talking to it", e),
-            Failure::Protocol(what) => Error::remote(&self.node, what),
-        }
-    }
-
-    /// Runs `op` on a connection; a failure on a reused connection is retried once on a new
-    /// one (the old may have been closed by a server restart).
-    fn with_conn<T>(&self, op: impl Fn(&mut Conn) -> ConnResult<T>) -> Result<T> {
-        bump(&self.counters.requests);
-        let mut conn = self.take()?;
-        match op(&mut conn) {
-            Ok(v) => {
-                self.put_back(conn);
-                Ok(v)
-            }
-            Err(Failure::Io(_)) if conn.reused => {
-                drop(conn);
-                let mut fresh = self.open()?;
-                let v = op(&mut fresh).map_err(|f| self.failed(f))?;
-                self.put_back(fresh);
-                Ok(v)
-            }
-            Err(f) => Err(self.failed(f)),
-        }
     }
 
     /// `mg`: the item's data, client flags and remaining TTL (`-1`: none).
@@ -577,13 +339,6 @@ impl MemcachedStore {
     }
 }
 
-fn unexpected(line: &[u8]) -> Failure {
-    Failure::Protocol(format!(
-        "unexpected answer {:?}",
-        String::from_utf8_lossy(&line[..line.len().min(200)])
-    ))
-}
-
 impl KvStore for MemcachedStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.get_item(key)?.map(|(v, _)| v))
@@ -634,52 +389,5 @@ impl KvStore for MemcachedStore {
             ("misses", get(&c.misses)),
             ("connects", get(&c.connects)),
         ]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_the_standard() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foob"), "Zm9vYg==");
-        assert_eq!(base64(b"fooba"), "Zm9vYmE=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
-    }
-
-    #[test]
-    fn keys_go_plain_base64_or_hashed() {
-        let w = wire_key(b"user:1");
-        assert!(!w.base64 && !w.hashed && w.token == b"user:1");
-        let w = wire_key(&[b'k'; 250]);
-        assert!(!w.base64 && !w.hashed);
-        let w = wire_key(&[b'k'; 251]);
-        assert!(w.hashed && w.token.len() <= 250);
-        let w = wire_key(b"a b");
-        assert!(w.base64 && !w.hashed && w.token == b"YSBi");
-        let w = wire_key(&[0u8; 186]);
-        assert!(w.base64 && !w.hashed && w.token.len() <= 250);
-        let w = wire_key(&[0u8; 187]);
-        assert!(w.hashed);
-        assert!(wire_key(b"").hashed);
-        assert_ne!(wire_key(&[1u8; 300]).token, wire_key(&[2u8; 300]).token);
-    }
-
-    #[test]
-    fn ttls_become_memcached_exptimes() {
-        assert_eq!(exptime(Duration::from_millis(1)), 1);
-        assert_eq!(exptime(Duration::from_millis(1500)), 2);
-        assert_eq!(
-            exptime(Duration::from_secs(RELATIVE_TTL_MAX)),
-            RELATIVE_TTL_MAX
-        );
-        let far = exptime(Duration::from_secs(RELATIVE_TTL_MAX + 1));
-        assert!(far > unix_now().as_secs());
     }
 }

@@ -1,9 +1,9 @@
-//! [`HttpStore`]: a `KvStore` on a remote `logcache serve` node.
+//! [`HttpStore`]: a `KvStore` on a remote `logcache serve` node (feature `http-store`).
 
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::percent::{percent_decode, percent_encode};
+use super::wire::{percent_decode, percent_encode};
 use crate::store::KvStore;
 
 /// Configures an [`HttpStore`]; start from [`HttpStore::builder`].

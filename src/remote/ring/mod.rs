@@ -1,7 +1,17 @@
 //! [`ShardedStore`]: a consistent-hash ring over `KvStore` nodes.
 
+mod hash;
+mod health;
+mod stats;
+
+pub use hash::ring_hash;
+pub use stats::{NodeStats, ShardedStats};
+
+use hash::Ring;
+use health::{Health, node_failure};
+use stats::{NodeCounters, RingCounters, add};
+
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,11 +24,6 @@ const PARALLEL_WRITE_MIN: usize = 64 << 10;
 
 /// Points per node on the ring unless [`ShardedStoreBuilder::vnodes`] says otherwise.
 pub const DEFAULT_VNODES: usize = 160;
-
-/// The hash of a key on the ring (XXH3-64, seed 0).
-pub fn ring_hash(key: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(key)
-}
 
 /// Configures a [`ShardedStore`]; start from [`ShardedStore::builder`].
 #[must_use = "a builder does nothing until .build() is called"]
@@ -96,133 +101,6 @@ struct Node<S> {
     counters: NodeCounters,
 }
 
-#[derive(Debug, Default)]
-struct Health {
-    /// Down until this instant (`None`: up).
-    down_until: Option<Instant>,
-    /// Consecutive failures.
-    failures: u32,
-}
-
-#[derive(Debug, Default)]
-struct NodeCounters {
-    requests: AtomicU64,
-    errors: AtomicU64,
-    downs: AtomicU64,
-    ups: AtomicU64,
-    latency_us_total: AtomicU64,
-    latency_us_max: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct RingCounters {
-    reads: AtomicU64,
-    read_fallbacks: AtomicU64,
-    read_errors: AtomicU64,
-    writes: AtomicU64,
-    write_errors: AtomicU64,
-}
-
-fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
-}
-
-fn load(c: &AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
-}
-
-/// Counters of one node of a [`ShardedStore`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct NodeStats {
-    /// The node's name.
-    pub name: String,
-    /// Not marked down now.
-    pub up: bool,
-    /// Calls made to the node.
-    pub requests: u64,
-    /// Calls that failed and marked it down.
-    pub errors: u64,
-    /// Times it was marked down (up → down).
-    pub downs: u64,
-    /// Times it came back (down → up).
-    pub ups: u64,
-    /// Mean latency of its calls, in microseconds.
-    pub latency_us_mean: u64,
-    /// Slowest call, in microseconds.
-    pub latency_us_max: u64,
-}
-
-/// Counters of a [`ShardedStore`] and of each node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShardedStats {
-    /// Reads (`get`, `get_with_expiry`).
-    pub reads: u64,
-    /// Reads that went past their first replica (it missed, failed or was down).
-    pub read_fallbacks: u64,
-    /// Reads that no replica answered.
-    pub read_errors: u64,
-    /// Writes (`set`, `set_with_ttl`, `delete`).
-    pub writes: u64,
-    /// Writes that failed on at least one replica.
-    pub write_errors: u64,
-    /// Per node, in the order they were added.
-    pub nodes: Vec<NodeStats>,
-}
-
-#[derive(Debug)]
-struct Ring<S> {
-    nodes: Vec<Arc<Node<S>>>,
-    /// (point, index into `nodes`), ascending.
-    points: Vec<(u64, usize)>,
-}
-
-impl<S> Default for Ring<S> {
-    fn default() -> Self {
-        Ring {
-            nodes: Vec::new(),
-            points: Vec::new(),
-        }
-    }
-}
-
-impl<S> Ring<S> {
-    fn rebuild(&mut self, vnodes: usize) {
-        self.points.clear();
-        for (i, node) in self.nodes.iter().enumerate() {
-            for v in 0..vnodes {
-                self.points
-                    .push((ring_hash(format!("{}-{v}", node.name).as_bytes()), i));
-            }
-        }
-        // Ties (vanishingly rare) go to the node added first.
-        self.points.sort_unstable();
-    }
-
-    /// The first `r` distinct nodes clockwise from `hash`.
-    fn replicas(&self, hash: u64, r: usize) -> Vec<Arc<Node<S>>> {
-        let want = r.min(self.nodes.len());
-        let mut out: Vec<Arc<Node<S>>> = Vec::with_capacity(want);
-        let start = self.points.partition_point(|&(p, _)| p < hash);
-        let n = self.points.len();
-        for step in 0..n {
-            if out.len() == want {
-                break;
-            }
-            let Some(&(_, i)) = self.points.get((start + step) % n) else {
-                break;
-            };
-            if let Some(node) = self.nodes.get(i)
-                && !out.iter().any(|o| Arc::ptr_eq(o, node))
-            {
-                out.push(Arc::clone(node));
-            }
-        }
-        out
-    }
-}
-
 /// A consistent-hash ring over any [`KvStore`] nodes, with replication,
 /// read fallback and failover. Nodes are any stores, all of one type:
 /// [`MemcachedStore`](crate::MemcachedStore)s, `HttpStore`s (feature `http-store`),
@@ -254,14 +132,6 @@ pub struct ShardedStore<S: KvStore> {
     ring: RwLock<Ring<S>>,
     config: RingConfig,
     counters: RingCounters,
-}
-
-/// Whether an error says the node itself is in trouble (and should be marked down).
-fn node_failure(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Remote { .. } | Error::Io { .. } | Error::Poisoned { .. }
-    )
 }
 
 impl<S: KvStore> ShardedStore<S> {
@@ -334,85 +204,8 @@ impl<S: KvStore> ShardedStore<S> {
         self.ring().nodes.iter().map(|n| n.name.clone()).collect()
     }
 
-    /// Counters of the ring and of each node.
-    pub fn stats(&self) -> ShardedStats {
-        let now = Instant::now();
-        let nodes = self
-            .ring()
-            .nodes
-            .iter()
-            .map(|n| {
-                let c = &n.counters;
-                let requests = load(&c.requests);
-                NodeStats {
-                    name: n.name.clone(),
-                    up: !Self::is_down(n, now),
-                    requests,
-                    errors: load(&c.errors),
-                    downs: load(&c.downs),
-                    ups: load(&c.ups),
-                    latency_us_mean: load(&c.latency_us_total).checked_div(requests).unwrap_or(0),
-                    latency_us_max: load(&c.latency_us_max),
-                }
-            })
-            .collect();
-        let c = &self.counters;
-        ShardedStats {
-            reads: load(&c.reads),
-            read_fallbacks: load(&c.read_fallbacks),
-            read_errors: load(&c.read_errors),
-            writes: load(&c.writes),
-            write_errors: load(&c.write_errors),
-            nodes,
-        }
-    }
-
     fn replicas_of(&self, key: &[u8]) -> Vec<Arc<Node<S>>> {
         self.ring().replicas(ring_hash(key), self.config.replicas)
-    }
-
-    fn is_down(node: &Node<S>, now: Instant) -> bool {
-        crate::sync::lock(&node.health)
-            .down_until
-            .is_some_and(|t| t > now)
-    }
-
-    /// Calls `op` on `node`, timing it and keeping its health.
-    fn call<T>(&self, node: &Node<S>, op: impl FnOnce(&S) -> Result<T>) -> Result<T> {
-        let started = Instant::now();
-        let result = op(&node.store);
-        let us = started.elapsed().as_micros() as u64;
-        let c = &node.counters;
-        add(&c.requests, 1);
-        add(&c.latency_us_total, us);
-        c.latency_us_max.fetch_max(us, Ordering::Relaxed);
-        let mut health = crate::sync::lock(&node.health);
-        match &result {
-            Err(e) if node_failure(e) => {
-                add(&c.errors, 1);
-                if health.failures == 0 {
-                    add(&c.downs, 1);
-                    log::warn!("ring node {} is down: {e}", node.name);
-                }
-                let shift = health.failures.min(16);
-                health.failures = health.failures.saturating_add(1);
-                let backoff = self
-                    .config
-                    .backoff_min
-                    .saturating_mul(1 << shift)
-                    .min(self.config.backoff_max);
-                health.down_until = Some(Instant::now() + backoff);
-            }
-            _ => {
-                if health.failures > 0 {
-                    add(&c.ups, 1);
-                    log::info!("ring node {} is back", node.name);
-                }
-                health.failures = 0;
-                health.down_until = None;
-            }
-        }
-        result
     }
 
     /// Tries the replicas in order; the first hit wins.
@@ -637,174 +430,4 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::memory::MemoryCache;
-
-    fn ring(n: usize, r: usize) -> ShardedStore<MemoryCache> {
-        ShardedStore::new(
-            (0..n).map(|i| (format!("node{i}"), MemoryCache::builder(1 << 20).build())),
-            r,
-        )
-        .unwrap()
-    }
-
-    /// A memory store that can be switched to fail like an unreachable node.
-    struct Flaky {
-        inner: MemoryCache,
-        down: std::sync::atomic::AtomicBool,
-    }
-
-    impl Flaky {
-        fn check(&self) -> Result<()> {
-            if self.down.load(Ordering::Relaxed) {
-                Err(Error::remote("flaky", "connection refused"))
-            } else {
-                Ok(())
-            }
-        }
-    }
-
-    impl KvStore for Flaky {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-            self.check()?;
-            KvStore::get(&self.inner, key)
-        }
-        fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-            self.check()?;
-            KvStore::set(&self.inner, key, value)
-        }
-        fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-            self.check()?;
-            KvStore::set_with_ttl(&self.inner, key, value, ttl)
-        }
-        fn delete(&self, key: &[u8]) -> Result<bool> {
-            self.check()?;
-            KvStore::delete(&self.inner, key)
-        }
-        fn max_value_len(&self) -> u64 {
-            1 << 20
-        }
-    }
-
-    #[test]
-    fn a_failing_replica_fails_the_write_by_name_in_both_write_paths() {
-        let s = ShardedStore::builder()
-            .replicas(2)
-            .backoff(Duration::from_secs(60), Duration::from_secs(60))
-            .build((0..3).map(|i| {
-                let store = Flaky {
-                    inner: MemoryCache::builder(8 << 20).build(),
-                    down: false.into(),
-                };
-                (format!("node{i}"), store)
-            }))
-            .unwrap();
-        let key = b"k";
-        let holders = s.nodes_for(key);
-        {
-            let ring = s.ring();
-            let bad = ring.nodes.iter().find(|n| n.name == holders[1]).unwrap();
-            bad.store.down.store(true, Ordering::Relaxed);
-        }
-        // First a large value (written in parallel; the bad node fails and is marked down), then
-        // a small one (sequential; the node is skipped as down).
-        for value in [vec![2u8; PARALLEL_WRITE_MIN], vec![1u8; 10]] {
-            let err = s.set(key, &value).unwrap_err();
-            let msg = err.to_string();
-            assert!(
-                msg.contains(&holders[1]) && !msg.contains(&holders[0]),
-                "{msg}"
-            );
-            assert!(
-                msg.contains("reached 1 of 2 replicas") || msg.contains("marked down"),
-                "{msg}"
-            );
-            // The healthy replica has it; reads skip the down node.
-            assert_eq!(s.get(key).unwrap(), Some(value));
-        }
-        let stats = s.stats();
-        let bad = stats.nodes.iter().find(|n| n.name == holders[1]).unwrap();
-        assert!(!bad.up && bad.downs == 1 && bad.errors == 1, "{bad:?}");
-        assert_eq!(stats.write_errors, 2);
-    }
-
-    #[test]
-    fn the_ring_hash_is_xxh3_and_stable() {
-        // Fixed values: a change here moves every key of every deployed ring.
-        assert_eq!(ring_hash(b""), 0x2d06_8005_38d3_94c2);
-        assert_eq!(ring_hash(b"hello"), 0x9555_e855_5c62_dcfd);
-    }
-
-    #[test]
-    fn replicas_are_distinct_and_in_ring_order() {
-        let s = ring(5, 3);
-        for i in 0..1000 {
-            let key = format!("k{i}");
-            let nodes = s.nodes_for(key.as_bytes());
-            assert_eq!(nodes.len(), 3);
-            let mut d = nodes.clone();
-            d.sort();
-            d.dedup();
-            assert_eq!(d.len(), 3, "{nodes:?}");
-        }
-        assert_eq!(
-            ring(2, 3).nodes_for(b"x").len(),
-            2,
-            "capped at the node count"
-        );
-    }
-
-    #[test]
-    fn adding_a_fourth_node_moves_about_a_quarter_of_the_keys() {
-        let s = ring(3, 1);
-        let keys: Vec<String> = (0..10_000).map(|i| format!("key:{i}")).collect();
-        let before: Vec<String> = keys
-            .iter()
-            .map(|k| s.nodes_for(k.as_bytes())[0].clone())
-            .collect();
-        s.add_node("node3", MemoryCache::builder(1 << 20).build())
-            .unwrap();
-        let mut moved = 0;
-        for (k, b) in keys.iter().zip(&before) {
-            let now = &s.nodes_for(k.as_bytes())[0];
-            if now != b {
-                assert_eq!(now, "node3", "keys only move to the new node");
-                moved += 1;
-            }
-        }
-        let share = moved as f64 / keys.len() as f64;
-        println!(
-            "adding a 4th node moved {moved} of {} keys ({share:.3})",
-            keys.len()
-        );
-        assert!((0.20..=0.30).contains(&share), "{share}");
-        // And removing it moves exactly those back.
-        assert!(s.remove_node("node3"));
-        for (k, b) in keys.iter().zip(&before) {
-            assert_eq!(&s.nodes_for(k.as_bytes())[0], b);
-        }
-    }
-
-    #[test]
-    fn writes_reach_every_replica_and_reads_fall_back() {
-        let s = ring(3, 2);
-        s.set(b"k", b"v").unwrap();
-        let holders = s.nodes_for(b"k");
-        let ring = s.ring();
-        let copies = ring
-            .nodes
-            .iter()
-            .filter(|n| KvStore::get(&n.store, b"k").unwrap().is_some())
-            .count();
-        assert_eq!(copies, 2);
-        // Drop the first replica's copy: the read falls back to the second.
-        let first = ring.nodes.iter().find(|n| n.name == holders[0]).unwrap();
-        KvStore::delete(&first.store, b"k").unwrap();
-        drop(ring);
-        assert_eq!(s.get(b"k").unwrap(), Some(b"v".to_vec()));
-        assert_eq!(s.stats().read_fallbacks, 1);
-        assert!(s.delete(b"k").unwrap());
-        assert_eq!(s.get(b"k").unwrap(), None);
-    }
-}
+mod tests;

@@ -1,0 +1,133 @@
+//! How keys and TTLs go on memcached's wire: plain, base64 (the `b` flag) or a digest slot for
+//! keys memcached cannot take as they are; TTLs as exptimes.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{MAX_BINARY_KEY, MEMCACHED_MAX_KEY, RELATIVE_TTL_MAX};
+
+/// How a key goes on the wire.
+pub(super) struct WireKey {
+    /// The key token of the command line (the key itself, or its base64).
+    pub(super) token: Vec<u8>,
+    /// The token is base64 (`b` flag).
+    pub(super) base64: bool,
+    /// Length of the raw key memcached stores.
+    pub(super) raw_len: usize,
+    /// The key is stored under a digest, its item flagged and carrying the key.
+    pub(super) hashed: bool,
+}
+
+pub(super) fn wire_key(key: &[u8]) -> WireKey {
+    let plain = (1..=MEMCACHED_MAX_KEY).contains(&key.len())
+        && key.iter().all(|b| (0x21..=0x7e).contains(b));
+    if plain {
+        return WireKey {
+            token: key.to_vec(),
+            base64: false,
+            raw_len: key.len(),
+            hashed: false,
+        };
+    }
+    if (1..=MAX_BINARY_KEY).contains(&key.len()) {
+        return WireKey {
+            token: base64(key).into_bytes(),
+            base64: true,
+            raw_len: key.len(),
+            hashed: false,
+        };
+    }
+    let mut digest = vec![0xff, 0x00];
+    digest.extend_from_slice(&xxhash_rust::xxh3::xxh3_128(key).to_le_bytes());
+    WireKey {
+        token: base64(&digest).into_bytes(),
+        base64: true,
+        raw_len: digest.len(),
+        hashed: true,
+    }
+}
+
+/// Standard base64 with padding.
+pub(super) fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// memcached's expiry for a TTL: whole seconds, at least 1; over 30 days as a Unix time.
+pub(super) fn exptime(ttl: Duration) -> u64 {
+    let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    if secs <= RELATIVE_TTL_MAX {
+        secs
+    } else {
+        unix_now().as_secs() + secs
+    }
+}
+
+pub(super) fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+        assert_eq!(base64(b"fooba"), "Zm9vYmE=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+    }
+
+    #[test]
+    fn keys_go_plain_base64_or_hashed() {
+        let w = wire_key(b"user:1");
+        assert!(!w.base64 && !w.hashed && w.token == b"user:1");
+        let w = wire_key(&[b'k'; 250]);
+        assert!(!w.base64 && !w.hashed);
+        let w = wire_key(&[b'k'; 251]);
+        assert!(w.hashed && w.token.len() <= 250);
+        let w = wire_key(b"a b");
+        assert!(w.base64 && !w.hashed && w.token == b"YSBi");
+        let w = wire_key(&[0u8; 186]);
+        assert!(w.base64 && !w.hashed && w.token.len() <= 250);
+        let w = wire_key(&[0u8; 187]);
+        assert!(w.hashed);
+        assert!(wire_key(b"").hashed);
+        assert_ne!(wire_key(&[1u8; 300]).token, wire_key(&[2u8; 300]).token);
+    }
+
+    #[test]
+    fn ttls_become_memcached_exptimes() {
+        assert_eq!(exptime(Duration::from_millis(1)), 1);
+        assert_eq!(exptime(Duration::from_millis(1500)), 2);
+        assert_eq!(
+            exptime(Duration::from_secs(RELATIVE_TTL_MAX)),
+            RELATIVE_TTL_MAX
+        );
+        let far = exptime(Duration::from_secs(RELATIVE_TTL_MAX + 1));
+        assert!(far > unix_now().as_secs());
+    }
+}

@@ -1,0 +1,179 @@
+//! Connections to one memcached server: the line protocol on a socket, and the pool of idle
+//! connections (a failure on a reused one is retried once on a fresh one).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+use super::{MAX_LINE, MemcachedStore, bump};
+use crate::error::{Error, Result};
+
+/// One open connection.
+#[derive(Debug)]
+pub(super) struct Conn {
+    pub(super) reader: BufReader<TcpStream>,
+    /// Taken from the pool (not freshly connected).
+    pub(super) reused: bool,
+}
+
+/// What went wrong on a connection: the connection is dropped either way.
+pub(super) enum Failure {
+    Io(std::io::Error),
+    Protocol(String),
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+pub(super) type ConnResult<T> = std::result::Result<T, Failure>;
+
+impl Conn {
+    pub(super) fn send(&mut self, parts: &[&[u8]]) -> ConnResult<()> {
+        let stream = self.reader.get_mut();
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total <= 64 << 10 {
+            stream.write_all(&parts.concat())?;
+        } else {
+            for part in parts {
+                stream.write_all(part)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One response line without its `\r\n`, at most [`MAX_LINE`] bytes.
+    pub(super) fn line(&mut self) -> ConnResult<Vec<u8>> {
+        let mut line = Vec::new();
+        (&mut self.reader)
+            .take(MAX_LINE as u64 + 2)
+            .read_until(b'\n', &mut line)?;
+        if line.last() != Some(&b'\n') {
+            return Err(if line.len() > MAX_LINE {
+                Failure::Protocol("a response line is too long".into())
+            } else {
+                Failure::Io(std::io::ErrorKind::UnexpectedEof.into())
+            });
+        }
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Ok(line)
+    }
+
+    /// `n` data bytes and their `\r\n`; the buffer grows with the bytes actually read.
+    pub(super) fn data(&mut self, n: u64) -> ConnResult<Vec<u8>> {
+        let mut data = Vec::with_capacity(n.min(64 << 10) as usize);
+        (&mut self.reader).take(n).read_to_end(&mut data)?;
+        let mut end = [0u8; 2];
+        self.reader.read_exact(&mut end)?;
+        if data.len() as u64 != n || &end != b"\r\n" {
+            return Err(Failure::Protocol("a value ended early".into()));
+        }
+        Ok(data)
+    }
+
+    pub(super) fn stats(&mut self, group: &str) -> ConnResult<Vec<(String, String)>> {
+        self.send(&[b"stats ", group.as_bytes(), b"\r\n"])?;
+        let mut out = Vec::new();
+        loop {
+            let line = self.line()?;
+            if line == b"END" {
+                return Ok(out);
+            }
+            let text = String::from_utf8_lossy(&line);
+            let mut fields = text.splitn(3, ' ');
+            match (fields.next(), fields.next(), fields.next()) {
+                (Some("STAT"), Some(k), Some(v)) => out.push((k.to_string(), v.to_string())),
+                _ => return Err(Failure::Protocol(format!("unexpected stats line {text:?}"))),
+            }
+        }
+    }
+}
+
+pub(super) fn unexpected(line: &[u8]) -> Failure {
+    Failure::Protocol(format!(
+        "unexpected answer {:?}",
+        String::from_utf8_lossy(&line[..line.len().min(200)])
+    ))
+}
+
+impl MemcachedStore {
+    pub(super) fn open(&self) -> Result<Conn> {
+        let mut last = None;
+        for addr in &self.addrs {
+            match TcpStream::connect_timeout(addr, self.connect_timeout) {
+                Ok(stream) => {
+                    let setup = stream
+                        .set_nodelay(true)
+                        .and_then(|()| stream.set_read_timeout(Some(self.io_timeout)))
+                        .and_then(|()| stream.set_write_timeout(Some(self.io_timeout)));
+                    if let Err(e) = setup {
+                        last = Some(e);
+                        continue;
+                    }
+                    bump(&self.counters.connects);
+                    return Ok(Conn {
+                        reader: BufReader::with_capacity(64 << 10, stream),
+                        reused: false,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        bump(&self.counters.errors);
+        Err(match last {
+            Some(e) => Error::remote_from(&self.node, "cannot connect", e),
+            None => Error::remote(&self.node, "cannot connect: no address"),
+        })
+    }
+
+    pub(super) fn take(&self) -> Result<Conn> {
+        let pooled = crate::sync::lock(&self.pool).pop();
+        match pooled {
+            Some(mut c) => {
+                c.reused = true;
+                Ok(c)
+            }
+            None => self.open(),
+        }
+    }
+
+    pub(super) fn put_back(&self, conn: Conn) {
+        let mut pool = crate::sync::lock(&self.pool);
+        if pool.len() < self.max_idle {
+            pool.push(conn);
+        }
+    }
+
+    pub(super) fn failed(&self, f: Failure) -> Error {
+        bump(&self.counters.errors);
+        match f {
+            Failure::Io(e) => Error::remote_from(&self.node, "I/O error talking to it", e),
+            Failure::Protocol(what) => Error::remote(&self.node, what),
+        }
+    }
+
+    /// Runs `op` on a connection; a failure on a reused connection is retried once on a new
+    /// one (the old may have been closed by a server restart).
+    pub(super) fn with_conn<T>(&self, op: impl Fn(&mut Conn) -> ConnResult<T>) -> Result<T> {
+        bump(&self.counters.requests);
+        let mut conn = self.take()?;
+        match op(&mut conn) {
+            Ok(v) => {
+                self.put_back(conn);
+                Ok(v)
+            }
+            Err(Failure::Io(_)) if conn.reused => {
+                drop(conn);
+                let mut fresh = self.open()?;
+                let v = op(&mut fresh).map_err(|f| self.failed(f))?;
+                self.put_back(fresh);
+                Ok(v)
+            }
+            Err(f) => Err(self.failed(f)),
+        }
+    }
+}

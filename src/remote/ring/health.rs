@@ -1,0 +1,72 @@
+//! Node health: which errors mark a node down, the doubling backoff, and the probe that
+//! brings it back.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::stats::add;
+use super::{Node, ShardedStore};
+use crate::error::{Error, Result};
+use crate::store::KvStore;
+
+#[derive(Debug, Default)]
+pub(super) struct Health {
+    /// Down until this instant (`None`: up).
+    pub(super) down_until: Option<Instant>,
+    /// Consecutive failures.
+    pub(super) failures: u32,
+}
+
+/// Whether an error says the node itself is in trouble (and should be marked down).
+pub(super) fn node_failure(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Remote { .. } | Error::Io { .. } | Error::Poisoned { .. }
+    )
+}
+
+impl<S: KvStore> ShardedStore<S> {
+    pub(super) fn is_down(node: &Node<S>, now: Instant) -> bool {
+        crate::sync::lock(&node.health)
+            .down_until
+            .is_some_and(|t| t > now)
+    }
+
+    /// Calls `op` on `node`, timing it and keeping its health.
+    pub(super) fn call<T>(&self, node: &Node<S>, op: impl FnOnce(&S) -> Result<T>) -> Result<T> {
+        let started = Instant::now();
+        let result = op(&node.store);
+        let us = started.elapsed().as_micros() as u64;
+        let c = &node.counters;
+        add(&c.requests, 1);
+        add(&c.latency_us_total, us);
+        c.latency_us_max.fetch_max(us, Ordering::Relaxed);
+        let mut health = crate::sync::lock(&node.health);
+        match &result {
+            Err(e) if node_failure(e) => {
+                add(&c.errors, 1);
+                if health.failures == 0 {
+                    add(&c.downs, 1);
+                    log::warn!("ring node {} is down: {e}", node.name);
+                }
+                let shift = health.failures.min(16);
+                health.failures = health.failures.saturating_add(1);
+                let backoff = self
+                    .config
+                    .backoff_min
+                    .saturating_mul(1 << shift)
+                    .min(self.config.backoff_max);
+                health.down_until = Some(Instant::now() + backoff);
+            }
+            _ => {
+                if health.failures > 0 {
+                    add(&c.ups, 1);
+                    log::info!("ring node {} is back", node.name);
+                }
+                health.failures = 0;
+                health.down_until = None;
+            }
+        }
+        result
+    }
+}
