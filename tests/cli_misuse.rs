@@ -158,3 +158,16 @@ fn paths_that_are_not_files_are_refused_by_every_command() {
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(names.len(), 1, "nothing created beside the FIFO: {names:?}");
 }
+
+/// Guards: `stats --json` was built by hand and broke on a data path with a control byte.
+#[test]
+fn stats_json_is_json_whatever_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("we\"ird\\\u{1}\n.log");
+    ok(&put(&data, "k", b"value"));
+    let out = ok(&logcache(&data, &["stats", "--json"]));
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("stats --json is JSON");
+    assert_eq!(doc["data"], data.to_string_lossy().as_ref());
+    assert_eq!(doc["objects"], 1);
+    assert_eq!(doc["live_keys"], 2, "the manifest and its one block");
+}

@@ -24,13 +24,10 @@ use super::metrics::{self, Counters, add};
 use crate::big::stream::unwrap_io;
 use crate::big::{BigCache, Committed};
 use crate::error::Error;
-use crate::remote::http::wire::{percent_decode, percent_encode, query_param};
+use crate::remote::http::wire::{
+    EXPIRES_AT_HEADER, Listing, TTL_HEADER, percent_decode, query_param,
+};
 use crate::store::KvStore;
-
-/// The header that gives a PUT object its time to live, in whole seconds.
-pub const TTL_HEADER: &str = "x-logcache-ttl";
-/// The header with which GET and HEAD report when an object expires, in Unix milliseconds.
-pub const EXPIRES_AT_HEADER: &str = "x-logcache-expires-at";
 
 /// Body frames buffered between the network and the blocking writer of a PUT.
 const CHANNEL: usize = 4;
@@ -535,20 +532,7 @@ async fn list_objects<S: KvStore + 'static>(State(app): AppState<S>, uri: Uri) -
     })
     .await;
     match listed {
-        Ok(Some((items, truncated))) => {
-            let mut out = String::from("{\"objects\":[");
-            for (i, (key, size)) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&format!(
-                    "{{\"key\":\"{}\",\"size\":{size}}}",
-                    percent_encode(key)
-                ));
-            }
-            out.push_str(&format!("],\"truncated\":{truncated}}}\n"));
-            json(out)
-        }
+        Ok(Some((items, truncated))) => json(&Listing::new(&items, truncated)),
         Ok(None) => text(
             StatusCode::NOT_IMPLEMENTED,
             "this server's store cannot list keys",
@@ -557,8 +541,18 @@ async fn list_objects<S: KvStore + 'static>(State(app): AppState<S>, uri: Uri) -
     }
 }
 
-fn json(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// `value` as a JSON response.
+fn json(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string(value) {
+        Ok(mut body) => {
+            body.push('\n');
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Err(e) => {
+            log::error!("a response did not serialize: {e}");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
 }
 
 /// The counters rendered by `render` (the store's stats take its locks: blocking pool).

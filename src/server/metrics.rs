@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::big::BigStats;
+use crate::remote::http::wire::{Rows, StatsDoc};
 
 /// Request methods counted separately; everything else is `other`.
 pub(crate) const METHODS: [&str; 5] = ["GET", "HEAD", "PUT", "DELETE", "other"];
@@ -73,7 +74,7 @@ impl Counters {
 }
 
 /// Each label with its counter's value.
-fn labelled<'a>(labels: &[&'a str; 5], counters: &[AtomicU64; 5]) -> Vec<(&'a str, u64)> {
+fn labelled(labels: &[&'static str; 5], counters: &[AtomicU64; 5]) -> Vec<(&'static str, u64)> {
     labels
         .iter()
         .zip(counters)
@@ -81,30 +82,18 @@ fn labelled<'a>(labels: &[&'a str; 5], counters: &[AtomicU64; 5]) -> Vec<(&'a st
         .collect()
 }
 
-fn json_object(out: &mut String, rows: &[(&str, u64)]) {
-    out.push('{');
-    for (i, (k, v)) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "\"{k}\":{v}");
-    }
-    out.push('}');
-}
-
 /// `/v1/stats`: `{"server":{...},"requests":{...},"responses":{...},"objects":{...},"store":{...}}`.
 pub(crate) fn json(c: &Counters, big: &BigStats, store: &[(&'static str, u64)]) -> String {
-    let mut out = String::from("{\"server\":");
-    json_object(&mut out, &c.server_rows());
-    out.push_str(",\"requests\":");
-    json_object(&mut out, &labelled(&METHODS, &c.requests));
-    out.push_str(",\"responses\":");
-    json_object(&mut out, &labelled(&CLASSES, &c.responses));
-    out.push_str(",\"objects\":");
-    json_object(&mut out, &big.counters());
-    out.push_str(",\"store\":");
-    json_object(&mut out, store);
-    out.push_str("}\n");
+    let doc = StatsDoc {
+        server: Rows(c.server_rows()),
+        requests: Rows(labelled(&METHODS, &c.requests)),
+        responses: Rows(labelled(&CLASSES, &c.responses)),
+        objects: Rows(big.counters()),
+        store: Rows(store.to_vec()),
+    };
+    // Maps of names to integers always serialize.
+    let mut out = serde_json::to_string(&doc).unwrap_or_default();
+    out.push('\n');
     out
 }
 

@@ -58,7 +58,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use handlers::{EXPIRES_AT_HEADER, TTL_HEADER};
+pub use crate::remote::http::wire::{EXPIRES_AT_HEADER, TTL_HEADER};
 
 use crate::big::BigCache;
 use crate::error::{Error, Result};

@@ -29,16 +29,16 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
         rows.push((name, v));
     }
     if a.json {
-        let body: Vec<String> = rows.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-        outln!(
-            "{{\"data\":\"{}\",{}}}",
-            cli.data
-                .display()
-                .to_string()
-                .replace('\\', "\\\\")
-                .replace('"', "\\\""),
-            body.join(",")
-        )?;
+        // serde_json escapes what a path may hold (quotes, backslashes, control bytes).
+        let mut doc = serde_json::Map::new();
+        doc.insert(
+            "data".into(),
+            cli.data.to_string_lossy().into_owned().into(),
+        );
+        for (k, v) in rows.iter() {
+            doc.insert(k.clone(), (*v).into());
+        }
+        outln!("{}", serde_json::Value::Object(doc))?;
     } else {
         outln!("{:<20} {}", "data", cli.data.display())?;
         for (k, v) in rows {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use super::wire::{EXPIRES_AT_HEADER, Listing, StatsHead, TTL_HEADER, percent_encode};
 use crate::error::{Error, Result};
-use super::wire::{percent_decode, percent_encode};
 use crate::store::KvStore;
 
 /// Configures an [`HttpStore`]; start from [`HttpStore::builder`].
@@ -71,8 +71,9 @@ impl HttpStoreBuilder {
             return Ok(store);
         }
         let stats = store.text(store.request("GET", "/v1/stats"), 1 << 20)?;
-        store.max_value_len = json_u64(&stats, "max_object_size")
-            .ok_or_else(|| Error::remote(&store.base, "its /v1/stats lack max_object_size"))?;
+        let head: StatsHead = serde_json::from_str(&stats)
+            .map_err(|e| Error::remote_from(&store.base, "its /v1/stats do not parse", e))?;
+        store.max_value_len = head.server.max_object_size;
         Ok(store)
     }
 }
@@ -232,7 +233,7 @@ impl HttpStore {
         let headers: Vec<(&str, String)> = ttl
             .map(|t| {
                 let secs = (t.as_secs() + u64::from(t.subsec_nanos() > 0)).max(1);
-                ("x-logcache-ttl", secs.to_string())
+                (TTL_HEADER, secs.to_string())
             })
             .into_iter()
             .collect();
@@ -257,27 +258,6 @@ impl HttpStore {
 }
 
 /// The number after `"name":` in a flat JSON text.
-fn json_u64(json: &str, name: &str) -> Option<u64> {
-    let at = json.find(&format!("\"{name}\":"))? + name.len() + 3;
-    let digits: String = json
-        .get(at..)?
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
-/// The keys of a `GET /v1/objects` answer, decoded, and whether more follow.
-fn parse_listing(json: &str) -> Option<(Vec<Vec<u8>>, bool)> {
-    let mut keys = Vec::new();
-    for piece in json.split("{\"key\":\"").skip(1) {
-        let encoded = piece.split('"').next()?;
-        keys.push(percent_decode(encoded.as_bytes())?);
-    }
-    let truncated = json.contains("\"truncated\":true");
-    Some((keys, truncated))
-}
-
 impl KvStore for HttpStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.get_with_expiry(key)?.map(|(v, _)| v))
@@ -290,7 +270,7 @@ impl KvStore for HttpStore {
             200 => {
                 let expiry = response
                     .headers()
-                    .get("x-logcache-expires-at")
+                    .get(EXPIRES_AT_HEADER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok())
                     .unwrap_or(0);
@@ -366,49 +346,16 @@ impl KvStore for HttpStore {
                 .limit(64 << 20)
                 .read_to_string()
                 .map_err(|e| self.transport(e))?;
-            let (keys, truncated) = parse_listing(&json)
-                .ok_or_else(|| Error::remote(&self.base, "a listing that does not parse"))?;
+            let listing: Listing = serde_json::from_str(&json)
+                .map_err(|e| Error::remote_from(&self.base, "a listing that does not parse", e))?;
+            let keys = listing
+                .keys()
+                .ok_or_else(|| Error::remote(&self.base, "a listed key is not percent-encoded"))?;
             after = keys.last().cloned();
             all.extend(keys);
-            if !truncated || after.is_none() {
+            if !listing.truncated || after.is_none() {
                 return Ok(Some(all));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn any_answer_text_parses_or_is_refused_without_panicking() {
-        fn check(text: String) -> bool {
-            let _ = json_u64(&text, "max_object_size");
-            let _ = parse_listing(&text);
-            let wrapped = format!("{{\"objects\":[{{\"key\":\"{text}\"}}]}}");
-            let _ = parse_listing(&wrapped);
-            true
-        }
-        quickcheck::QuickCheck::new()
-            .tests(2000)
-            .quickcheck(check as fn(String) -> bool);
-    }
-
-    #[test]
-    fn reads_the_servers_json() {
-        let stats = r#"{"server":{"bytes_sent":6,"max_object_size":1073741824},"x":1}"#;
-        assert_eq!(json_u64(stats, "max_object_size"), Some(1 << 30));
-        assert_eq!(json_u64(stats, "missing"), None);
-        let listing =
-            r#"{"objects":[{"key":"a/b","size":1},{"key":"%00x","size":2}],"truncated":true}"#;
-        assert_eq!(
-            parse_listing(listing),
-            Some((vec![b"a/b".to_vec(), b"\0x".to_vec()], true))
-        );
-        assert_eq!(
-            parse_listing(r#"{"objects":[],"truncated":false}"#),
-            Some((vec![], false))
-        );
     }
 }

@@ -1,9 +1,100 @@
-//! Object keys in URLs (the HTTP server and [`HttpStore`](crate::HttpStore)):
-//! percent-encoded bytes, never paths.
+//! The HTTP API's formats, shared by the server and [`HttpStore`](crate::HttpStore) so the two
+//! cannot drift apart: header names, the listing and stats documents (JSON through serde, in
+//! both directions), and object keys in URLs.
 //!
-//! The key is everything after `/v1/objects/` in the raw request path, percent-decoded to
-//! bytes. No segment is interpreted: `a/b/c`, `..` and `%2e%2e%2f` are keys like any other,
-//! and keys need not be UTF-8.
+//! Keys are percent-encoded bytes, never paths: the key is everything after `/v1/objects/` in
+//! the raw request path, percent-decoded. No segment is interpreted: `a/b/c`, `..` and
+//! `%2e%2e%2f` are keys like any other, and keys need not be UTF-8.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::{Deserialize, Serialize as DeriveSerialize};
+
+/// The header that gives a PUT object its time to live, in whole seconds.
+pub const TTL_HEADER: &str = "x-logcache-ttl";
+/// The header with which GET and HEAD report when an object expires, in Unix milliseconds.
+pub const EXPIRES_AT_HEADER: &str = "x-logcache-expires-at";
+
+/// One page of `GET /v1/objects`: keys in byte order with their sizes; `truncated` when more
+/// follow (ask again with `after` set to the last key).
+#[derive(Debug, PartialEq, Eq, DeriveSerialize, Deserialize)]
+pub(crate) struct Listing {
+    pub(crate) objects: Vec<Listed>,
+    pub(crate) truncated: bool,
+}
+
+/// One object of a [`Listing`].
+#[derive(Debug, PartialEq, Eq, DeriveSerialize, Deserialize)]
+pub(crate) struct Listed {
+    /// The key, percent-encoded (so any byte is safe in JSON).
+    pub(crate) key: String,
+    pub(crate) size: u64,
+}
+
+impl Listing {
+    /// A page of `(key, size)` pairs.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn new(items: &[(Vec<u8>, u64)], truncated: bool) -> Self {
+        Listing {
+            objects: items
+                .iter()
+                .map(|(key, size)| Listed {
+                    key: percent_encode(key),
+                    size: *size,
+                })
+                .collect(),
+            truncated,
+        }
+    }
+
+    /// The keys, decoded; `None` when one is not valid percent-encoding.
+    #[cfg_attr(not(feature = "http-store"), allow(dead_code))]
+    pub(crate) fn keys(&self) -> Option<Vec<Vec<u8>>> {
+        self.objects
+            .iter()
+            .map(|o| percent_decode(o.key.as_bytes()))
+            .collect()
+    }
+}
+
+/// Named counters, serialized as one JSON object in their order.
+#[derive(Debug)]
+pub(crate) struct Rows(pub(crate) Vec<(&'static str, u64)>);
+
+impl Serialize for Rows {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// `GET /v1/stats`: the server's own counters, requests by method, responses by class, the
+/// objects' counters and the store's.
+#[derive(Debug, DeriveSerialize)]
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) struct StatsDoc {
+    pub(crate) server: Rows,
+    pub(crate) requests: Rows,
+    pub(crate) responses: Rows,
+    pub(crate) objects: Rows,
+    pub(crate) store: Rows,
+}
+
+/// What a client reads of `GET /v1/stats`.
+#[cfg(feature = "http-store")]
+#[derive(Debug, Deserialize)]
+pub(crate) struct StatsHead {
+    pub(crate) server: ServerHead,
+}
+
+/// The part of the server's own counters a client needs.
+#[cfg(feature = "http-store")]
+#[derive(Debug, Deserialize)]
+pub(crate) struct ServerHead {
+    pub(crate) max_object_size: u64,
+}
 
 /// Decodes `%XX` escapes into bytes; every other byte stands for itself. `None` for a `%` not
 /// followed by two hex digits.
@@ -93,6 +184,35 @@ mod tests {
         quickcheck::QuickCheck::new()
             .tests(2000)
             .quickcheck(check as fn(Vec<u8>) -> bool);
+    }
+
+    #[test]
+    fn listings_round_trip_any_key_and_garbage_never_panics() {
+        let items = vec![(b"a/b".to_vec(), 1), (b"\0\xff\"\n".to_vec(), 2)];
+        let json = serde_json::to_string(&Listing::new(&items, true)).unwrap();
+        assert!(
+            json.starts_with(r#"{"objects":[{"key":"a/b","size":1}"#),
+            "{json}"
+        );
+        let back: Listing = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.truncated, true);
+        assert_eq!(
+            back.keys().unwrap(),
+            items.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
+        );
+        fn check(text: String) -> bool {
+            let _ = serde_json::from_str::<Listing>(&text).map(|l| l.keys());
+            true
+        }
+        quickcheck::QuickCheck::new()
+            .tests(2000)
+            .quickcheck(check as fn(String) -> bool);
+    }
+
+    #[test]
+    fn rows_keep_their_order() {
+        let rows = Rows(vec![("b", 2), ("a", 1)]);
+        assert_eq!(serde_json::to_string(&rows).unwrap(), r#"{"b":2,"a":1}"#);
     }
 
     #[test]
