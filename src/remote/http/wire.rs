@@ -195,7 +195,7 @@ mod tests {
             "{json}"
         );
         let back: Listing = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.truncated, true);
+        assert!(back.truncated);
         assert_eq!(
             back.keys().unwrap(),
             items.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()
