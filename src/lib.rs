@@ -92,7 +92,6 @@ pub mod server;
 pub mod sim;
 mod store;
 mod sync;
-mod tiered;
 
 pub use big::{
     BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, Committed, DEFAULT_BLOCK_SIZE,
@@ -107,7 +106,10 @@ pub use error::{Error, Result};
 pub use log::reader::{LogItem, LogRecord, LogSummary, read_log};
 pub use log::record::{MAX_KEY_LEN, MAX_VALUE_LEN_LIMIT};
 pub use memory::policy::{EvictionPolicy, Lru, PolicyKind, S3Fifo};
-pub use memory::{DEFAULT_SHARDS, ENTRY_OVERHEAD, MemoryCache, MemoryCacheBuilder, MemoryStats};
+pub use memory::{
+    DEFAULT_SHARDS, ENTRY_OVERHEAD, Loader, MemoryCache, MemoryCacheBuilder, MemoryStats, Tiered,
+    TieredBuilder, TieredStats, WritePolicy,
+};
 pub use options::{Durability, RecoveryMode};
 #[cfg(feature = "http-store")]
 pub use remote::http::{HttpStore, HttpStoreBuilder};
@@ -116,7 +118,6 @@ pub use remote::ring::{
     DEFAULT_VNODES, NodeStats, ShardedStats, ShardedStore, ShardedStoreBuilder, ring_hash,
 };
 pub use store::KvStore;
-pub use tiered::{Loader, Tiered, TieredBuilder, WritePolicy};
 
 /// The README's examples, compiled as doctests so they cannot drift from the API.
 #[cfg(doctest)]

@@ -255,7 +255,7 @@ fn write_through_write_around_and_read_through() {
     );
     assert!(around.delete("k").unwrap());
     assert_eq!(around.get("k").unwrap(), None);
-    let s = around.front().stats();
+    let s = around.stats();
     assert_eq!(s.loads, 2);
 }
 
@@ -288,7 +288,10 @@ fn sixteen_threads_missing_one_key_cause_exactly_one_load() {
         assert_eq!(t.join().unwrap().as_deref(), Some(&b"loaded hot"[..]));
     }
     assert_eq!(loads.load(Ordering::SeqCst), 1, "exactly one load");
-    assert_eq!(tiered.front().stats().loads, 1);
+    let s = tiered.stats();
+    assert_eq!(s.loads, 1);
+    // The other threads waited for that load, or found its value in memory afterwards.
+    assert!(s.load_waits <= 15, "{s:?}");
     assert_eq!(
         tiered.back().get("hot").unwrap().as_deref(),
         Some(&b"loaded hot"[..])
@@ -316,7 +319,7 @@ fn a_failed_load_is_an_error_for_every_waiter_and_caches_nothing() {
         let err = t.join().unwrap().unwrap_err();
         assert!(err.to_string().contains("database down"), "{err}");
     }
-    assert!(tiered.front().stats().load_errors >= 1);
+    assert!(tiered.stats().load_errors >= 1);
     assert!(!tiered.front().contains("k"));
     assert_eq!(tiered.back().get("k").unwrap(), None);
 }

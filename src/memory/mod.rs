@@ -1,6 +1,10 @@
 //! [`MemoryCache`]: a sharded, byte-weighted, in-memory cache with pluggable eviction and TTL.
 
+mod flight;
 pub mod policy;
+mod tiered;
+
+pub use tiered::{Loader, Tiered, TieredBuilder, TieredStats, WritePolicy};
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -53,7 +57,7 @@ struct Shard {
     misses: u64,
 }
 
-/// Counters of a [`MemoryCache`] (and of a [`Tiered`](crate::Tiered) pair's loads).
+/// Counters of a [`MemoryCache`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MemoryStats {
@@ -75,10 +79,6 @@ pub struct MemoryStats {
     pub entries: u64,
     /// Capacity in bytes.
     pub capacity: u64,
-    /// Loads from the backing store or loader ([`Tiered`](crate::Tiered)).
-    pub loads: u64,
-    /// Loads that failed.
-    pub load_errors: u64,
 }
 
 impl MemoryStats {
@@ -94,13 +94,11 @@ impl MemoryStats {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+struct Counters {
     inserts: AtomicU64,
     evictions_size: AtomicU64,
     evictions_expired: AtomicU64,
     removals: AtomicU64,
-    pub(crate) loads: AtomicU64,
-    pub(crate) load_errors: AtomicU64,
 }
 
 fn add(c: &AtomicU64, n: u64) {
@@ -230,7 +228,7 @@ pub struct MemoryCache {
     hasher: foldhash::fast::RandomState,
     clock: Arc<dyn Clock>,
     capacity: u64,
-    pub(crate) counters: Counters,
+    counters: Counters,
 }
 
 impl MemoryCache {
@@ -359,12 +357,12 @@ impl MemoryCache {
 
     /// Stores `value` under `key` until the absolute instant `expiry` (Unix ms, 0 = never):
     /// how a tier copies an entry's expiry from the store behind it.
-    pub(crate) fn set_until(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
+    fn set_until(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
         self.insert(key, value, expiry)
     }
 
     /// The live value of `key` without counting a read or telling the policy.
-    pub(crate) fn peek(&self, key: &[u8]) -> Option<Arc<[u8]>> {
+    fn peek(&self, key: &[u8]) -> Option<Arc<[u8]>> {
         let (shard, _) = self.shard_of(key);
         let now = self.clock.now_millis();
         lock(shard)
@@ -467,8 +465,6 @@ impl MemoryCache {
             bytes,
             entries,
             capacity: self.capacity,
-            loads: get(&c.loads),
-            load_errors: get(&c.load_errors),
         }
     }
 
@@ -477,7 +473,7 @@ impl MemoryCache {
         self.capacity
     }
 
-    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+    fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
 }

@@ -1,15 +1,13 @@
 //! [`Tiered`]: a [`MemoryCache`] in front of any [`KvStore`], written through or around, and
 //! read through with single-flight loads (groupcache's idea).
 
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::flight::SingleFlight;
+use super::{MemoryCache, MemoryStats};
 use crate::error::{Error, Result};
-use crate::memory::MemoryCache;
 use crate::store::KvStore;
-use crate::sync::lock;
 
 /// How [`Tiered`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,17 +24,6 @@ pub enum WritePolicy {
 /// Loads a value the backing store does not have (from a database, say): `Ok(None)` when it
 /// does not exist anywhere.
 pub type Loader = Box<dyn Fn(&[u8]) -> Result<Option<Vec<u8>>> + Send + Sync>;
-
-/// What a load produced: the value with its expiry, or the error's text (shared with every
-/// waiting caller).
-type Outcome = std::result::Result<Option<(Arc<[u8]>, u64)>, String>;
-
-/// One load in progress: the first caller to miss runs it, the others wait for its result.
-#[derive(Default)]
-struct Flight {
-    result: Mutex<Option<Outcome>>,
-    done: Condvar,
-}
 
 /// A memory tier in front of a backing store.
 ///
@@ -67,7 +54,29 @@ pub struct Tiered<S: KvStore> {
     back: S,
     write: WritePolicy,
     loader: Option<Loader>,
-    flights: Mutex<HashMap<Vec<u8>, Arc<Flight>>>,
+    flights: SingleFlight,
+    counters: Counters,
+}
+
+/// Counters of a [`Tiered`] pair: its memory tier's, and the loads behind it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TieredStats {
+    /// The memory tier's counters.
+    pub front: MemoryStats,
+    /// Loads from the backing store or the loader (one per burst of misses on a key).
+    pub loads: u64,
+    /// Loads that failed.
+    pub load_errors: u64,
+    /// Reads that waited for another caller's load of the same key instead of loading.
+    pub load_waits: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    loads: AtomicU64,
+    load_errors: AtomicU64,
+    load_waits: AtomicU64,
 }
 
 impl<S: KvStore> std::fmt::Debug for Tiered<S> {
@@ -113,7 +122,8 @@ impl<S: KvStore> TieredBuilder<S> {
             back: self.back,
             write: self.write,
             loader: self.loader,
-            flights: Mutex::new(HashMap::new()),
+            flights: SingleFlight::default(),
+            counters: Counters::default(),
         }
     }
 }
@@ -148,55 +158,30 @@ impl<S: KvStore> Tiered<S> {
         if let Some(v) = self.front.get_shared(key) {
             return Ok(Some((v.to_vec(), 0)));
         }
-        let (flight, leader) = {
-            let mut flights = lock(&self.flights);
-            // Checked again under the lock: a load that finished meanwhile populated the memory
-            // tier before it left the table, so this sees one or the other.
-            if let Some(v) = self.front.peek(key) {
-                return Ok(Some((v.to_vec(), 0)));
-            }
-            match flights.get(key) {
-                Some(f) => (Arc::clone(f), false),
-                None => {
-                    let f = Arc::new(Flight::default());
-                    flights.insert(key.to_vec(), Arc::clone(&f));
-                    (f, true)
-                }
-            }
-        };
-        if leader {
-            let result = self.load(key);
-            let shared = match &result {
-                Ok(v) => Ok(v
-                    .as_ref()
-                    .map(|(v, e)| (Arc::<[u8]>::from(v.as_slice()), *e))),
-                Err(e) => Err(e.to_string()),
-            };
-            {
-                let mut flights = lock(&self.flights);
-                flights.remove(key);
-                *lock(&flight.result) = Some(shared);
-            }
-            flight.done.notify_all();
-            return result;
+        // A load that finished meanwhile populated the memory tier before it left the flight
+        // table, so the check under the table's lock sees one or the other.
+        let recheck = || self.front.peek(key).map(|v| (v.to_vec(), 0));
+        let (result, waited) = self.flights.run(key, recheck, || self.load(key));
+        if waited {
+            self.counters.load_waits.fetch_add(1, Ordering::Relaxed);
         }
-        let mut slot = lock(&flight.result);
-        loop {
-            if let Some(r) = slot.as_ref() {
-                return match r {
-                    Ok(v) => Ok(v.as_ref().map(|(v, e)| (v.to_vec(), *e))),
-                    Err(reason) => Err(Error::Load {
-                        reason: reason.clone(),
-                    }),
-                };
-            }
-            slot = crate::sync::wait(&flight.done, slot);
+        result
+    }
+
+    /// Counters of the memory tier and of the loads behind it.
+    pub fn stats(&self) -> TieredStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TieredStats {
+            front: self.front.stats(),
+            loads: get(&self.counters.loads),
+            load_errors: get(&self.counters.load_errors),
+            load_waits: get(&self.counters.load_waits),
         }
     }
 
     /// One load: the backing store, then the loader; populates the memory tier.
     fn load(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
-        let counters = &self.front.counters;
+        let counters = &self.counters;
         counters.loads.fetch_add(1, Ordering::Relaxed);
         let found = match self.back.get_with_expiry(key) {
             Ok(Some(found)) => Some(found),
