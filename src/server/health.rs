@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::errors::{error_response, text};
-use super::handlers::App;
+use super::response::{error_response, text};
+use super::routes::App;
 use crate::big::BigCache;
 use crate::store::KvStore;
 
@@ -68,7 +68,7 @@ pub(super) async fn watchdog<S: KvStore + 'static>(cache: Arc<BigCache<S>>, inte
                 Ok(Err(e)) => {
                     log::warn!(
                         "the store still cannot recover: {}",
-                        super::errors::chain(&e)
+                        super::response::chain(&e)
                     );
                 }
                 Err(e) => log::error!("recovering the store did not run: {e}"),

@@ -3,8 +3,17 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::objects::blocking;
+use super::routes::{App, AppState};
 use crate::big::BigStats;
 use crate::remote::http::wire::{Rows, StatsDoc};
+use crate::store::KvStore;
 
 /// Request methods counted separately; everything else is `other`.
 pub(crate) const METHODS: [&str; 5] = ["GET", "HEAD", "PUT", "DELETE", "other"];
@@ -129,7 +138,11 @@ fn help(name: &str) -> &'static str {
 }
 
 /// `/metrics` in the Prometheus text exposition format (version 0.0.4).
-pub(crate) fn prometheus(c: &Counters, big: &BigStats, store: &[(&'static str, u64)]) -> String {
+pub(crate) fn prometheus_text(
+    c: &Counters,
+    big: &BigStats,
+    store: &[(&'static str, u64)],
+) -> String {
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -183,4 +196,26 @@ pub(crate) fn prometheus(c: &Counters, big: &BigStats, store: &[(&'static str, u
         );
     }
     out
+}
+
+/// The counters rendered by `render` (the store's stats take its locks: blocking pool).
+async fn report<S: KvStore + 'static>(
+    app: Arc<App<S>>,
+    content_type: &'static str,
+    render: fn(&Counters, &crate::BigStats, &[(&'static str, u64)]) -> String,
+) -> Response {
+    let cache = app.cache.clone();
+    let counters = app.counters.clone();
+    match blocking(move || Ok(render(&counters, &cache.stats(), &cache.store().counters()))).await {
+        Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(r) => r,
+    }
+}
+
+pub(super) async fn stats<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
+    report(app, "application/json", json).await
+}
+
+pub(super) async fn prometheus<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
+    report(app, "text/plain; version=0.0.4", prometheus_text).await
 }

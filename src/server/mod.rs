@@ -40,11 +40,14 @@
 //! # Ok(()) }
 //! ```
 
-mod errors;
-mod handlers;
+mod auth;
 mod health;
 mod io;
+mod list;
 mod metrics;
+mod objects;
+mod response;
+mod routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -63,9 +66,9 @@ pub use crate::remote::http::wire::{EXPIRES_AT_HEADER, TTL_HEADER};
 use crate::big::BigCache;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
-use handlers::App;
 use io::{Activity, Tracked};
 use metrics::{Counters, add};
+use routes::App;
 
 /// How a [`Server`] listens and what it accepts.
 #[derive(Debug, Clone)]
@@ -191,7 +194,7 @@ impl<S: KvStore + 'static> Server<S> {
     /// (up to [`ServerConfig::shutdown_grace`]) and syncs the store.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let config = self.app.config.clone();
-        let service = TowerToHyperService::new(handlers::router(self.app.clone()));
+        let service = TowerToHyperService::new(routes::router(self.app.clone()));
         let limit = Arc::new(Semaphore::new(config.max_connections));
         let graceful = GracefulShutdown::new();
         let counters = self.app.counters.clone();

@@ -1,156 +1,34 @@
-//! The HTTP API: routes, authentication, and the handlers that stream objects in and out of
-//! [`BigCache`] (whose API is synchronous: every store call runs on the blocking pool).
+//! `PUT`, `GET`, `HEAD` and `DELETE /v1/objects/<key>`: objects streamed in and out of
+//! [`BigCache`] (whose API is synchronous: every store call runs on the blocking pool), and the
+//! bounded draining of a refused request's body.
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
-use super::ServerConfig;
-use super::errors::{DrainBound, REFUSED, drain_body, drain_later, error_response, text};
-use super::health::{healthz, writable};
+use super::health::writable;
 use super::io::{ChannelBody, Chunk};
-use super::metrics::{self, Counters, add};
+use super::metrics::add;
+use super::response::{error_response, text};
+use super::routes::{App, AppState};
 use crate::big::stream::unwrap_io;
 use crate::big::{BigCache, Committed};
 use crate::error::Error;
-use crate::remote::http::wire::{
-    EXPIRES_AT_HEADER, Listing, TTL_HEADER, percent_decode, query_param,
-};
+use crate::remote::http::wire::{EXPIRES_AT_HEADER, TTL_HEADER, percent_decode};
 use crate::store::KvStore;
 
 /// Body frames buffered between the network and the blocking writer of a PUT.
 const CHANNEL: usize = 4;
 /// Blocks buffered between the blocking reader of a GET and the network.
 const GET_CHANNEL: usize = 2;
-/// Keys listed per `GET /v1/objects` response unless `limit` says otherwise.
-const LIST_LIMIT: usize = 1000;
-
-/// Shared by every handler.
-pub(crate) struct App<S: KvStore> {
-    pub(crate) cache: Arc<BigCache<S>>,
-    pub(crate) config: ServerConfig,
-    pub(crate) counters: Arc<Counters>,
-}
-
-type AppState<S> = State<Arc<App<S>>>;
-
-pub(crate) fn router<S: KvStore + 'static>(app: Arc<App<S>>) -> Router {
-    Router::new()
-        .route(
-            "/v1/objects/{*key}",
-            get(get_object::<S>)
-                .head(head_object::<S>)
-                .put(put_object::<S>)
-                .delete(delete_object::<S>),
-        )
-        .route("/v1/objects", get(list_objects::<S>))
-        .route("/v1/stats", get(stats::<S>))
-        .route("/metrics", get(prometheus::<S>))
-        .route("/healthz", get(healthz::<S>))
-        .fallback(|| async {
-            text(
-                StatusCode::NOT_FOUND,
-                "no such endpoint; see docs/SERVER.md",
-            )
-        })
-        .layer(from_fn_with_state(app.clone(), guard::<S>))
-        .with_state(app)
-}
-
-/// Equal-length byte strings compared without an early exit, so the time taken does not
-/// say how much of a guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
-/// Counts every request and response; with a token configured, answers 401 to any request
-/// without `Authorization: Bearer <token>`.
-async fn guard<S: KvStore + 'static>(
-    State(app): AppState<S>,
-    req: Request,
-    next: Next,
-) -> Response {
-    app.counters.request(req.method());
-    let response = match &app.config.token {
-        Some(token) if !authorized(req.headers(), token) => {
-            add(&app.counters.unauthorized, 1);
-            // A client without the token gets its answer and loses the connection: at most a
-            // little of its body is read, briefly, so it cannot hold a connection slot.
-            drain_later(req, app.config.body_timeout, UNAUTHORIZED);
-            let mut r = text(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token: send `Authorization: Bearer <token>`",
-            );
-            let h = r.headers_mut();
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"logcache\""),
-            );
-            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-            r
-        }
-        _ if !decodable(req.headers()) => {
-            drain_later(req, app.config.body_timeout, REFUSED);
-            text(
-                StatusCode::NOT_IMPLEMENTED,
-                "this server decodes no transfer coding but chunked: send the body as it is \
-                 (Content-Length) or with `Transfer-Encoding: chunked` alone",
-            )
-        }
-        _ => next.run(req).await,
-    };
-    app.counters.response(response.status().as_u16());
-    response
-}
-
-/// What of an unauthenticated request's body is read before its connection is closed.
-const UNAUTHORIZED: DrainBound = DrainBound {
-    bytes: 64 << 10,
-    deadline: Duration::from_secs(1),
-};
-
-/// Whether the body's transfer codings are ones hyper decodes: none, or `chunked` alone.
-/// Anything else (`gzip, chunked`) would be stored still encoded.
-fn decodable(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|coding| !coding.is_empty())
-        .all(|coding| coding.eq_ignore_ascii_case(b"chunked"))
-}
-
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return false;
-    };
-    let value = value.as_bytes();
-    let Some(given) = value
-        .get(..7)
-        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-        .and_then(|_| value.get(7..))
-    else {
-        return false;
-    };
-    constant_time_eq(given, token.as_bytes())
-}
-
 /// A request refused before any work: its status and one-line message.
 struct Refusal(StatusCode, &'static str);
 
@@ -195,7 +73,7 @@ fn none_match(headers: &HeaderMap, tag: &str) -> bool {
 }
 
 /// Runs blocking store work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> crate::Result<T> + Send + 'static,
 ) -> Result<T, Response> {
     match tokio::task::spawn_blocking(work).await {
@@ -258,7 +136,10 @@ fn parse_ttl(headers: &HeaderMap) -> Result<Option<Duration>, Refusal> {
 /// syncs the store, then answers `200` with the `ETag`. Too large a `Content-Length` is
 /// answered `413` before any of the body is read; a body that grows past the limit, stalls
 /// longer than the body timeout (`408`) or breaks off stores nothing.
-async fn put_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request) -> Response {
+pub(super) async fn put_object<S: KvStore + 'static>(
+    State(app): AppState<S>,
+    req: Request,
+) -> Response {
     let max = app.config.max_object_size;
     let declared = req
         .headers()
@@ -460,17 +341,26 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
     response
 }
 
-async fn get_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request) -> Response {
+pub(super) async fn get_object<S: KvStore + 'static>(
+    State(app): AppState<S>,
+    req: Request,
+) -> Response {
     read_object(app, req, false).await
 }
 
-async fn head_object<S: KvStore + 'static>(State(app): AppState<S>, req: Request) -> Response {
+pub(super) async fn head_object<S: KvStore + 'static>(
+    State(app): AppState<S>,
+    req: Request,
+) -> Response {
     read_object(app, req, true).await
 }
 
 /// `DELETE /v1/objects/<key>`: `204` when it was there, `404` when not; synced before the
 /// answer.
-async fn delete_object<S: KvStore + 'static>(State(app): AppState<S>, uri: Uri) -> Response {
+pub(super) async fn delete_object<S: KvStore + 'static>(
+    State(app): AppState<S>,
+    uri: Uri,
+) -> Response {
     let key = match object_key(&uri) {
         Ok(k) => k,
         Err(r) => return r.into_response(),
@@ -492,118 +382,68 @@ async fn delete_object<S: KvStore + 'static>(State(app): AppState<S>, uri: Uri) 
     }
 }
 
-/// `GET /v1/objects?prefix=P&after=K&limit=N`: keys in byte order with their sizes, as JSON;
-/// keys percent-encoded. `"truncated":true` means more follow: ask again with `after` set to
-/// the last key.
-async fn list_objects<S: KvStore + 'static>(State(app): AppState<S>, uri: Uri) -> Response {
-    let query = uri.query();
-    let (Some(prefix), Some(after)) = (
-        query_param(query, "prefix").unwrap_or(Some(Vec::new())),
-        query_param(query, "after").unwrap_or(Some(Vec::new())),
-    ) else {
-        return text(StatusCode::BAD_REQUEST, "bad percent-encoding in the query");
-    };
-    let limit = match query_param(query, "limit") {
-        None => LIST_LIMIT,
-        Some(v) => match v
-            .and_then(|v| String::from_utf8(v).ok())
-            .and_then(|v| v.parse::<usize>().ok())
-        {
-            Some(n) if n > 0 => n,
-            _ => return text(StatusCode::BAD_REQUEST, "limit must be a positive number"),
-        },
-    };
-    let cache = app.cache.clone();
-    let listed = blocking(move || {
-        let Some(mut keys) = cache.keys(&prefix)? else {
-            return Ok(None);
-        };
-        keys.sort_unstable();
-        keys.retain(|k| after.is_empty() || *k > after);
-        let truncated = keys.len() > limit;
-        keys.truncate(limit);
-        let mut items = Vec::with_capacity(keys.len());
-        for key in keys {
-            if let Some(size) = cache.size_of(&key)? {
-                items.push((key, size));
+/// The most of a refused request's body read (and thrown away) after the answer, so that a
+/// client that sends its body without waiting for `100 Continue` can finish sending and read
+/// the answer instead of meeting a reset connection.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// However fast or slow the client sends, a drain ends after this long: a client trickling a
+/// byte at a time cannot hold its connection (and a connection slot) for longer.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How much a drain may read, and for how long in all.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DrainBound {
+    pub(super) bytes: u64,
+    pub(super) deadline: Duration,
+}
+
+/// The bound of a refused request's drain (`413`, `507`, `501`).
+pub(crate) const REFUSED: DrainBound = DrainBound {
+    bytes: DRAIN_LIMIT,
+    deadline: DRAIN_DEADLINE,
+};
+
+/// Reads and discards what is left of a request's body in the background, within `bound`,
+/// each read waiting at most `timeout` — when the client did not ask to wait for
+/// `100 Continue` (then it sends no body at all, and hyper closes the connection if the body
+/// stays unread) and did not announce more than the bound's bytes. A drain that ends early
+/// drops the body, which closes the connection.
+pub(super) fn drain_later(req: Request, timeout: Duration, bound: DrainBound) {
+    let headers = req.headers();
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if expects_continue || declared.is_some_and(|n| n > bound.bytes) {
+        return;
+    }
+    drain_body(req.into_body(), timeout, bound);
+}
+
+/// Reads and discards `body` in the background within `bound`, at most `timeout` per read.
+pub(super) fn drain_body(mut body: Body, timeout: Duration, bound: DrainBound) {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + bound.deadline;
+        let mut seen = 0u64;
+        while seen <= bound.bytes {
+            let wait = timeout.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            match tokio::time::timeout(wait, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => return,
             }
         }
-        Ok(Some((items, truncated)))
-    })
-    .await;
-    match listed {
-        Ok(Some((items, truncated))) => json(&Listing::new(&items, truncated)),
-        Ok(None) => text(
-            StatusCode::NOT_IMPLEMENTED,
-            "this server's store cannot list keys",
-        ),
-        Err(r) => r,
-    }
-}
-
-/// `value` as a JSON response.
-fn json(value: &impl serde::Serialize) -> Response {
-    match serde_json::to_string(value) {
-        Ok(mut body) => {
-            body.push('\n');
-            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-        }
-        Err(e) => {
-            log::error!("a response did not serialize: {e}");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }
-    }
-}
-
-/// The counters rendered by `render` (the store's stats take its locks: blocking pool).
-async fn report<S: KvStore + 'static>(
-    app: Arc<App<S>>,
-    content_type: &'static str,
-    render: fn(&Counters, &crate::BigStats, &[(&'static str, u64)]) -> String,
-) -> Response {
-    let cache = app.cache.clone();
-    let counters = app.counters.clone();
-    match blocking(move || Ok(render(&counters, &cache.stats(), &cache.store().counters()))).await {
-        Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
-        Err(r) => r,
-    }
-}
-
-async fn stats<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
-    report(app, "application/json", metrics::json).await
-}
-
-async fn prometheus<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
-    report(app, "text/plain; version=0.0.4", metrics::prometheus).await
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_compare_by_content_and_length() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
-        let mut h = HeaderMap::new();
-        assert!(!authorized(&h, "tok"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer tok"),
-        );
-        assert!(authorized(&h, "tok"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer tok"),
-        );
-        assert!(authorized(&h, "tok"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic tok"));
-        assert!(!authorized(&h, "tok"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer"));
-        assert!(!authorized(&h, "tok"));
-    }
 
     #[test]
     fn etags_and_if_none_match() {
@@ -623,13 +463,5 @@ mod tests {
             HeaderValue::from_static("\"deadbeef-b\""),
         );
         assert!(!none_match(&h, &tag));
-    }
-
-    #[test]
-    fn method_names_match_the_counters() {
-        assert_eq!(
-            metrics::METHODS.first(),
-            Some(&axum::http::Method::GET.as_str())
-        );
     }
 }
