@@ -79,6 +79,7 @@
 
 mod big;
 mod clock;
+mod counters;
 mod durable;
 mod error;
 pub mod fs;

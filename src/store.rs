@@ -154,27 +154,6 @@ impl KvStore for DurableKVCache {
         DurableKVCache::sync(self)
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        let s = self.stats();
-        vec![
-            ("live_keys", s.live_keys),
-            ("live_bytes", s.live_bytes),
-            ("dead_bytes", s.dead_bytes),
-            ("file_bytes", s.file_bytes),
-            ("stale_records", s.stale_records),
-            ("hits", s.hits),
-            ("misses", s.misses),
-            ("puts", s.puts),
-            ("deletes", s.deletes),
-            ("expirations", s.expirations),
-            ("syncs", s.syncs),
-            ("compactions", s.compactions),
-            ("compactions_skipped", s.compactions_skipped),
-            ("compaction_errors", s.compaction_errors),
-            ("bytes_reclaimed", s.bytes_reclaimed),
-            ("records_replayed", s.recovery.records_replayed),
-            ("damaged_regions", s.recovery.damaged_regions),
-            ("torn_tail_bytes", s.recovery.torn_tail_bytes),
-            ("recoveries", s.recoveries),
-        ]
+        self.stats().counters()
     }
 }

@@ -23,7 +23,6 @@ use std::time::Instant;
 
 use super::index::{Entry, Index};
 use super::key::IndexKey;
-use super::stats::Counters;
 use super::write::Writer;
 use super::{Inner, dead_bytes};
 use crate::error::{Error, Result};
@@ -104,9 +103,9 @@ impl Inner {
         }
         let reclaimed = result?;
         let c = &self.counters;
-        Counters::bump(&c.compactions);
-        c.bytes_reclaimed.fetch_add(reclaimed, Ordering::Relaxed);
-        c.last_compaction_micros.store(
+        crate::counters::bump(&c.compactions);
+        crate::counters::add(&c.bytes_reclaimed, reclaimed);
+        self.last_compaction_micros.store(
             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
@@ -339,13 +338,13 @@ pub(super) fn spawn_compactor(inner: Arc<Inner>) -> Result<JoinHandle<()>> {
                     match inner.compact() {
                         Ok(()) => {}
                         Err(e @ Error::NoSpace { .. }) => {
-                            Counters::bump(&inner.counters.compactions_skipped);
+                            crate::counters::bump(&inner.counters.compactions_skipped);
                             log::warn!("compaction of {} skipped: {e}", inner.path.display());
                         }
                         // Interrupted by close: not a failure.
                         Err(_) if inner.shutdown.load(Ordering::Acquire) => {}
                         Err(e) => {
-                            Counters::bump(&inner.counters.compaction_errors);
+                            crate::counters::bump(&inner.counters.compaction_errors);
                             log::warn!("compaction of {} failed: {e}", inner.path.display());
                         }
                     }

@@ -80,6 +80,8 @@ struct Inner {
     window_cv: Condvar,
     poison: Poison,
     counters: Counters,
+    /// How long the last compaction took, in microseconds.
+    last_compaction_micros: std::sync::atomic::AtomicU64,
     recovery: RecoveryStats,
     /// Serialises compactions (background and on demand).
     compact_lock: Mutex<()>,
@@ -136,6 +138,7 @@ impl DurableKVCache {
             window_cv: Condvar::new(),
             poison: Poison::default(),
             counters: Counters::default(),
+            last_compaction_micros: Default::default(),
             recovery: opened.recovery,
             compact_lock: Mutex::new(()),
             background: Mutex::new(Background::default()),
@@ -203,7 +206,7 @@ impl DurableKVCache {
             });
         }
         self.inner.write(key, value, Op::Put, expiry)?;
-        Counters::bump(&self.inner.counters.puts);
+        crate::counters::bump(&self.inner.counters.puts);
         self.inner.maybe_compact();
         Ok(())
     }
@@ -227,12 +230,12 @@ impl DurableKVCache {
             index.get(key).map(|entry| (entry, Arc::clone(&index.file)))
         };
         let Some((entry, file)) = found else {
-            Counters::bump(&inner.counters.misses);
+            crate::counters::bump(&inner.counters.misses);
             return Ok(None);
         };
         if entry.is_expired(inner.opts.clock.now_millis()) {
             inner.expire(key, entry);
-            Counters::bump(&inner.counters.misses);
+            crate::counters::bump(&inner.counters.misses);
             return Ok(None);
         }
         let mut buf = vec![0u8; entry.len as usize];
@@ -241,7 +244,7 @@ impl DurableKVCache {
         let (start, len) = inner.check_record(&buf, key, entry.offset)?;
         buf.copy_within(start..start + len, 0);
         buf.truncate(len);
-        Counters::bump(&inner.counters.hits);
+        crate::counters::bump(&inner.counters.hits);
         Ok(Some((buf, entry.expiry)))
     }
 
@@ -252,7 +255,7 @@ impl DurableKVCache {
         check_key(key)?;
         let removed = self.inner.write(key, &[], Op::Delete, 0)?;
         if removed {
-            Counters::bump(&self.inner.counters.deletes);
+            crate::counters::bump(&self.inner.counters.deletes);
         }
         self.inner.maybe_compact();
         Ok(removed)
@@ -339,33 +342,25 @@ impl DurableKVCache {
                 index.stale_records,
             )
         };
-        let c = &inner.counters;
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
+        let mut stats = Stats {
             live_keys,
             live_bytes,
             dead_bytes,
             file_bytes,
             allocated_bytes,
             stale_records,
-            hits: get(&c.hits),
-            misses: get(&c.misses),
-            puts: get(&c.puts),
-            deletes: get(&c.deletes),
-            expirations: get(&c.expirations),
-            syncs: get(&c.syncs),
-            compactions: get(&c.compactions),
-            compactions_skipped: get(&c.compactions_skipped),
-            compaction_errors: get(&c.compaction_errors),
             compacting: {
                 let bg = lock(&inner.background);
                 bg.requested || bg.running
             },
-            bytes_reclaimed: get(&c.bytes_reclaimed),
-            last_compaction: Duration::from_micros(get(&c.last_compaction_micros)),
+            last_compaction: Duration::from_micros(crate::counters::load(
+                &inner.last_compaction_micros,
+            )),
             recovery: inner.recovery,
-            recoveries: get(&c.recoveries),
-        }
+            ..Stats::default()
+        };
+        inner.counters.fill(&mut stats);
+        stats
     }
 }
 
@@ -399,7 +394,7 @@ impl Inner {
     /// Drops an entry found expired, unless a newer write replaced it meanwhile.
     fn expire(&self, key: &[u8], entry: Entry) {
         if self.write_index().remove_if_same(key, entry) {
-            Counters::bump(&self.counters.expirations);
+            crate::counters::bump(&self.counters.expirations);
         }
     }
 

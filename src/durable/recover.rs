@@ -25,7 +25,6 @@
 //! Lock order as everywhere: `compact_lock` → `writer` → `commit` → `index`.
 
 use super::open::replay_index;
-use super::stats::Counters;
 use super::{DurableKVCache, Inner};
 use crate::error::{Error, Result};
 use crate::options::Durability;
@@ -107,7 +106,7 @@ impl Inner {
         w.prealloc_failed = false;
         self.poison.clear();
         self.commit_cv.notify_all();
-        Counters::bump(&self.counters.recoveries);
+        crate::counters::bump(&self.counters.recoveries);
         log::warn!(
             "{}: recovered from a failed write; the log continues at byte {keep}",
             self.path.display()

@@ -326,7 +326,7 @@ impl Inner {
             let started = Instant::now();
             let result = file.sync_data();
             let took = started.elapsed();
-            self.counters.syncs.fetch_add(1, Ordering::Relaxed);
+            crate::counters::bump(&self.counters.syncs);
             c = lock(&self.commit);
             c.syncing = false;
             c.last_batch = batch;

@@ -8,11 +8,12 @@ pub use tiered::{Loader, Tiered, TieredBuilder, TieredStats, WritePolicy};
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use policy::{EvictionPolicy, PolicyKind};
+
+use crate::counters::{add, stats};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -57,28 +58,34 @@ struct Shard {
     misses: u64,
 }
 
-/// Counters of a [`MemoryCache`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MemoryStats {
-    /// Reads that found a live entry.
-    pub hits: u64,
-    /// Reads that found none (absent or expired).
-    pub misses: u64,
-    /// Entries stored.
-    pub inserts: u64,
-    /// Entries evicted to stay within capacity.
-    pub evictions_size: u64,
-    /// Entries dropped because they expired (on access or by a sweep).
-    pub evictions_expired: u64,
-    /// Entries removed by `delete` (or invalidated by a write-around).
-    pub removals: u64,
-    /// Bytes accounted (key + value + [`ENTRY_OVERHEAD`] per entry).
-    pub bytes: u64,
-    /// Entries held (expired ones not yet reclaimed included).
-    pub entries: u64,
-    /// Capacity in bytes.
-    pub capacity: u64,
+stats! {
+    /// Counters of a [`MemoryCache`].
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct MemoryStats, counted by Counters {
+        gauges {
+            /// Reads that found a live entry (counted per shard, under its lock).
+            hits: u64,
+            /// Reads that found none (absent or expired).
+            misses: u64,
+            /// Bytes accounted (key + value + [`ENTRY_OVERHEAD`] per entry).
+            bytes: u64,
+            /// Entries held (expired ones not yet reclaimed included).
+            entries: u64,
+            /// Capacity in bytes.
+            capacity: u64,
+        }
+        counters {
+            /// Entries stored.
+            inserts,
+            /// Entries evicted to stay within capacity.
+            evictions_size,
+            /// Entries dropped because they expired (on access or by a sweep).
+            evictions_expired,
+            /// Entries removed by `delete` (or invalidated by a write-around).
+            removals,
+        }
+    }
 }
 
 impl MemoryStats {
@@ -91,18 +98,6 @@ impl MemoryStats {
             self.hits as f64 / reads as f64
         }
     }
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    inserts: AtomicU64,
-    evictions_size: AtomicU64,
-    evictions_expired: AtomicU64,
-    removals: AtomicU64,
-}
-
-fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Configures a [`MemoryCache`]; start from [`MemoryCache::builder`].
@@ -453,19 +448,16 @@ impl MemoryCache {
                     let s = lock(shard);
                     (b + s.used, e + s.map.len() as u64, h + s.hits, m + s.misses)
                 });
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        MemoryStats {
+        let mut stats = MemoryStats {
             hits,
             misses,
-            inserts: get(&c.inserts),
-            evictions_size: get(&c.evictions_size),
-            evictions_expired: get(&c.evictions_expired),
-            removals: get(&c.removals),
             bytes,
             entries,
             capacity: self.capacity,
-        }
+            ..MemoryStats::default()
+        };
+        self.counters.fill(&mut stats);
+        stats
     }
 
     /// Capacity in bytes (rounded down to a multiple of the shard count).

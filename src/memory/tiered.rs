@@ -1,11 +1,11 @@
 //! [`Tiered`]: a [`MemoryCache`] in front of any [`KvStore`], written through or around, and
 //! read through with single-flight loads (groupcache's idea).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::flight::SingleFlight;
 use super::{MemoryCache, MemoryStats};
+use crate::counters::{bump, stats};
 use crate::error::{Error, Result};
 use crate::store::KvStore;
 
@@ -58,25 +58,24 @@ pub struct Tiered<S: KvStore> {
     counters: Counters,
 }
 
-/// Counters of a [`Tiered`] pair: its memory tier's, and the loads behind it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TieredStats {
-    /// The memory tier's counters.
-    pub front: MemoryStats,
-    /// Loads from the backing store or the loader (one per burst of misses on a key).
-    pub loads: u64,
-    /// Loads that failed.
-    pub load_errors: u64,
-    /// Reads that waited for another caller's load of the same key instead of loading.
-    pub load_waits: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    loads: AtomicU64,
-    load_errors: AtomicU64,
-    load_waits: AtomicU64,
+stats! {
+    /// Counters of a [`Tiered`] pair: its memory tier's, and the loads behind it.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct TieredStats, counted by Counters {
+        gauges {
+            /// The memory tier's counters.
+            front: MemoryStats,
+        }
+        counters {
+            /// Loads from the backing store or the loader (one per burst of misses on a key).
+            loads,
+            /// Loads that failed.
+            load_errors,
+            /// Reads that waited for another caller's load of the same key instead of loading.
+            load_waits,
+        }
+    }
 }
 
 impl<S: KvStore> std::fmt::Debug for Tiered<S> {
@@ -163,26 +162,25 @@ impl<S: KvStore> Tiered<S> {
         let recheck = || self.front.peek(key).map(|v| (v.to_vec(), 0));
         let (result, waited) = self.flights.run(key, recheck, || self.load(key));
         if waited {
-            self.counters.load_waits.fetch_add(1, Ordering::Relaxed);
+            bump(&self.counters.load_waits);
         }
         result
     }
 
     /// Counters of the memory tier and of the loads behind it.
     pub fn stats(&self) -> TieredStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        TieredStats {
+        let mut stats = TieredStats {
             front: self.front.stats(),
-            loads: get(&self.counters.loads),
-            load_errors: get(&self.counters.load_errors),
-            load_waits: get(&self.counters.load_waits),
-        }
+            ..TieredStats::default()
+        };
+        self.counters.fill(&mut stats);
+        stats
     }
 
     /// One load: the backing store, then the loader; populates the memory tier.
     fn load(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         let counters = &self.counters;
-        counters.loads.fetch_add(1, Ordering::Relaxed);
+        bump(&counters.loads);
         let found = match self.back.get_with_expiry(key) {
             Ok(Some(found)) => Some(found),
             Ok(None) => match &self.loader {
@@ -193,7 +191,7 @@ impl<S: KvStore> Tiered<S> {
                     }
                     Ok(None) => None,
                     Err(e) => {
-                        counters.load_errors.fetch_add(1, Ordering::Relaxed);
+                        bump(&counters.load_errors);
                         return Err(Error::Load {
                             reason: e.to_string(),
                         });
@@ -202,7 +200,7 @@ impl<S: KvStore> Tiered<S> {
                 None => None,
             },
             Err(e) => {
-                counters.load_errors.fetch_add(1, Ordering::Relaxed);
+                bump(&counters.load_errors);
                 return Err(e);
             }
         };

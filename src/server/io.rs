@@ -133,7 +133,7 @@ impl http_body::Body for ChannelBody {
     ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(Ok(bytes))) => {
-                add(&self.counters.bytes_sent, bytes.len() as u64);
+                add(&self.counters.named.bytes_sent, bytes.len() as u64);
                 Poll::Ready(Some(Ok(http_body::Frame::data(bytes))))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),

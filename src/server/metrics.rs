@@ -1,7 +1,7 @@
 //! The server's counters, rendered as JSON (`/v1/stats`) and Prometheus text (`/metrics`).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use std::sync::Arc;
 
@@ -15,33 +15,48 @@ use crate::big::BigStats;
 use crate::remote::http::wire::{Rows, StatsDoc};
 use crate::store::KvStore;
 
+pub(crate) use crate::counters::add;
+use crate::counters::{load as get, stats};
+
 /// Request methods counted separately; everything else is `other`.
 pub(crate) const METHODS: [&str; 5] = ["GET", "HEAD", "PUT", "DELETE", "other"];
 /// Response status classes.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
+stats! {
+    /// The server's own figures (for `/v1/stats`, `/metrics` and clients such as `HttpStore`).
+    #[derive(Debug, Default)]
+    pub(crate) struct ServerFigures, counted by pub(crate) Named {
+        gauges {}
+        counters {
+            /// TCP connections accepted.
+            connections_accepted,
+            /// TCP connections open now (a gauge kept in an atomic).
+            connections_open,
+            /// Connections closed by the idle timeout.
+            connections_idle_closed,
+            /// Requests refused for a missing or wrong token.
+            unauthorized,
+            /// PUTs refused for their size.
+            too_large,
+            /// PUTs abandoned because the body stalled.
+            body_timeouts,
+            /// Object bytes received in PUT bodies.
+            bytes_received,
+            /// Object bytes sent in GET bodies.
+            bytes_sent,
+            /// The configured `max_object_size`.
+            max_object_size,
+        }
+    }
+}
+
+/// Everything the server counts: its own figures, requests by method, responses by class.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) connections_accepted: AtomicU64,
-    pub(crate) connections_open: AtomicU64,
-    pub(crate) connections_idle_closed: AtomicU64,
+    pub(crate) named: Named,
     pub(crate) requests: [AtomicU64; 5],
     pub(crate) responses: [AtomicU64; 5],
-    pub(crate) unauthorized: AtomicU64,
-    pub(crate) too_large: AtomicU64,
-    pub(crate) body_timeouts: AtomicU64,
-    pub(crate) bytes_received: AtomicU64,
-    pub(crate) bytes_sent: AtomicU64,
-    /// The configured `max_object_size` (for clients such as `HttpStore`).
-    pub(crate) max_object_size: AtomicU64,
-}
-
-pub(crate) fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
-}
-
-fn get(c: &AtomicU64) -> u64 {
-    c.load(Ordering::Relaxed)
 }
 
 impl Counters {
@@ -65,20 +80,7 @@ impl Counters {
     }
 
     fn server_rows(&self) -> Vec<(&'static str, u64)> {
-        vec![
-            ("connections_accepted", get(&self.connections_accepted)),
-            ("connections_open", get(&self.connections_open)),
-            (
-                "connections_idle_closed",
-                get(&self.connections_idle_closed),
-            ),
-            ("unauthorized", get(&self.unauthorized)),
-            ("too_large", get(&self.too_large)),
-            ("body_timeouts", get(&self.body_timeouts)),
-            ("bytes_received", get(&self.bytes_received)),
-            ("bytes_sent", get(&self.bytes_sent)),
-            ("max_object_size", get(&self.max_object_size)),
-        ]
+        self.named.rows()
     }
 }
 

@@ -173,6 +173,7 @@ impl<S: KvStore + 'static> Server<S> {
             .map_err(|e| Error::system(format_args!("listening on {}", config.listen), e))?;
         let counters = Counters::default();
         counters
+            .named
             .max_object_size
             .store(config.max_object_size, Ordering::Relaxed);
         Ok(Server {
@@ -224,8 +225,11 @@ impl<S: KvStore + 'static> Server<S> {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            add(&counters.connections_accepted, 1);
-            counters.connections_open.fetch_add(1, Ordering::Relaxed);
+            add(&counters.named.connections_accepted, 1);
+            counters
+                .named
+                .connections_open
+                .fetch_add(1, Ordering::Relaxed);
             let activity = Activity::new();
             let io = TokioIo::new(Tracked::new(stream, activity.clone()));
             let conn = hyper::server::conn::http1::Builder::new()
@@ -243,10 +247,13 @@ impl<S: KvStore + 'static> Server<S> {
                         }
                     }
                     () = idle_expired(&activity, idle) => {
-                        add(&counters.connections_idle_closed, 1);
+                        add(&counters.named.connections_idle_closed, 1);
                     }
                 }
-                counters.connections_open.fetch_sub(1, Ordering::Relaxed);
+                counters
+                    .named
+                    .connections_open
+                    .fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
             });
         }

@@ -180,7 +180,7 @@ pub(super) async fn put_object<S: KvStore + 'static>(
     let early: Option<Response> = loop {
         let frame = match tokio::time::timeout(app.config.body_timeout, body.frame()).await {
             Err(_) => {
-                add(&app.counters.body_timeouts, 1);
+                add(&app.counters.named.body_timeouts, 1);
                 break Some(text(
                     StatusCode::REQUEST_TIMEOUT,
                     "the request body stalled longer than the body timeout; nothing was stored",
@@ -199,7 +199,7 @@ pub(super) async fn put_object<S: KvStore + 'static>(
             continue; // trailers
         };
         received += data.len() as u64;
-        add(&app.counters.bytes_received, data.len() as u64);
+        add(&app.counters.named.bytes_received, data.len() as u64);
         if received > max {
             drain_body(body, app.config.body_timeout, REFUSED);
             break Some(too_large(&app, max));
@@ -239,7 +239,7 @@ pub(super) async fn put_object<S: KvStore + 'static>(
 }
 
 fn too_large<S: KvStore>(app: &App<S>, max: u64) -> Response {
-    add(&app.counters.too_large, 1);
+    add(&app.counters.named.too_large, 1);
     text(
         StatusCode::PAYLOAD_TOO_LARGE,
         format_args!("the object is over this server's limit of {max} bytes (--max-object-size)"),

@@ -62,7 +62,7 @@ async fn guard<S: KvStore + 'static>(
     app.counters.request(req.method());
     let response = match &app.config.token {
         Some(token) if !auth::authorized(req.headers(), token) => {
-            add(&app.counters.unauthorized, 1);
+            add(&app.counters.named.unauthorized, 1);
             auth::refuse(req, &app.config)
         }
         _ if !decodable(req.headers()) => {

@@ -5,9 +5,10 @@ mod pool;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub(super) use crate::counters::bump;
+use crate::counters::stats;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
 use keys::{WireKey, exptime, unix_now, wire_key};
@@ -124,17 +125,24 @@ impl MemcachedStoreBuilder {
     }
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    requests: AtomicU64,
-    errors: AtomicU64,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    connects: AtomicU64,
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+stats! {
+    /// What one memcached client counts.
+    #[derive(Debug, Default)]
+    pub(crate) struct Counted, counted by Counters {
+        gauges {}
+        counters {
+            /// Commands sent.
+            requests,
+            /// Commands that failed (the connection was dropped).
+            errors,
+            /// Gets that found the item.
+            hits,
+            /// Gets that found none.
+            misses,
+            /// Connections opened.
+            connects,
+        }
+    }
 }
 
 /// A [`KvStore`] on one real memcached server, over the meta text
@@ -380,14 +388,6 @@ impl KvStore for MemcachedStore {
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        vec![
-            ("requests", get(&c.requests)),
-            ("errors", get(&c.errors)),
-            ("hits", get(&c.hits)),
-            ("misses", get(&c.misses)),
-            ("connects", get(&c.connects)),
-        ]
+        self.counters.rows()
     }
 }

@@ -40,7 +40,7 @@ impl<S: KvStore> ShardedStore<S> {
         let c = &node.counters;
         add(&c.requests, 1);
         add(&c.latency_us_total, us);
-        c.latency_us_max.fetch_max(us, Ordering::Relaxed);
+        node.latency_us_max.fetch_max(us, Ordering::Relaxed);
         let mut health = crate::sync::lock(&node.health);
         match &result {
             Err(e) if node_failure(e) => {

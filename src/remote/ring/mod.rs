@@ -99,6 +99,8 @@ struct Node<S> {
     store: S,
     health: Mutex<Health>,
     counters: NodeCounters,
+    /// The slowest call, in microseconds (a maximum, not a total: outside the counters).
+    latency_us_max: std::sync::atomic::AtomicU64,
 }
 
 /// A consistent-hash ring over any [`KvStore`] nodes, with replication,
@@ -172,6 +174,7 @@ impl<S: KvStore> ShardedStore<S> {
             store,
             health: Mutex::new(Health::default()),
             counters: NodeCounters::default(),
+            latency_us_max: Default::default(),
         }));
         ring.rebuild(self.config.vnodes);
         Ok(())
@@ -415,17 +418,13 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
     fn counters(&self) -> Vec<(&'static str, u64)> {
         let s = self.stats();
         let up = s.nodes.iter().filter(|n| n.up).count() as u64;
-        vec![
-            ("nodes", s.nodes.len() as u64),
-            ("nodes_up", up),
-            ("reads", s.reads),
-            ("read_fallbacks", s.read_fallbacks),
-            ("read_errors", s.read_errors),
-            ("writes", s.writes),
-            ("write_errors", s.write_errors),
+        let mut rows = vec![("nodes", s.nodes.len() as u64), ("nodes_up", up)];
+        rows.extend(s.counter_rows());
+        rows.extend([
             ("node_errors", s.nodes.iter().map(|n| n.errors).sum()),
             ("node_downs", s.nodes.iter().map(|n| n.downs).sum()),
-        ]
+        ]);
+        rows
     }
 }
 
