@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::data::pattern;
 use common::{BLOCKS, MANIFESTS, MapStore, temp_log};
 use logcache::{BigCache, Durability, DurableKVCache, Error, FullPolicy, KvStore};
 
@@ -16,17 +17,6 @@ fn store(path: &std::path::Path) -> DurableKVCache {
         .compaction_threshold(0)
         .open()
         .unwrap()
-}
-
-/// Deterministic bytes: position-dependent, so a misplaced block shows.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| {
-            (i as u32)
-                .wrapping_mul(2_654_435_761)
-                .rotate_left(seed as u32) as u8
-        })
-        .collect()
 }
 
 #[test]

@@ -3,6 +3,10 @@
 //! from `VmHWM` in `/proc/self/status`, so the parent's memory does not count.
 //! `LOGCACHE_RSS_MIB` changes the object size (default 1024).
 
+mod common;
+
+use common::data::fill;
+
 use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Instant;
@@ -47,14 +51,6 @@ fn main() {
     println!("big_rss: 1 passed, 0 failed");
 }
 
-/// A cheap, position-dependent byte stream, so every byte read back can be checked.
-fn fill(buf: &mut [u8], offset: u64) {
-    for (i, b) in buf.iter_mut().enumerate() {
-        let x = (offset + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        *b = (x >> 56) as u8;
-    }
-}
-
 fn child() {
     let dir = std::env::var("LOGCACHE_DIR").unwrap();
     let mib: u64 = std::env::var("LOGCACHE_RSS_MIB").unwrap().parse().unwrap();
@@ -97,12 +93,7 @@ fn child() {
     assert_eq!(pos, size);
     let read = t.elapsed();
 
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .map(|v| v.trim().trim_end_matches(" kB").trim().to_string())
-        .unwrap();
+    let hwm = common::data::peak_rss_kib("self");
     println!(
         "{mib} MiB streamed in {:.1} s ({:.0} MB/s) and out in {:.1} s ({:.0} MB/s), peak RSS {hwm} KiB",
         wrote.as_secs_f64(),

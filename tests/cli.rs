@@ -7,13 +7,7 @@ use std::process::{Command, Stdio};
 mod common;
 
 use common::cli::{BIN, logcache, ok, setup};
-
-/// A deterministic byte stream, so 200 MiB need not be held to compare.
-fn fill(buf: &mut [u8], offset: u64) {
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b = ((offset + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8;
-    }
-}
+use common::data::fill;
 
 #[test]
 fn a_200_mib_object_round_trips_through_files_and_pipes() {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::data::fill;
 use common::memcached::Memcached;
 use logcache::{BigCache, Error, KvStore, MemcachedStore, ShardedStore};
 
@@ -113,13 +114,6 @@ fn a_ring_with_two_replicas_survives_a_killed_node_and_takes_it_back() {
     let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     println!("{reads} reads during the kill and the restart, all correct");
     assert!(reads > 100);
-}
-
-/// A deterministic byte stream.
-fn fill(buf: &mut [u8], offset: u64) {
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b = ((offset + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8;
-    }
 }
 
 fn put_object(cache: &BigCache<ShardedStore<MemcachedStore>>, key: &str, size: u64) {

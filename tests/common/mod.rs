@@ -11,6 +11,7 @@ use logcache::fs::{FileHandle, FileInfo, FileSystem, LockGuard, StdFileSystem};
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod data;
 pub mod memcached;
 #[cfg(feature = "sim")]
 pub mod oracle;

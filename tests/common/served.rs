@@ -74,10 +74,7 @@ impl Served {
 
     /// The server's peak resident set (VmHWM), in bytes.
     pub fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        kib * 1024
+        super::data::peak_rss_kib(&self.child.id().to_string()) * 1024
     }
 
     /// SIGTERM, then the exit status.

@@ -5,8 +5,6 @@
 //! log without bound, the token file against `LOGCACHE_TOKEN`, and transfer codings the server
 //! does not decode (once stored still encoded).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -15,8 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::cli::{BIN, logcache_with_input as cli};
-use common::served::Served;
+use crate::common::cli::{BIN, logcache_with_input as cli};
+use crate::common::data::pattern;
+use crate::common::served::Served;
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -39,12 +38,6 @@ fn raw(addr: &str, request: &[u8]) -> String {
 fn status_and_body(r: ureq::http::Response<ureq::Body>) -> (u16, String) {
     let status = r.status().as_u16();
     (status, r.into_body().read_to_string().unwrap_or_default())
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) as u8 ^ seed)
-        .collect()
 }
 
 #[test]
