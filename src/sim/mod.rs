@@ -23,6 +23,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::fs::{FileHandle, FileInfo, FileKind, FileSystem, LockGuard};
 
+mod codec;
+mod file;
+
+pub use codec::*;
+use file::{SimFile, SimLock, not_found, parent};
+
 /// The kinds of operation the simulation counts, crashes after and fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OpKind {
@@ -387,124 +393,6 @@ impl Rng {
 /// Largest simulated file: writes and allocations beyond it fail instead of allocating.
 const MAX_SIM_FILE: u64 = 1 << 32;
 
-/// A handle: an inode number in `fs`'s state. Inodes are never removed and a handle shares its
-/// file system's state, so `ino` always indexes `inodes`.
-#[derive(Debug)]
-struct SimFile {
-    fs: SimFs,
-    ino: usize,
-}
-
-fn too_big() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "simulated files are limited to 4 GiB",
-    )
-}
-
-impl FileHandle for SimFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let s = self.fs.begin(OpKind::Read, false)?;
-        let data = &s.inodes[self.ino].data;
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(data.len());
-        let n = buf.len().min(data.len() - start);
-        buf[..n].copy_from_slice(&data[start..start + n]);
-        Ok(n)
-    }
-
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if offset.saturating_add(buf.len() as u64) > MAX_SIM_FILE {
-            return Err(too_big());
-        }
-        let fs = &self.fs;
-        let mut s = match fs.begin(OpKind::Write, true) {
-            Ok(s) => s,
-            Err(e) => {
-                // An injected failure lands half the bytes, like a short write before ENOSPC.
-                let mut s = fs.lock();
-                if s.crashed.is_none() {
-                    write_into(&mut s.inodes[self.ino].data, &buf[..buf.len() / 2], offset);
-                }
-                return Err(e);
-            }
-        };
-        write_into(&mut s.inodes[self.ino].data, buf, offset);
-        SimFs::end(&mut s);
-        Ok(())
-    }
-
-    fn size(&self) -> io::Result<u64> {
-        let s = self.fs.begin(OpKind::Read, false)?;
-        Ok(s.inodes[self.ino].data.len() as u64)
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        let mut s = self.fs.begin(OpKind::Sync, true)?;
-        let inode = &mut s.inodes[self.ino];
-        inode.durable = inode.data.clone();
-        SimFs::end(&mut s);
-        Ok(())
-    }
-
-    fn truncate(&self, len: u64) -> io::Result<()> {
-        if len > MAX_SIM_FILE {
-            return Err(too_big());
-        }
-        let mut s = self.fs.begin(OpKind::Truncate, true)?;
-        s.inodes[self.ino]
-            .data
-            .resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
-        SimFs::end(&mut s);
-        Ok(())
-    }
-
-    fn allocate(&self, len: u64) -> io::Result<()> {
-        if len > MAX_SIM_FILE {
-            return Err(too_big());
-        }
-        let mut s = self.fs.begin(OpKind::Allocate, true)?;
-        let data = &mut s.inodes[self.ino].data;
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        if data.len() < len {
-            data.resize(len, 0);
-        }
-        SimFs::end(&mut s);
-        Ok(())
-    }
-}
-
-fn write_into(data: &mut Vec<u8>, buf: &[u8], offset: u64) {
-    let start = usize::try_from(offset).unwrap_or(usize::MAX);
-    if data.len() < start + buf.len() {
-        data.resize(start + buf.len(), 0);
-    }
-    data[start..start + buf.len()].copy_from_slice(buf);
-}
-
-fn parent(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new(""))
-}
-
-fn not_found(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{} not found", path.display()),
-    )
-}
-
-struct SimLock {
-    fs: SimFs,
-    path: PathBuf,
-}
-
-impl Drop for SimLock {
-    fn drop(&mut self) {
-        self.fs.lock().locks.remove(&self.path);
-    }
-}
-
 impl FileSystem for SimFs {
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn FileHandle>> {
         let exists = self.lock().names.contains_key(path);
@@ -596,63 +484,4 @@ impl FileSystem for SimFs {
         let s = self.begin(OpKind::Read, false)?;
         Ok(s.available)
     }
-}
-
-#[doc(hidden)]
-/// A record decoded by [`decode_record`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodedRecord {
-    /// Sequence number.
-    pub seq: u64,
-    /// `true` for a put, `false` for a delete.
-    pub put: bool,
-    /// Expiry in Unix milliseconds, 0 = never.
-    pub expiry: u64,
-    /// The key.
-    pub key: Vec<u8>,
-    /// The value.
-    pub value: Vec<u8>,
-    /// Bytes the record takes at the start of the input.
-    pub len: usize,
-}
-
-#[doc(hidden)]
-/// Decodes and verifies the record at the start of `bytes` (the codec the engine uses), with
-/// values up to `max_value_len`. For the `record` fuzz target.
-pub fn decode_record(bytes: &[u8], max_value_len: u64) -> Option<DecodedRecord> {
-    let r = crate::log::record::decode(bytes, max_value_len).ok()?;
-    Some(DecodedRecord {
-        seq: r.header.seq,
-        put: r.header.op == crate::log::record::Op::Put,
-        expiry: r.header.expiry,
-        key: r.key.to_vec(),
-        value: r.value.to_vec(),
-        len: usize::try_from(r.header.record_len()).ok()?,
-    })
-}
-
-#[doc(hidden)]
-/// Encodes a record as the engine writes it. For the `record` fuzz target.
-pub fn encode_record(seq: u64, put: bool, expiry: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
-    use crate::log::record::{Op, Payload};
-    let mut out = Vec::new();
-    let op = if put { Op::Put } else { Op::Delete };
-    Payload::new(key, value).encode(seq, op, expiry, &mut out);
-    out
-}
-
-#[doc(hidden)]
-/// Encodes a record into `out` (replacing its contents) without allocating when `out` has room:
-/// the engine's write path. For benchmarks.
-pub fn encode_record_into(out: &mut Vec<u8>, seq: u64, expiry: u64, key: &[u8], value: &[u8]) {
-    use crate::log::record::{Op, Payload};
-    Payload::new(key, value).encode(seq, Op::Put, expiry, out);
-}
-
-#[doc(hidden)]
-/// Verifies the record at the start of `bytes` (header, separators, CRC) without allocating;
-/// returns its length. The engine's read path. For benchmarks.
-pub fn verify_record(bytes: &[u8], max_value_len: u64) -> Option<usize> {
-    let r = crate::log::record::decode(bytes, max_value_len).ok()?;
-    usize::try_from(r.header.record_len()).ok()
 }
