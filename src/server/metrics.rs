@@ -154,24 +154,28 @@ pub(crate) fn prometheus_text(
         }
     };
     let one = |v: u64| vec![(String::new(), v)];
-    family(
-        "logcache_http_requests_total",
-        "counter",
-        "HTTP requests received, by method.",
-        &labelled(&METHODS, &c.requests)
+    for (metric, help, label, names, counters) in [
+        (
+            "logcache_http_requests_total",
+            "HTTP requests received, by method.",
+            "method",
+            &METHODS,
+            &c.requests,
+        ),
+        (
+            "logcache_http_responses_total",
+            "HTTP responses sent, by status class.",
+            "class",
+            &CLASSES,
+            &c.responses,
+        ),
+    ] {
+        let samples: Vec<(String, u64)> = labelled(names, counters)
             .into_iter()
-            .map(|(m, n)| (format!("{{method=\"{m}\"}}"), n))
-            .collect::<Vec<_>>(),
-    );
-    family(
-        "logcache_http_responses_total",
-        "counter",
-        "HTTP responses sent, by status class.",
-        &labelled(&CLASSES, &c.responses)
-            .into_iter()
-            .map(|(k, n)| (format!("{{class=\"{k}\"}}"), n))
-            .collect::<Vec<_>>(),
-    );
+            .map(|(k, n)| (format!("{{{label}=\"{k}\"}}"), n))
+            .collect();
+        family(metric, "counter", help, &samples);
+    }
     for (name, v) in c.server_rows() {
         let (metric, kind) = if matches!(name, "connections_open" | "max_object_size") {
             (format!("logcache_http_{name}"), "gauge")
