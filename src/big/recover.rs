@@ -18,7 +18,7 @@ pub struct ObjectProblem {
     pub problem: String,
 }
 
-/// What [`BigCacheBuilder::verify`] found.
+/// What [`BigCacheBuilder::verify`](crate::BigCacheBuilder::verify) found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Verification {
@@ -89,7 +89,7 @@ impl<S: KvStore> BigCache<S> {
     }
 
     /// Brings the store back into service after a failed write ([`KvStore::recover`]; for
-    /// the embedded store [`DurableKVCache::recover`]), then deletes the blocks whose delete
+    /// the embedded store [`DurableKVCache::recover`](crate::DurableKVCache::recover)), then deletes the blocks whose delete
     /// failed meanwhile. Returns whether the store recovered.
     pub fn recover(&self) -> Result<bool> {
         let recovered = self.store.recover()?;
