@@ -111,7 +111,7 @@ pub use memory::{
     DEFAULT_SHARDS, ENTRY_OVERHEAD, Loader, MemoryCache, MemoryCacheBuilder, MemoryStats, Tiered,
     TieredBuilder, TieredStats, WritePolicy,
 };
-pub use options::{Durability, RecoveryMode};
+pub use options::{Durability, Eviction, RecoveryMode};
 #[cfg(feature = "http-store")]
 pub use remote::http::{HttpStore, HttpStoreBuilder};
 pub use remote::memcached::{MEMCACHED_MAX_KEY, MemcachedStore, MemcachedStoreBuilder};

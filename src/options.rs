@@ -43,3 +43,20 @@ pub enum RecoveryMode {
     /// byte offset of the damage, and leave the file untouched.
     Strict,
 }
+
+/// Which entry a [`DurableKVCache`](crate::DurableKVCache) with a byte budget
+/// ([`max_bytes`](crate::DurableKVCacheBuilder::max_bytes)) evicts.
+///
+/// Both walk the log in order with a hand, as the log is the one order the store already
+/// keeps (no per-entry list in memory); what differs is whether a read saves an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Eviction {
+    /// CLOCK with a small frequency count (0–3) per key: a read raises it, the passing hand
+    /// lowers it and evicts an entry at 0, so entries read again survive a scan of entries
+    /// read once. The default.
+    #[default]
+    Clock,
+    /// First in, first out, in log order: the oldest write goes first, reads do not count.
+    Fifo,
+}

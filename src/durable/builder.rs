@@ -8,7 +8,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::fs::{FileSystem, StdFileSystem};
 use crate::log::record::MAX_VALUE_LEN_LIMIT;
-use crate::options::{Durability, RecoveryMode};
+use crate::options::{Durability, Eviction, RecoveryMode};
 
 /// Default largest value: 256 MiB.
 pub const DEFAULT_MAX_VALUE_LEN: u64 = 256 << 20;
@@ -31,6 +31,8 @@ pub(crate) struct Options {
     pub(crate) compaction_dead_ratio: f64,
     pub(crate) compaction_dead_bytes: u64,
     pub(crate) read_only: bool,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) eviction: Eviction,
     pub(crate) max_value_len: u64,
     /// Bytes reserved ahead of the data end at a time; `None` = adaptive, `Some(0)` = off.
     pub(crate) preallocate: Option<u64>,
@@ -69,6 +71,8 @@ impl DurableKVCacheBuilder {
                 compaction_dead_ratio: DEFAULT_COMPACTION_DEAD_RATIO,
                 compaction_dead_bytes: DEFAULT_COMPACTION_DEAD_BYTES,
                 read_only: false,
+                max_bytes: None,
+                eviction: Eviction::default(),
                 max_value_len: DEFAULT_MAX_VALUE_LEN,
                 preallocate: None,
                 clock: Arc::new(SystemClock),
@@ -124,6 +128,25 @@ impl DurableKVCacheBuilder {
         self
     }
 
+    /// A budget in bytes on the live data: the records of the live entries (key, value and a
+    /// record header of about 30 bytes each). A put that would pass it first evicts entries
+    /// chosen by the [`Eviction`] policy (default [`Eviction::Clock`]); a value whose record
+    /// alone is larger is [`Error::TooLarge`], before anything is evicted. Evicted records
+    /// become dead bytes that compaction reclaims, so with the default dead ratio the log
+    /// stays within about twice the budget (docs/DESIGN.md, "Byte budget"). Must be at least 1.
+    /// Default: no budget.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.opts.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Which entries a budget ([`max_bytes`](Self::max_bytes)) evicts. Default
+    /// [`Eviction::Clock`].
+    pub fn eviction(mut self, eviction: Eviction) -> Self {
+        self.opts.eviction = eviction;
+        self
+    }
+
     /// Opens the log read-only: nothing on disk is created, repaired or changed (a torn tail
     /// stays; a leftover compaction file stays; preallocated space stays), no background
     /// thread runs, and every write returns [`Error::ReadOnly`]. The lock is still taken, so
@@ -176,6 +199,11 @@ impl DurableKVCacheBuilder {
             return Err(Error::InvalidArgument(format!(
                 "compaction_dead_ratio {ratio} is not in [0, 1)"
             )));
+        }
+        if self.opts.max_bytes == Some(0) {
+            return Err(Error::InvalidArgument(
+                "max_bytes must be at least 1 (a budget of 0 bytes holds nothing)".into(),
+            ));
         }
         if self.opts.compaction_dead_bytes == 0 {
             return Err(Error::InvalidArgument(

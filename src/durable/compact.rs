@@ -72,8 +72,14 @@ impl Inner {
         // Expired entries not yet dropped count as live here: compaction is never early.
         let dead = dead_bytes(end, index.live_bytes);
         let data = dead + index.live_bytes;
+        // With a budget the floor is at most an eighth of it, so large records cannot hold
+        // the log past about twice the budget either.
+        let floor = match self.opts.max_bytes {
+            Some(max) => self.opts.compaction_dead_bytes.min(max / 8).max(1),
+            None => self.opts.compaction_dead_bytes,
+        };
         dead as f64 >= self.opts.compaction_dead_ratio * data as f64
-            && (index.stale_records >= threshold || dead >= self.opts.compaction_dead_bytes)
+            && (index.stale_records >= threshold || dead >= floor)
     }
 
     /// Called after each write: wakes the background compactor when a compaction is due. The
@@ -94,8 +100,15 @@ impl Inner {
     pub(super) fn compact(&self) -> Result<()> {
         let _one_at_a_time = lock(&self.compact_lock);
         let started = Instant::now();
-        let copied = self.snapshot_and_copy()?;
+        let copied = match self.snapshot_and_copy() {
+            Ok(copied) => copied,
+            Err(e) => {
+                *lock(&self.evicted_meanwhile) = None;
+                return Err(e);
+            }
+        };
         let result = self.switch(copied);
+        *lock(&self.evicted_meanwhile) = None;
         if result.is_err() {
             // The rename did not happen (or the switch handled it): the log is as it was.
             // Best effort; open removes a leftover file anyway.
@@ -122,6 +135,9 @@ impl Inner {
         let snapshot_end = {
             let w = self.writer()?;
             self.sync_to(w.seq)?;
+            // From here evictions are noted (under the writer lock, as they happen), so that
+            // the switch keeps them evicted.
+            *lock(&self.evicted_meanwhile) = Some(Vec::new());
             w.end
         };
         let now = self.opts.clock.now_millis();
@@ -271,6 +287,21 @@ impl Inner {
                 reason: "records written during compaction do not read back".into(),
             });
         }
+        // Entries evicted while the copy ran came back through the snapshot or the tail:
+        // evicted they stay (a copied record sits before `copied_end`; a tail record moved by
+        // `copied_end - snapshot_end`).
+        for (key, old_offset) in lock(&self.evicted_meanwhile).take().unwrap_or_default() {
+            let resurrected = fresh.get(&key).is_some_and(|e| {
+                if old_offset < snapshot_end {
+                    e.offset < copied_end
+                } else {
+                    e.offset == old_offset - snapshot_end + copied_end
+                }
+            });
+            if resurrected {
+                fresh.remove(&key);
+            }
+        }
         out.sync_data().map_err(out_err("fsync"))?;
 
         let fs = &*self.opts.fs;
@@ -304,6 +335,7 @@ impl Inner {
         w.end = new_end;
         w.allocated = new_end;
         w.prealloc_failed = false;
+        w.hand = 0; // offsets moved: the eviction hand starts the new file over
         let mut c = lock(&self.commit);
         c.file = Arc::clone(out);
         // Sequence numbers carry over unchanged: everything up to w.seq is synced (switch's

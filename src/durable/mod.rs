@@ -2,6 +2,7 @@
 
 mod builder;
 mod compact;
+mod evict;
 mod index;
 mod key;
 mod open;
@@ -82,6 +83,11 @@ struct Inner {
     counters: Counters,
     /// How long the last compaction took, in microseconds.
     last_compaction_micros: std::sync::atomic::AtomicU64,
+    /// Frequency counts for [`Eviction::Clock`](crate::Eviction::Clock) (budget only).
+    sketch: evict::Sketch,
+    /// Evictions while a compaction copies (key, offset in the old file): its switch keeps
+    /// them evicted. `None` while no compaction runs.
+    evicted_meanwhile: Mutex<Option<evict::Noted>>,
     recovery: RecoveryStats,
     /// Serialises compactions (background and on demand).
     compact_lock: Mutex<()>,
@@ -120,6 +126,7 @@ impl DurableKVCache {
                 prealloc_failed: false,
                 seq: opened.last_seq,
                 buf: Vec::new(),
+                hand: 0,
             }),
             commit: Mutex::new(Commit {
                 file: opened.file,
@@ -139,6 +146,8 @@ impl DurableKVCache {
             poison: Poison::default(),
             counters: Counters::default(),
             last_compaction_micros: Default::default(),
+            sketch: evict::Sketch::new(opts.max_bytes.unwrap_or(0)),
+            evicted_meanwhile: Mutex::new(None),
             recovery: opened.recovery,
             compact_lock: Mutex::new(()),
             background: Mutex::new(Background::default()),
@@ -156,6 +165,12 @@ impl DurableKVCache {
         };
         if cache.inner.opts.read_only {
             return Ok(cache);
+        }
+        // A budget smaller than last time, or evicted keys a crash brought back: down to the
+        // budget before the first write.
+        if cache.inner.opts.max_bytes.is_some() {
+            let mut w = cache.inner.writer()?;
+            cache.inner.make_room(&mut w, 0);
         }
         if let Durability::Interval(every) = cache.inner.opts.durability {
             cache.flusher = Some(spawn_flusher(Arc::clone(&cache.inner), every)?);
@@ -245,6 +260,9 @@ impl DurableKVCache {
         buf.copy_within(start..start + len, 0);
         buf.truncate(len);
         crate::counters::bump(&inner.counters.hits);
+        if inner.opts.max_bytes.is_some() {
+            inner.sketch.touch(key);
+        }
         Ok(Some((buf, entry.expiry)))
     }
 
@@ -357,6 +375,7 @@ impl DurableKVCache {
                 &inner.last_compaction_micros,
             )),
             recovery: inner.recovery,
+            max_bytes: inner.opts.max_bytes.unwrap_or(0),
             ..Stats::default()
         };
         inner.counters.fill(&mut stats);

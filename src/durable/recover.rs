@@ -104,6 +104,7 @@ impl Inner {
         w.end = keep;
         w.allocated = keep;
         w.prealloc_failed = false;
+        w.hand = 0;
         self.poison.clear();
         self.commit_cv.notify_all();
         crate::counters::bump(&self.counters.recoveries);

@@ -47,6 +47,9 @@ stats! {
             last_compaction: Duration,
             /// What the last open found.
             recovery: RecoveryStats,
+            /// The byte budget ([`max_bytes`](crate::DurableKVCacheBuilder::max_bytes)); 0
+            /// without one.
+            max_bytes: u64,
         }
         counters {
             /// `get`s that found a value.
@@ -72,6 +75,10 @@ stats! {
             /// Recoveries in place after a failed write or fsync
             /// ([`DurableKVCache::recover`](crate::DurableKVCache::recover)).
             recoveries,
+            /// Entries evicted to keep to the byte budget.
+            evictions,
+            /// Bytes of the records evicted.
+            evicted_bytes,
         }
     }
 }
@@ -86,6 +93,7 @@ impl Stats {
             ("dead_bytes", self.dead_bytes),
             ("file_bytes", self.file_bytes),
             ("stale_records", self.stale_records),
+            ("max_bytes", self.max_bytes),
         ];
         rows.extend(self.counter_rows());
         rows.extend([

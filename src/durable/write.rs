@@ -39,6 +39,8 @@ pub(super) struct Writer {
     pub(super) seq: u64,
     /// Reused encoding buffer.
     pub(super) buf: Vec<u8>,
+    /// Where the eviction hand is in the log (budget only; see evict.rs).
+    pub(super) hand: u64,
 }
 
 /// Group-commit state, behind `Inner::commit`.
@@ -170,6 +172,9 @@ impl Inner {
             // The clock is read only here: a put has no use for it (4 % of a put's time).
             match self.current(key, sync) {
                 Some(entry) => live = !entry.is_expired(self.opts.clock.now_millis()),
+                // With a budget the key may have been evicted, its record still in the log:
+                // the tombstone keeps a crash from bringing it back.
+                None if self.opts.max_bytes.is_some() => live = false,
                 None => return Ok(false),
             }
         }
@@ -186,6 +191,18 @@ impl Inner {
                 max: u64::from(u32::MAX),
             });
         };
+        if let (Op::Put, Some(max)) = (op, self.opts.max_bytes) {
+            if u64::from(len) > max {
+                w.buf = buf;
+                let overhead = u64::from(len) - value.len() as u64;
+                return Err(Error::TooLarge {
+                    what: "value",
+                    len: value.len() as u64,
+                    max: max.saturating_sub(overhead),
+                });
+            }
+            self.make_room(&mut w, u64::from(len));
+        }
         let result = self.append(&mut w, &buf);
         w.buf = buf;
         let (offset, end) = result?;

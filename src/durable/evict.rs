@@ -1,0 +1,155 @@
+//! The byte budget: which entries leave when a put would pass
+//! [`max_bytes`](super::DurableKVCacheBuilder::max_bytes).
+//!
+//! A hand walks the log in order (the one order the store already keeps: no per-entry list in
+//! memory). At each record it asks the index whether the record is still its key's live value;
+//! a live one is evicted, or, with [`Eviction::Clock`], first has its key's frequency count
+//! lowered if a read raised it (reads raise it without any lock: a sketch of atomic counters
+//! indexed by a hash of the key, so two keys may share a count, which only errs towards
+//! keeping an entry longer).
+//!
+//! Eviction writes nothing: the evicted record stays in the log as dead bytes, which
+//! compaction reclaims. After a crash before that compaction, replay can bring an evicted key
+//! back — with its last acknowledged value, the newest record of the key, never an older one —
+//! and open evicts down to the budget again before accepting writes. A delete of a key the
+//! index does not hold still writes a tombstone while a budget is set, so a key evicted and
+//! then deleted cannot come back.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::Inner;
+use super::index::Entry;
+use super::write::Writer;
+use crate::log::record::{FILE_HEADER, MAX_HEADER_LEN, parse_header};
+use crate::options::Eviction;
+
+/// Evictions noted while a compaction copies: each key with its record's offset in the old
+/// file.
+pub(super) type Noted = Vec<(Box<[u8]>, u64)>;
+
+/// Largest frequency count; a read raises it by one up to this.
+const MAX_COUNT: u8 = 3;
+/// Bytes of budget per sketch slot, and the sketch's bounds in slots.
+const BYTES_PER_SLOT: u64 = 256;
+const MIN_SLOTS: u64 = 1 << 10;
+const MAX_SLOTS: u64 = 1 << 24;
+
+/// Frequency counts, by a hash of the key.
+#[derive(Debug)]
+pub(super) struct Sketch {
+    counts: Box<[AtomicU8]>,
+    mask: u64,
+}
+
+impl Sketch {
+    /// A sketch sized for a budget of `max_bytes` (one slot per 256 bytes, 1 Ki–16 Mi slots).
+    pub(super) fn new(max_bytes: u64) -> Self {
+        let slots = (max_bytes / BYTES_PER_SLOT)
+            .clamp(MIN_SLOTS, MAX_SLOTS)
+            .next_power_of_two();
+        Sketch {
+            counts: (0..slots).map(|_| AtomicU8::new(0)).collect(),
+            mask: slots - 1,
+        }
+    }
+
+    fn slot(&self, key: &[u8]) -> Option<&AtomicU8> {
+        let i = xxhash_rust::xxh3::xxh3_64(key) & self.mask;
+        self.counts.get(usize::try_from(i).ok()?)
+    }
+
+    /// A read of `key`: raises its count (a lost race only misses one raise).
+    pub(super) fn touch(&self, key: &[u8]) {
+        if let Some(c) = self.slot(key) {
+            let n = c.load(Ordering::Relaxed);
+            if n < MAX_COUNT {
+                c.store(n + 1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The hand passes `key`: `true` when it may go (its count was 0), else lowers the count.
+    fn pass(&self, key: &[u8]) -> bool {
+        let Some(c) = self.slot(key) else { return true };
+        let n = c.load(Ordering::Relaxed);
+        if n == 0 {
+            return true;
+        }
+        c.store(n - 1, Ordering::Relaxed);
+        false
+    }
+}
+
+impl Inner {
+    /// Evicts entries until `incoming` more bytes fit in the budget (called with the writer
+    /// lock held, before a put is appended; `incoming` 0 enforces the budget as it stands).
+    /// Gives up after the hand has gone twice round the log without finding a victim (every
+    /// entry is a write still waiting for its fsync): the budget is then passed by those
+    /// writes until the next put.
+    pub(super) fn make_room(&self, w: &mut Writer, incoming: u64) {
+        let Some(max) = self.opts.max_bytes else {
+            return;
+        };
+        let mut laps = 0;
+        let mut header = vec![0u8; MAX_HEADER_LEN];
+        let mut key = Vec::new();
+        while self.budget_used() + incoming > max {
+            if w.hand < FILE_HEADER.len() as u64 || w.hand >= w.end {
+                w.hand = FILE_HEADER.len() as u64;
+                laps += 1;
+                if laps > 2 * (MAX_COUNT as u32 + 1) {
+                    return;
+                }
+            }
+            let at = w.hand;
+            let Some((record_len, live)) = self.live_at(w, at, &mut header, &mut key) else {
+                // Unreadable here (a damaged region skipped at open): start over next time.
+                w.hand = w.end;
+                continue;
+            };
+            w.hand = at + record_len;
+            if let Some(entry) = live {
+                let goes = match self.opts.eviction {
+                    Eviction::Fifo => true,
+                    Eviction::Clock => self.sketch.pass(&key),
+                };
+                if goes && self.write_index().remove_if_same(&key, entry) {
+                    crate::counters::bump(&self.counters.evictions);
+                    crate::counters::add(&self.counters.evicted_bytes, u64::from(entry.len));
+                    if let Some(noted) = crate::sync::lock(&self.evicted_meanwhile).as_mut() {
+                        noted.push((key.as_slice().into(), entry.offset));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The record at `at`: its length, and its index entry when it is its key's live value
+    /// (the key is left in `key`). `None` when no record can be read there.
+    fn live_at(
+        &self,
+        w: &Writer,
+        at: u64,
+        header: &mut [u8],
+        key: &mut Vec<u8>,
+    ) -> Option<(u64, Option<Entry>)> {
+        let room = usize::try_from(w.end.saturating_sub(at)).ok()?;
+        let head = header.get_mut(..header.len().min(room))?;
+        w.file.read_exact_at(head, at).ok()?;
+        let h = parse_header(head, self.opts.max_value_len).ok()?;
+        key.resize(usize::try_from(h.key_len).ok()?, 0);
+        w.file.read_exact_at(key, at + h.header_len as u64).ok()?;
+        let live = self.read_index().get(key).filter(|e| e.offset == at);
+        Some((h.record_len(), live))
+    }
+
+    /// Bytes the budget counts now: the live records, and the puts waiting for their fsync.
+    fn budget_used(&self) -> u64 {
+        let pending: u64 = crate::sync::lock(&self.commit)
+            .pending
+            .iter()
+            .filter_map(|p| p.change.map(|e| u64::from(e.len)))
+            .sum();
+        self.read_index().live_bytes + pending
+    }
+}
