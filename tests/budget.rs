@@ -201,7 +201,15 @@ fn prop(ops: Vec<Op>, fifo: bool) -> TestResult {
                 cache.delete([*k]).unwrap();
                 model.insert(*k, None);
             }
-            Op::Get(_) | Op::Reopen | Op::Compact => {}
+            Op::Get(k) => {
+                // A read also raises the key's count (CLOCK keeps it longer).
+                let got = cache.get([*k]).unwrap();
+                let latest = model.get(k).cloned().flatten();
+                if got.is_some() && got != latest {
+                    return TestResult::error(format!("step {step}: get {k} = {got:?}"));
+                }
+            }
+            Op::Reopen | Op::Compact => {}
         }
         match op {
             Op::Reopen => {
