@@ -5,7 +5,8 @@
 //! - every acknowledged write that was durable (a Sync ack, or any write before a successful
 //!   `sync()`) is there with its exact bytes, or a later write of the same key replaced it;
 //! - every other write is whole or absent: a key holds one of the values written to it;
-//! - reopen never fails (Salvage mode) and never panics; a write after recovery survives.
+//! - reopen never fails (Salvage mode) and never panics; a write after recovery survives;
+//! - with a byte budget, a key may also be absent (evicted), never older than its floor.
 //!
 //! Prints `crash states: N`. `LOGCACHE_CRASH_SEEDS` (default 5) runs more random workloads.
 
@@ -18,7 +19,7 @@ use logcache::sim::SimFs;
 use logcache::{Durability, DurableKVCache};
 
 mod common;
-use common::oracle::{Gen, Journal, check};
+use common::oracle::{Gen, Journal, check, check_evicting};
 
 const LOG: &str = "/db/cache.log";
 
@@ -41,19 +42,25 @@ enum Workload {
     Interval,
     /// Sync writes, then compactions (on demand and in the background) with writes around.
     Compaction,
+    /// Sync writes and deletes into a byte budget far smaller than the data: evictions on
+    /// most puts, compactions in the background.
+    Budget,
 }
+
+/// The budget of [`Workload::Budget`]: about five of its entries.
+const BUDGET: u64 = 5 * 140;
 
 impl Workload {
     fn durability(self) -> Durability {
         match self {
-            Workload::SyncMix | Workload::Compaction => Durability::Sync,
+            Workload::SyncMix | Workload::Compaction | Workload::Budget => Durability::Sync,
             Workload::NoneWithSyncs => Durability::None,
             Workload::Interval => Durability::Interval(Duration::from_millis(1)),
         }
     }
 
     fn threshold(self) -> u64 {
-        if matches!(self, Workload::Compaction) {
+        if matches!(self, Workload::Compaction | Workload::Budget) {
             6
         } else {
             0
@@ -123,6 +130,19 @@ impl Workload {
                 }
                 cache.wait_for_compaction();
             }
+            Workload::Budget => {
+                let mut g = Gen(seed + 555);
+                for i in 0..24 {
+                    let key = format!("k{}", g.next() % 8).into_bytes();
+                    let mut value = format!("b{i}|").into_bytes();
+                    value.resize(100, b'.');
+                    let del = g.next().is_multiple_of(6);
+                    if !journal.apply(cache, &key, (!del).then_some(&value[..])) {
+                        return;
+                    }
+                }
+                cache.wait_for_compaction();
+            }
         }
     }
 }
@@ -131,7 +151,18 @@ impl Workload {
 /// file system.
 fn run_once(workload: Workload, seed: u64, crash_after: Option<u64>) -> (Arc<Journal>, SimFs) {
     let fs = SimFs::new();
-    let cache = Arc::new(open(&fs, workload.durability(), workload.threshold()).unwrap());
+    let cache = if matches!(workload, Workload::Budget) {
+        DurableKVCache::builder(LOG)
+            .durability(workload.durability())
+            .compaction_threshold(workload.threshold())
+            .compaction_dead_ratio(0.0)
+            .max_bytes(BUDGET)
+            .file_system(Arc::new(fs.clone()))
+            .open()
+    } else {
+        open(&fs, workload.durability(), workload.threshold())
+    };
+    let cache = Arc::new(cache.unwrap());
     if let Some(k) = crash_after {
         fs.crash_after(fs.ops() + k);
     }
@@ -145,13 +176,21 @@ fn run_once(workload: Workload, seed: u64, crash_after: Option<u64>) -> (Arc<Jou
 }
 
 /// Reopens every crash image, checks the oracle, writes once more and checks that survives.
-fn check_images(fs: &SimFs, journal: &Journal, sync_acks: bool, seed: u64, what: &str) -> u64 {
+fn check_images(
+    fs: &SimFs,
+    journal: &Journal,
+    sync_acks: bool,
+    may_evict: bool,
+    seed: u64,
+    what: &str,
+) -> u64 {
     let mut states = 0;
     for (label, image) in fs.crash_images(seed) {
         let ctx = format!("{what}, image {label}");
         let cache = open(&image, Durability::Sync, 0)
             .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
-        check(&cache, journal, sync_acks).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        check_evicting(&cache, journal, sync_acks, may_evict)
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
         cache.put("after-recovery", "survives").unwrap();
         drop(cache);
         let cache = open(&image, Durability::Sync, 0).unwrap();
@@ -179,6 +218,7 @@ fn enumerate(workload: Workload, seeds: u64) -> u64 {
                 &fs,
                 &journal,
                 sync_acks,
+                matches!(workload, Workload::Budget),
                 seed * 1000 + k,
                 &format!("{workload:?} seed {seed} crash after op {k}"),
             );
@@ -269,6 +309,7 @@ fn crash_at_every_io_point() {
         Workload::NoneWithSyncs,
         Workload::Interval,
         Workload::Compaction,
+        Workload::Budget,
     ] {
         let n = enumerate(workload, seeds);
         println!("{workload:?}: {n} crash states");

@@ -69,6 +69,17 @@ pub fn check(
     journal: &Journal,
     sync_acks_durable: bool,
 ) -> Result<(), String> {
+    check_evicting(cache, journal, sync_acks_durable, false)
+}
+
+/// [`check`] for a store with a byte budget (`may_evict`): any key may also be absent
+/// (evicted), but a present one never holds a value older than its durable floor.
+pub fn check_evicting(
+    cache: &DurableKVCache,
+    journal: &Journal,
+    sync_acks_durable: bool,
+    may_evict: bool,
+) -> Result<(), String> {
     let ops = journal.ops.lock().unwrap();
     let durable_before = journal.durable_before.load(Ordering::SeqCst);
     let mut by_key: BTreeMap<&[u8], Vec<&Issued>> = BTreeMap::new();
@@ -83,8 +94,8 @@ pub fn check(
             .get(key)
             .map_err(|e| format!("get {:?}: {e}", String::from_utf8_lossy(key)))?;
         let mut allowed: Vec<Option<&[u8]>> = Vec::new();
-        if floor.is_none() {
-            allowed.push(None); // nothing durable yet: absent is fine
+        if floor.is_none() || may_evict {
+            allowed.push(None); // nothing durable yet, or evicted: absent is fine
         }
         for o in &history[floor.unwrap_or(0)..] {
             allowed.push(o.value.as_deref());
