@@ -12,6 +12,17 @@ use std::process::Command;
 use common::temp_log;
 use logcache::{DurableKVCache, Error, read_log};
 
+/// Held by the tests that reopen a log right after dropping it and by those that spawn
+/// processes: a child forked by another thread holds a copy of every open descriptor, the
+/// lock's included, until it execs, so a reopen in that instant would find the log locked.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Names beside `path` that logcache would create: `.lock`, `.compact`.
 fn siblings(path: &Path) -> Vec<String> {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -24,6 +35,7 @@ fn siblings(path: &Path) -> Vec<String> {
 
 #[test]
 fn a_symbolic_link_leads_to_the_same_lock_and_keeps_being_a_link() {
+    let _serial = serial();
     let (dir, real) = temp_log();
     let link = dir.path().join("link.log");
     std::os::unix::fs::symlink(&real, &link).unwrap();
@@ -62,6 +74,7 @@ fn a_symbolic_link_leads_to_the_same_lock_and_keeps_being_a_link() {
 
 #[test]
 fn a_link_to_a_missing_file_creates_the_target() {
+    let _serial = serial();
     let (dir, real) = temp_log();
     let link = dir.path().join("link.log");
     std::os::unix::fs::symlink("cache_data.log", &link).unwrap(); // relative target
@@ -81,6 +94,7 @@ fn a_link_to_a_missing_file_creates_the_target() {
 
 #[test]
 fn a_log_with_a_second_hard_link_is_refused_for_writing() {
+    let _serial = serial();
     let (dir, real) = temp_log();
     DurableKVCache::open(&real).unwrap().put("k", "v").unwrap();
     let hard = dir.path().join("hard.log");
@@ -114,6 +128,7 @@ fn a_log_with_a_second_hard_link_is_refused_for_writing() {
 
 #[test]
 fn paths_that_are_not_regular_files_are_refused_and_left_alone() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let fifo = d.join("fifo");
