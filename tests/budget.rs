@@ -264,3 +264,27 @@ fn large_values_under_a_budget_keep_the_log_near_twice_the_budget() {
         );
     }
 }
+
+/// Guards: the hand once stopped at bytes it could not read (a damaged record that open
+/// skipped), so the entries behind the damage were never evicted and the budget was passed.
+#[test]
+fn entries_behind_a_damaged_record_are_still_evicted() {
+    let (_dir, path) = temp_log();
+    let cache = common::open_fast(&path);
+    for i in 0..20 {
+        cache.put(format!("k{i:02}"), vec![b'x'; 200]).unwrap();
+    }
+    drop(cache);
+    // Wreck record 5's header (its sequence number field), so it cannot be parsed.
+    let (at, _) = common::record_offsets(&path)[5];
+    let mut bytes = std::fs::read(&path).unwrap();
+    let tab = bytes[at..].iter().position(|&b| b == b'\t').unwrap();
+    bytes[at + tab + 1] = b'x';
+    std::fs::write(&path, &bytes).unwrap();
+    let one = 240; // a record of k?? and 200 bytes, rounded up
+    let cache = open(&path, 5 * one, Eviction::Fifo);
+    let s = cache.stats();
+    assert_eq!(s.recovery.damaged_regions, 1, "{s:?}");
+    assert!(s.live_bytes <= 5 * one, "{s:?}");
+    assert!(cache.get("k19").unwrap().is_some(), "the newest stay");
+}

@@ -103,8 +103,9 @@ impl Inner {
             }
             let at = w.hand;
             let Some((record_len, live)) = self.live_at(w, at, &mut header, &mut key) else {
-                // Unreadable here (a damaged region skipped at open): start over next time.
-                w.hand = w.end;
+                // Unreadable here (a damaged region that open skipped): jump to the next live
+                // record, so the damage cannot hide the entries behind it from the hand.
+                w.hand = self.next_live_offset(at).unwrap_or(w.end);
                 continue;
             };
             w.hand = at + record_len;
@@ -141,6 +142,16 @@ impl Inner {
         w.file.read_exact_at(key, at + h.header_len as u64).ok()?;
         let live = self.read_index().get(key).filter(|e| e.offset == at);
         Some((h.record_len(), live))
+    }
+
+    /// The offset of the first live record after `at` (a scan of the index: only when the hand
+    /// meets bytes it cannot read).
+    fn next_live_offset(&self, at: u64) -> Option<u64> {
+        self.read_index()
+            .iter()
+            .map(|(_, e)| e.offset)
+            .filter(|&o| o > at)
+            .min()
     }
 
     /// Bytes the budget counts now: the live records, and the puts waiting for their fsync.
