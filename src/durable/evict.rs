@@ -83,9 +83,9 @@ impl Sketch {
 impl Inner {
     /// Evicts entries until `incoming` more bytes fit in the budget (called with the writer
     /// lock held, before a put is appended; `incoming` 0 enforces the budget as it stands).
-    /// Gives up after the hand has gone twice round the log without finding a victim (every
-    /// entry is a write still waiting for its fsync): the budget is then passed by those
-    /// writes until the next put.
+    /// Gives up after eight laps of the hand (enough for every count to fall to zero twice)
+    /// without making room (every entry is a write still waiting for its fsync): the budget
+    /// is then passed by those writes until the next put.
     pub(super) fn make_room(&self, w: &mut Writer, incoming: u64) {
         let Some(max) = self.opts.max_bytes else {
             return;
