@@ -131,13 +131,7 @@ fn messages_say_what_the_command_line_user_can_do() {
 fn paths_that_are_not_files_are_refused_by_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&fifo);
     for (path, kind) in [
         (fifo.as_path(), "a named pipe (FIFO)"),
         (dir.path(), "a directory"),

@@ -132,13 +132,7 @@ fn paths_that_are_not_regular_files_are_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let fifo = d.join("fifo");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&fifo);
     let socket = d.join("socket");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     let subdir = d.join("subdir");

@@ -9,6 +9,18 @@ use std::sync::atomic::Ordering;
 use common::{FaultFs, Faults, temp_log};
 use logcache::{Durability, DurableKVCache, Error};
 
+/// Every fsync from the next one on fails.
+fn fail_syncs_from_now(faults: &Faults) {
+    let seen = faults.syncs.load(Ordering::SeqCst);
+    faults.fail_syncs_after.store(seen, Ordering::SeqCst);
+}
+
+/// Every write from the next one on fails.
+fn fail_writes_from_now(faults: &Faults) {
+    let seen = faults.writes.load(Ordering::SeqCst);
+    faults.fail_writes_after.store(seen, Ordering::SeqCst);
+}
+
 fn open_faulty(path: &std::path::Path, durability: Durability) -> (DurableKVCache, Arc<Faults>) {
     let faults = Faults::new();
     let cache = DurableKVCache::builder(path)
@@ -24,9 +36,7 @@ fn failed_fsync_poisons_and_hides_the_write() {
     let (_dir, path) = temp_log();
     let (cache, faults) = open_faulty(&path, Durability::Sync);
     cache.put("acked", "1").unwrap();
-    faults
-        .fail_syncs_after
-        .store(faults.syncs.load(Ordering::SeqCst), Ordering::SeqCst);
+    fail_syncs_from_now(&faults);
     let err = cache.put("unacked", "2").unwrap_err();
     assert!(matches!(err, Error::Io { op: "fsync", .. }), "{err}");
     assert!(
@@ -65,9 +75,7 @@ fn failed_write_poisons_in_every_mode_and_the_torn_record_is_dropped() {
         for i in 0..10 {
             cache.put(format!("k{i}"), "acknowledged").unwrap();
         }
-        faults
-            .fail_writes_after
-            .store(faults.writes.load(Ordering::SeqCst), Ordering::SeqCst);
+        fail_writes_from_now(&faults);
         let err = cache.put("torn", "x".repeat(1000)).unwrap_err();
         assert!(matches!(err, Error::Io { op: "write", .. }), "{err}");
         assert!(matches!(
@@ -100,9 +108,7 @@ fn failed_compaction_leaves_the_log_untouched() {
     cache.sync().unwrap();
     let data_end = cache.stats().file_bytes as usize;
     let before = std::fs::read(&path).unwrap()[..data_end].to_vec();
-    faults
-        .fail_writes_after
-        .store(faults.writes.load(Ordering::SeqCst), Ordering::SeqCst);
+    fail_writes_from_now(&faults);
     assert!(matches!(
         cache.compact().unwrap_err(),
         Error::Io { op: "write", .. }
@@ -144,9 +150,7 @@ fn recover_after_a_failed_write_keeps_every_acknowledged_write() {
         for i in 0..5 {
             cache.put(format!("k{i}"), format!("v{i}")).unwrap();
         }
-        faults
-            .fail_writes_after
-            .store(faults.writes.load(Ordering::SeqCst), Ordering::SeqCst);
+        fail_writes_from_now(&faults);
         let err = cache.put("failed", "x".repeat(4000)).unwrap_err();
         assert!(matches!(err, Error::Io { op: "write", .. }), "{err}");
         let reason = cache.failure().expect("poisoned");
@@ -187,9 +191,7 @@ fn recover_after_a_failed_fsync_keeps_only_what_an_fsync_covered() {
     let (_dir, path) = temp_log();
     let (cache, faults) = open_faulty(&path, Durability::Sync);
     cache.put("acked", "1").unwrap();
-    faults
-        .fail_syncs_after
-        .store(faults.syncs.load(Ordering::SeqCst), Ordering::SeqCst);
+    fail_syncs_from_now(&faults);
     assert!(cache.put("refused", "2").is_err());
     heal(&faults);
     assert!(cache.recover().unwrap());
@@ -211,9 +213,7 @@ fn recover_after_a_failed_fsync_keeps_only_what_an_fsync_covered() {
     cache.put("k", "new").unwrap();
     cache.put("gone", "x").unwrap();
     assert_eq!(cache.get("k").unwrap().as_deref(), Some(&b"new"[..]));
-    faults
-        .fail_syncs_after
-        .store(faults.syncs.load(Ordering::SeqCst), Ordering::SeqCst);
+    fail_syncs_from_now(&faults);
     assert!(cache.sync().is_err());
     heal(&faults);
     assert!(cache.recover().unwrap());

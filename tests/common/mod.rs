@@ -26,6 +26,12 @@ pub fn temp_log() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// Makes a named pipe at `path` (mkfifo(1): std has no call for it).
+pub fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo").arg(path).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+}
+
 /// Opens with `Durability::None` (fast; a clean close still syncs).
 pub fn open_fast(path: &Path) -> DurableKVCache {
     DurableKVCache::builder(path)

@@ -109,6 +109,20 @@ impl Latency {
             .push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
         out
     }
+    /// A row of `ops` operations over `secs` moving `bytes`, with these latencies.
+    pub(super) fn row(self, variant: &str, ops: u64, secs: f64, bytes: u64) -> Row {
+        let (p50_us, p99_us) = self.percentiles();
+        Row {
+            variant: variant.into(),
+            ops,
+            secs,
+            bytes,
+            p50_us,
+            p99_us,
+            ..Row::default()
+        }
+    }
+
     pub(super) fn percentiles(mut self) -> (Option<f64>, Option<f64>) {
         if self.0.is_empty() {
             return (None, None);

@@ -52,16 +52,7 @@ pub(super) fn fill(dir: &Path, lc: bool, n: u64) -> Res<Row> {
         r.sync()?;
     }
     let secs = t.elapsed().as_secs_f64();
-    let (p50_us, p99_us) = lat.percentiles();
-    Ok(Row {
-        variant: "none".into(),
-        ops: n,
-        secs,
-        bytes: n * 116,
-        p50_us,
-        p99_us,
-        ..Row::default()
-    })
+    Ok(lat.row("none", n, secs, n * 116))
 }
 
 pub(super) fn fill_sync(dir: &Path, lc: bool, n: u64) -> Res<Row> {
@@ -79,16 +70,7 @@ pub(super) fn fill_sync(dir: &Path, lc: bool, n: u64) -> Res<Row> {
         }
     }
     let secs = t.elapsed().as_secs_f64();
-    let (p50_us, p99_us) = lat.percentiles();
-    Ok(Row {
-        variant: "sync-1t".into(),
-        ops: n,
-        secs,
-        bytes: n * 116,
-        p50_us,
-        p99_us,
-        ..Row::default()
-    })
+    Ok(lat.row("sync-1t", n, secs, n * 116))
 }
 
 pub(super) fn group_commit(dir: &Path, lc: bool, per_thread: u64) -> Res<Vec<Row>> {
@@ -185,16 +167,7 @@ pub(super) fn read_random(dir: &Path, lc: bool, n: u64) -> Res<Row> {
         }
         t.elapsed().as_secs_f64()
     };
-    let (p50_us, p99_us) = lat.percentiles();
-    Ok(Row {
-        variant: "page-cache".into(),
-        ops: n,
-        secs,
-        bytes: n * 100,
-        p50_us,
-        p99_us,
-        ..Row::default()
-    })
+    Ok(lat.row("page-cache", n, secs, n * 100))
 }
 
 pub(super) fn reopen(dir: &Path, lc: bool, n: u64) -> Res<Row> {
