@@ -1,8 +1,10 @@
 //! BigCache throughput for one large object next to a plain file with the same bytes, in one
-//! run: `set`/`get` (whole object in memory) and the streaming writer/reader.
+//! run: `set`/`get` (whole object in memory) and the streaming writer/reader. Then small
+//! objects stored inside their manifests against the same objects in blocks, which is how the
+//! default [`DEFAULT_INLINE_MAX`](logcache::DEFAULT_INLINE_MAX) was chosen.
 //!
 //! ```text
-//! cargo run --release --example bigcache                 # a 256 MiB object
+//! cargo run --release --example bigcache                 # a 256 MiB object, 64 MiB of small ones
 //! cargo run --release --example bigcache -- --mib 1024
 //! ```
 //!
@@ -133,6 +135,66 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {name:<34} {plain:>7.0} {big:>9.0} {:>7.2}", big / plain);
     }
     drop(cache);
+    small_objects(dir, mib.min(64) << 20)?;
     std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+/// Objects of 256 B to 64 KiB, `total` bytes of each size, inside their manifests
+/// (`inline_max` = the size) and in one block each (`inline_max(0)`): `set`, `get` in a
+/// scattered order, and `size_of` (a HEAD: the manifest alone), in operations per second.
+fn small_objects(dir: &std::path::Path, total: u64) -> Result<(), Box<dyn std::error::Error>> {
+    println!("small objects, {} MiB of each size (ops/s):", total >> 20);
+    println!(
+        "  {:>6}  {:>9} {:>9} {:>6}  {:>9} {:>9} {:>6}  {:>9} {:>9} {:>6}",
+        "size",
+        "set blk",
+        "inline",
+        "ratio",
+        "get blk",
+        "inline",
+        "ratio",
+        "head blk",
+        "inline",
+        "ratio"
+    );
+    for size in [256usize, 1 << 10, 4 << 10, 16 << 10, 64 << 10] {
+        let n = (total as usize / size.max(1 << 10)).max(1);
+        let value = vec![7u8; size];
+        let mut rates = Vec::new();
+        for inline in [0, size] {
+            let path = dir.join(format!("small-{size}-{inline}.log"));
+            let store = DurableKVCache::builder(&path)
+                .durability(Durability::None)
+                .open()?;
+            let cache = BigCache::builder(store).inline_max(inline).open()?;
+            let rate = |t: Instant, ops: usize| ops as f64 / t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            for i in 0..n {
+                cache.set(format!("k{i}"), &value)?;
+            }
+            let set = rate(t, n);
+            let t = Instant::now();
+            for i in 0..n {
+                let key = format!("k{}", (i * 7919) % n);
+                let got = cache.get(&key)?.ok_or("object missing")?;
+                assert_eq!(got.len(), size);
+            }
+            let get = rate(t, n);
+            let t = Instant::now();
+            for i in 0..n {
+                cache.size_of(format!("k{i}"))?.ok_or("object missing")?;
+            }
+            rates.push([set, get, rate(t, n)]);
+            drop(cache);
+            std::fs::remove_file(path)?;
+        }
+        let [blk, inl] = [rates[0], rates[1]];
+        print!("  {size:>6}");
+        for i in 0..3 {
+            print!("  {:>9.0} {:>9.0} {:>6.2}", blk[i], inl[i], inl[i] / blk[i]);
+        }
+        println!();
+    }
     Ok(())
 }

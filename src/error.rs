@@ -73,6 +73,19 @@ pub enum Error {
         version: String,
     },
 
+    /// An object's manifest is of a BigCache layout version this build cannot read (written
+    /// by a newer release). It was not changed.
+    #[error(
+        "the object {key} has a manifest of BigCache layout version {version}, and this build \
+         reads versions 1 and 2; nothing was removed: use the logcache release that wrote it"
+    )]
+    UnsupportedManifest {
+        /// The object's key, with bytes other than printable ASCII escaped.
+        key: String,
+        /// The version the manifest names.
+        version: u8,
+    },
+
     /// A write was asked of a handle opened read-only.
     #[error("{path} is open read-only; open it again without `read_only` to change it")]
     ReadOnly {

@@ -96,7 +96,7 @@ mod sync;
 
 pub use big::{
     BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, Committed, DEFAULT_BLOCK_SIZE,
-    DEFAULT_NAMESPACE, FullPolicy, ObjectProblem, Verification,
+    DEFAULT_INLINE_MAX, DEFAULT_NAMESPACE, FullPolicy, ObjectProblem, Verification,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use durable::{

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::data::pattern;
-use common::{BLOCKS, MANIFESTS, MapStore, temp_log};
+use common::{BLOCKS, MANIFESTS, MapStore, big_charge, block_count, temp_log};
 use logcache::{BigCache, Durability, DurableKVCache, Error, FullPolicy, KvStore};
 
 fn store(path: &std::path::Path) -> DurableKVCache {
@@ -38,11 +38,28 @@ fn round_trips_at_every_block_boundary_and_after_reopen() {
         }
         let s = cache.stats();
         assert_eq!(s.objects, sizes.len() as u64);
+        let inline = logcache::DEFAULT_INLINE_MAX;
         let expected_blocks: u64 = sizes
             .iter()
+            .filter(|&&s| s > inline)
             .map(|&s| (s as u64).div_ceil(block as u64))
             .sum();
-        assert_eq!(s.used_blocks, expected_blocks);
+        assert_eq!(
+            s.blocks, expected_blocks,
+            "objects of 0 and 1 byte are inline"
+        );
+        let charged: u64 = sizes
+            .iter()
+            .map(|&s| {
+                big_charge(
+                    format!("obj{s}").len(),
+                    s as u64,
+                    block as u64,
+                    inline as u64,
+                )
+            })
+            .sum();
+        assert_eq!(s.used_bytes, charged);
     }
     let cache = BigCache::new(store(&path)).unwrap();
     for (i, &size) in sizes.iter().enumerate() {
@@ -105,10 +122,11 @@ fn delete_frees_the_blocks_and_forgets_the_key() {
     let store = Arc::new(MapStore::new(1000));
     let cache = BigCache::builder(Arc::clone(&store))
         .block_size(100)
-        .capacity_blocks(20)
+        .capacity_bytes(2000)
         .open()
         .unwrap();
     cache.set("k", vec![1u8; 950]).unwrap();
+    assert_eq!(cache.stats().used_bytes, big_charge(1, 950, 100, 100));
     assert_eq!(store.count_prefix(BLOCKS), 10);
     assert!(cache.delete("k").unwrap());
     assert_eq!(cache.get("k").unwrap(), None);
@@ -117,7 +135,7 @@ fn delete_frees_the_blocks_and_forgets_the_key() {
     assert_eq!(store.count_prefix(BLOCKS), 0);
     assert_eq!(store.count_prefix(MANIFESTS), 0);
     let s = cache.stats();
-    assert_eq!((s.objects, s.used_blocks, s.free_blocks), (0, 0, Some(20)));
+    assert_eq!((s.objects, s.used_bytes, s.free_bytes), (0, 0, Some(2000)));
 }
 
 #[test]
@@ -130,7 +148,8 @@ fn replacing_an_object_does_not_leak_its_old_blocks() {
     cache.set("k", vec![1u8; 950]).unwrap();
     cache.set("k", vec![2u8; 250]).unwrap();
     assert_eq!(store.count_prefix(BLOCKS), 3);
-    assert_eq!(cache.stats().used_blocks, 3);
+    assert_eq!(cache.stats().blocks, 3);
+    assert_eq!(cache.stats().used_bytes, big_charge(1, 250, 100, 100));
     assert_eq!(cache.get("k").unwrap(), Some(vec![2u8; 250]));
     assert_eq!(cache.blocks_per_key(), vec![(b"k".to_vec(), 3)]);
 }
@@ -140,7 +159,7 @@ fn a_failed_set_leaks_nothing_and_keeps_the_old_object() {
     let store = Arc::new(MapStore::new(1000));
     let cache = BigCache::builder(Arc::clone(&store))
         .block_size(100)
-        .capacity_blocks(30)
+        .capacity_bytes(3000)
         .open()
         .unwrap();
     cache.set("k", vec![1u8; 500]).unwrap();
@@ -163,8 +182,8 @@ fn a_failed_set_leaks_nothing_and_keeps_the_old_object() {
         );
         let s = cache.stats();
         assert_eq!(
-            (s.used_blocks, s.reserved_blocks),
-            (5, 0),
+            (s.blocks, s.used_bytes, s.reserved_bytes),
+            (5, big_charge(1, 500, 100, 100), 0),
             "fail at set {fail_at}"
         );
     }
@@ -182,7 +201,7 @@ fn a_dropped_writer_publishes_nothing_and_frees_its_blocks() {
     drop(w);
     assert_eq!(cache.get("k").unwrap(), None);
     assert_eq!(store.count_prefix(BLOCKS), 0);
-    assert_eq!(cache.stats().reserved_blocks, 0);
+    assert_eq!(cache.stats().reserved_bytes, 0);
 }
 
 #[test]
@@ -335,7 +354,7 @@ fn a_streaming_reader_finishes_its_version_through_replace_delete_and_eviction()
     let store = Arc::new(MapStore::new(1000));
     let cache = BigCache::builder(Arc::clone(&store))
         .block_size(100)
-        .capacity_blocks(10)
+        .capacity_bytes(2 * big_charge(1, 500, 100, 100))
         .open()
         .unwrap();
     let old = vec![1u8; 450]; // 5 blocks
@@ -352,8 +371,8 @@ fn a_streaming_reader_finishes_its_version_through_replace_delete_and_eviction()
         "others see the new one"
     );
     assert_eq!(
-        cache.stats().used_blocks,
-        5,
+        (cache.stats().blocks, cache.stats().used_bytes),
+        (5, big_charge(1, 450, 100, 100)),
         "the old blocks no longer count"
     );
     let mut all = Vec::new();
@@ -386,7 +405,8 @@ fn a_streaming_reader_finishes_its_version_through_replace_delete_and_eviction()
     drop(r);
     assert_eq!(store.count_prefix(BLOCKS), 0);
 
-    // Eviction under a reader: capacity is 10 blocks, "a" is evicted by "b" and "c".
+    // Eviction under a reader: the capacity holds two objects of 500 bytes, so "a" is
+    // evicted by "b" and "c".
     cache.set("a", vec![3u8; 500]).unwrap();
     let mut r = cache.reader("a").unwrap().unwrap();
     cache.set("b", vec![4u8; 500]).unwrap();
@@ -421,7 +441,7 @@ fn full_cache_evicts_the_least_recently_used_object() {
     let store = Arc::new(MapStore::new(1000));
     let cache = BigCache::builder(Arc::clone(&store))
         .block_size(100)
-        .capacity_blocks(10)
+        .capacity_bytes(big_charge(1, 400, 100, 100) + 2 * big_charge(1, 300, 100, 100))
         .open()
         .unwrap();
     cache.set("a", vec![1u8; 400]).unwrap(); // 4 blocks
@@ -434,10 +454,17 @@ fn full_cache_evicts_the_least_recently_used_object() {
     assert_eq!(cache.get("a").unwrap(), Some(vec![1u8; 400]));
     assert_eq!(cache.get("d").unwrap(), Some(vec![4u8; 500]));
     let s = cache.stats();
-    assert_eq!((s.used_blocks, s.free_blocks, s.evictions), (9, Some(1), 2));
+    let used = big_charge(1, 400, 100, 100) + big_charge(1, 500, 100, 100);
+    let capacity = s.capacity_bytes.unwrap();
+    assert_eq!(
+        (s.blocks, s.used_bytes, s.free_bytes, s.evictions),
+        (9, used, Some(capacity - used), 2)
+    );
     assert_eq!(store.count_prefix(BLOCKS), 9);
+    // Refused before anything is written: a little more than the whole capacity.
+    let huge = capacity - big_charge(4, 0, 100, 100) + 1;
     assert!(matches!(
-        cache.set("huge", vec![0u8; 1100]).unwrap_err(),
+        cache.set("huge", vec![0u8; huge as usize]).unwrap_err(),
         Error::Full
     ));
     assert_eq!(
@@ -452,7 +479,7 @@ fn full_cache_with_the_fail_policy_refuses_and_keeps_everything() {
     let store = Arc::new(MapStore::new(1000));
     let cache = BigCache::builder(Arc::clone(&store))
         .block_size(100)
-        .capacity_blocks(10)
+        .capacity_bytes(big_charge(1, 600, 100, 100) + big_charge(1, 400, 100, 100))
         .full_policy(FullPolicy::Fail)
         .open()
         .unwrap();
@@ -462,7 +489,10 @@ fn full_cache_with_the_fail_policy_refuses_and_keeps_everything() {
     assert_eq!(cache.get("b").unwrap(), None, "never a partial object");
     assert_eq!(store.count_prefix(BLOCKS), 6);
     let s = cache.stats();
-    assert_eq!((s.used_blocks, s.reserved_blocks, s.evictions), (6, 0, 0));
+    assert_eq!(
+        (s.blocks, s.used_bytes, s.reserved_bytes, s.evictions),
+        (6, big_charge(1, 600, 100, 100), 0, 0)
+    );
     // A replace can reuse the object's own blocks even when full.
     cache.set("b", vec![2u8; 400]).unwrap();
     cache.set("a", vec![9u8; 600]).unwrap();
@@ -490,15 +520,7 @@ fn orphan_blocks_from_an_interrupted_set_are_removed_at_open() {
     assert_eq!(cache.stats().orphans_removed, 3);
     assert_eq!(cache.get("kept").unwrap(), Some(pattern(2500, 3)));
     assert_eq!(cache.get("interrupted").unwrap(), None);
-    assert_eq!(
-        cache
-            .store()
-            .keys_with_prefix(BLOCKS)
-            .unwrap()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(block_count(cache.store()), 3);
 }
 
 #[test]
@@ -544,14 +566,7 @@ fn objects_with_a_ttl_expire_whole_and_release_their_blocks() {
             .open()
             .unwrap()
     };
-    let blocks = |cache: &BigCache| {
-        cache
-            .store()
-            .keys_with_prefix(BLOCKS)
-            .unwrap()
-            .unwrap()
-            .len()
-    };
+    let blocks = |cache: &BigCache| block_count(cache.store());
     let cache = open(&clock);
     cache
         .set_with_ttl("a", pattern(2500, 1), Duration::from_secs(10))
@@ -574,7 +589,7 @@ fn objects_with_a_ttl_expire_whole_and_release_their_blocks() {
     assert!(cache.reader("streamed").unwrap().is_none());
     assert_eq!(blocks(&cache), 2, "the expired objects' blocks are gone");
     assert_eq!(cache.stats().expired, 2);
-    assert_eq!(cache.stats().used_blocks, 2);
+    assert_eq!(cache.stats().blocks, 2);
     assert_eq!(cache.get("forever").unwrap(), Some(pattern(1500, 2)));
 
     // sweep() drops expired objects nobody touches.

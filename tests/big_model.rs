@@ -1,18 +1,22 @@
 //! BigCache against a model: after every operation of a random sequence (sets of any size,
-//! gets, deletes, reopens) the block accounting matches the blocks in the store, stays within
-//! capacity, and gets, evictions and `Full` refusals are exactly what an LRU model predicts.
+//! gets, deletes, reopens) the byte accounting matches what the store holds, stays within
+//! capacity, and gets, evictions and `Full` refusals are exactly what an LRU model charging
+//! each object its bytes predicts.
 
 mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use common::{BLOCKS, MANIFESTS, MapStore};
+use common::{BLOCKS, MANIFESTS, MapStore, big_charge};
 use logcache::{BigCache, Error, FullPolicy};
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 
 const BLOCK: usize = 100;
-const CAPACITY: u64 = 12;
+/// Objects up to this size live inside their manifest.
+const INLINE: usize = 60;
+/// About 12 blocks with their keys and manifests.
+const CAPACITY: u64 = 1300;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -26,7 +30,8 @@ impl Arbitrary for Op {
     fn arbitrary(g: &mut Gen) -> Self {
         let k = u8::arbitrary(g) % 6;
         match u8::arbitrary(g) % 10 {
-            0..=4 => Op::Set(k, u16::arbitrary(g) % 1400),
+            0 => Op::Set(k, u16::arbitrary(g) % 120), // inline or one block
+            1..=4 => Op::Set(k, u16::arbitrary(g) % 1400),
             5..=7 => Op::Get(k),
             8 => Op::Delete(k),
             _ => Op::Reopen,
@@ -43,9 +48,19 @@ struct Model {
 
 impl Model {
     fn blocks(v: &[u8]) -> u64 {
-        (v.len() as u64).div_ceil(BLOCK as u64)
+        if v.len() <= INLINE {
+            0
+        } else {
+            (v.len() as u64).div_ceil(BLOCK as u64)
+        }
+    }
+    fn charge(key: &[u8], v: &[u8]) -> u64 {
+        big_charge(key.len(), v.len() as u64, BLOCK as u64, INLINE as u64)
     }
     fn used(&self) -> u64 {
+        self.values.iter().map(|(k, v)| Self::charge(k, v)).sum()
+    }
+    fn blocks_held(&self) -> u64 {
         self.values.values().map(|v| Self::blocks(v)).sum()
     }
     fn touch(&mut self, key: &[u8]) {
@@ -58,11 +73,11 @@ impl Model {
     }
     /// Ok(evicted keys) or Err(()) for Full.
     fn set(&mut self, key: &[u8], value: Vec<u8>, evict: bool) -> Result<(), ()> {
-        let need = Self::blocks(&value);
+        let need = Self::charge(key, &value);
         if need > CAPACITY {
             return Err(());
         }
-        let credit = self.values.get(key).map_or(0, |v| Self::blocks(v));
+        let credit = self.values.get(key).map_or(0, |v| Self::charge(key, v));
         while CAPACITY - self.used() + credit < need {
             let victim = self.order.iter().find(|k| k.as_slice() != key).cloned();
             match victim {
@@ -81,7 +96,8 @@ fn prop(ops: Vec<Op>, evict: bool) -> TestResult {
     let open = || {
         BigCache::builder(Arc::clone(&store))
             .block_size(BLOCK)
-            .capacity_blocks(CAPACITY)
+            .inline_max(INLINE)
+            .capacity_bytes(CAPACITY)
             .full_policy(if evict {
                 FullPolicy::EvictLru
             } else {
@@ -139,14 +155,16 @@ fn prop(ops: Vec<Op>, evict: bool) -> TestResult {
         let s = cache.stats();
         let blocks_in_store = store.count_prefix(BLOCKS) as u64;
         let manifests = store.count_prefix(MANIFESTS) as u64;
-        if s.used_blocks != blocks_in_store
+        if s.blocks != blocks_in_store
+            || s.blocks != model.blocks_held()
             || s.objects != manifests
-            || s.used_blocks != model.used()
-            || s.reserved_blocks != 0
-            || s.used_blocks > CAPACITY
+            || s.used_bytes != model.used()
+            || s.reserved_bytes != 0
+            || s.used_bytes > CAPACITY
+            || s.free_bytes != Some(CAPACITY - s.used_bytes)
         {
             return TestResult::error(format!(
-                "step {step} {op:?}: accounting {s:?}, store has {blocks_in_store} blocks and {manifests} manifests, model uses {}",
+                "step {step} {op:?}: accounting {s:?}, store has {blocks_in_store} blocks and {manifests} manifests, model uses {} bytes",
                 model.used()
             ));
         }

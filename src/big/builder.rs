@@ -4,15 +4,16 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
+use super::manifest::OVERHEAD;
 use super::pool::Pool;
 use super::recover::Verification;
 use super::stats::Counters;
-use super::{BigCache, DEFAULT_BLOCK_SIZE, DEFAULT_NAMESPACE, STRIPES};
+use super::{BigCache, DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX, DEFAULT_NAMESPACE, STRIPES};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::store::KvStore;
 
-/// What a full [`BigCache`] (capacity in blocks reached) does with a new object.
+/// What a full [`BigCache`] (capacity in bytes reached) does with a new object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum FullPolicy {
@@ -29,7 +30,8 @@ pub enum FullPolicy {
 pub struct BigCacheBuilder<S> {
     store: S,
     block_size: Option<usize>,
-    capacity_blocks: Option<u64>,
+    capacity_bytes: Option<u64>,
+    inline_max: Option<usize>,
     full_policy: FullPolicy,
     namespace: Vec<u8>,
     clock: Arc<dyn Clock>,
@@ -40,7 +42,8 @@ impl<S: KvStore> BigCacheBuilder<S> {
         BigCacheBuilder {
             store,
             block_size: None,
-            capacity_blocks: None,
+            capacity_bytes: None,
+            inline_max: None,
             full_policy: FullPolicy::default(),
             namespace: DEFAULT_NAMESPACE.to_vec(),
             clock: Arc::new(SystemClock),
@@ -61,10 +64,23 @@ impl<S: KvStore> BigCacheBuilder<S> {
         self
     }
 
-    /// Capacity in blocks (a 1 GB memcached holds about 1000 blocks of 1 MB).
-    /// Default: unbounded.
-    pub fn capacity_blocks(mut self, blocks: u64) -> Self {
-        self.capacity_blocks = Some(blocks);
+    /// Capacity in bytes. Each object is charged its size plus its key and its manifest
+    /// (46 bytes, plus 4 per block); block keys and the store's own record headers are not
+    /// counted. Past it, least recently used objects are evicted, or new ones refused
+    /// ([`full_policy`](Self::full_policy)). Default: unbounded; 0 is refused.
+    ///
+    /// Over memcached, size it below memcached's `-m`: memcached evicts on its own when its
+    /// memory is full, and a block it drops makes its object a miss.
+    pub fn capacity_bytes(mut self, bytes: u64) -> Self {
+        self.capacity_bytes = Some(bytes);
+        self
+    }
+
+    /// The largest object kept inside its manifest: one store record and one read instead of
+    /// two. Default [`DEFAULT_INLINE_MAX`] (4 KiB); never above the block size or what fits
+    /// in one store value; 0 keeps every non-empty object in blocks.
+    pub fn inline_max(mut self, bytes: usize) -> Self {
+        self.inline_max = Some(bytes);
         self
     }
 
@@ -115,12 +131,24 @@ impl<S: KvStore> BigCacheBuilder<S> {
                 "block size {block_size} is not in 1..=u32::MAX"
             )));
         }
+        if self.capacity_bytes == Some(0) {
+            return Err(Error::InvalidArgument(
+                "a capacity of 0 bytes holds nothing; leave it unset for no limit".into(),
+            ));
+        }
+        let fits = usize::try_from(max.saturating_sub(OVERHEAD)).unwrap_or(usize::MAX);
+        let inline_max = self
+            .inline_max
+            .unwrap_or(DEFAULT_INLINE_MAX)
+            .min(block_size)
+            .min(fits);
         let cache = BigCache {
             store: self.store,
             block_size,
+            inline_max,
             full_policy: self.full_policy,
             namespace: self.namespace,
-            pool: Mutex::new(Pool::new(self.capacity_blocks)),
+            pool: Mutex::new(Pool::new(self.capacity_bytes)),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             pins: Mutex::new(HashMap::new()),
             undeleted: Mutex::new(Vec::new()),

@@ -1,19 +1,32 @@
-//! The manifest: the small record under the user's key that makes an object visible.
+//! The manifest: the record under the user's key that makes an object visible, and holds
+//! the whole object when it is small.
 //!
 //! ```text
-//! "LCBM" | version u8 = 1 | size u64 | block_size u32 | id [u8; 16] | object_crc u32 |
+//! version 2 (written):
+//! "LCBM" | 2 u8 | flags u8 | size u64 | block_size u32 | id [u8; 16] | object_crc u32 |
+//! block_count u32 | block_crc u32 × block_count | data [u8; size] if inline | manifest_crc u32
+//! version 1 (read):
+//! "LCBM" | 1 u8 | size u64 | block_size u32 | id [u8; 16] | object_crc u32 |
 //! block_count u32 | block_crc u32 × block_count | manifest_crc u32
 //! ```
 //!
-//! Integers are little-endian. `manifest_crc` is the CRC32 of every byte before it. The block
-//! count must be exactly `ceil(size / block_size)` and the length exactly what the count
-//! implies, so a damaged manifest is rejected, never half-trusted, and decoding allocates no
-//! more than the bytes given.
+//! Integers are little-endian. `manifest_crc` is the CRC32 of every byte before it. Flag bit 0
+//! marks an inline object: no blocks (`block_count` 0) and its `size` bytes inside the
+//! manifest; other flag bits are reserved and refused. A block object's count must be exactly
+//! `ceil(size / block_size)`, and the length exactly what count and data imply, so a damaged
+//! manifest is rejected, never half-trusted, and decoding allocates no more than the bytes
+//! given.
 
 const MAGIC: &[u8; 4] = b"LCBM";
-const VERSION: u8 = 1;
-/// Bytes before the block CRCs.
-const FIXED: usize = 4 + 1 + 8 + 4 + 16 + 4 + 4;
+/// The version written; version 1 (no flags byte, never inline) is still read.
+const VERSION: u8 = 2;
+const V1: u8 = 1;
+/// Flag: the object's bytes are inside the manifest.
+const INLINE: u8 = 1;
+/// Bytes after the magic and version and before the block CRCs.
+const FIELDS: usize = 8 + 4 + 16 + 4 + 4;
+/// Bytes of a version-2 manifest besides block CRCs and inline data.
+pub(crate) const OVERHEAD: u64 = (4 + 1 + 1 + FIELDS + 4) as u64;
 
 /// Identifies one version of one object: its blocks are stored under keys made from it.
 pub(crate) type VersionId = [u8; 16];
@@ -25,6 +38,8 @@ pub(crate) struct Manifest {
     pub(crate) id: VersionId,
     pub(crate) object_crc: u32,
     pub(crate) block_crcs: Vec<u32>,
+    /// The object's bytes when they are stored in the manifest (then there are no blocks).
+    pub(crate) inline: Option<Vec<u8>>,
 }
 
 impl Manifest {
@@ -38,10 +53,23 @@ impl Manifest {
         (self.size - start).min(u64::from(self.block_size))
     }
 
+    /// Bytes of the encoded manifest.
+    pub(crate) fn encoded_len(&self) -> u64 {
+        encoded_len(self.size, self.blocks(), self.inline.is_some())
+    }
+
+    /// What the object is charged against a byte capacity: its key, its manifest and its
+    /// blocks (an inline object's bytes are in its manifest).
+    pub(crate) fn charge(&self, key_len: usize) -> u64 {
+        let blocks = if self.inline.is_some() { 0 } else { self.size };
+        key_len as u64 + self.encoded_len() + blocks
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(FIXED + 4 * self.block_crcs.len() + 4);
+        let mut out = Vec::with_capacity(usize::try_from(self.encoded_len()).unwrap_or(0));
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
+        out.push(if self.inline.is_some() { INLINE } else { 0 });
         out.extend_from_slice(&self.size.to_le_bytes());
         out.extend_from_slice(&self.block_size.to_le_bytes());
         out.extend_from_slice(&self.id);
@@ -51,47 +79,89 @@ impl Manifest {
         for crc in &self.block_crcs {
             out.extend_from_slice(&crc.to_le_bytes());
         }
+        if let Some(data) = &self.inline {
+            out.extend_from_slice(data);
+        }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
     }
 
-    /// Decodes and verifies a manifest; `None` for anything that is not an intact one.
+    /// Decodes and verifies a manifest of either version; `None` for anything that is not an
+    /// intact one.
     pub(crate) fn decode(bytes: &[u8]) -> Option<Manifest> {
         let (body, crc) = bytes.split_last_chunk::<4>()?;
         if crc32fast::hash(body) != u32::from_le_bytes(*crc) {
             return None;
         }
-        let (fixed, crcs) = body.split_first_chunk::<FIXED>()?;
-        let (magic, rest) = fixed.split_first_chunk::<4>()?;
+        let (magic, rest) = body.split_first_chunk::<4>()?;
         let (&version, rest) = rest.split_first()?;
-        if magic != MAGIC || version != VERSION {
+        let (flags, rest) = match version {
+            V1 => (0, rest),
+            VERSION => {
+                let (&flags, rest) = rest.split_first()?;
+                (flags, rest)
+            }
+            _ => return None,
+        };
+        if magic != MAGIC || flags & !INLINE != 0 {
             return None;
         }
         let (size, rest) = rest.split_first_chunk::<8>()?;
         let (block_size, rest) = rest.split_first_chunk::<4>()?;
         let (id, rest) = rest.split_first_chunk::<16>()?;
         let (object_crc, rest) = rest.split_first_chunk::<4>()?;
-        let count = u32::from_le_bytes(*rest.first_chunk::<4>()?);
+        let (count, rest) = rest.split_first_chunk::<4>()?;
+        let count = u32::from_le_bytes(*count);
         let size = u64::from_le_bytes(*size);
         let block_size = u32::from_le_bytes(*block_size);
-        if block_size == 0 || u64::from(count) != size.div_ceil(u64::from(block_size)) {
+        let object_crc = u32::from_le_bytes(*object_crc);
+        if block_size == 0 {
             return None;
         }
-        if crcs.len() != 4 * count as usize {
-            return None;
-        }
+        let inline = if flags & INLINE != 0 {
+            // All of the rest is the object; its length and CRC must match.
+            if count != 0 || rest.len() as u64 != size || crc32fast::hash(rest) != object_crc {
+                return None;
+            }
+            Some(rest.to_vec())
+        } else {
+            if u64::from(count) != size.div_ceil(u64::from(block_size))
+                || rest.len() as u64 != 4 * u64::from(count)
+            {
+                return None;
+            }
+            None
+        };
+        let crcs: &[u8] = if inline.is_some() { &[] } else { rest };
         Some(Manifest {
             size,
             block_size,
             id: *id,
-            object_crc: u32::from_le_bytes(*object_crc),
+            object_crc,
             block_crcs: crcs
                 .chunks_exact(4)
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
+            inline,
         })
     }
+}
+
+/// The version of an intact manifest (its CRC holds) of a version this build cannot read:
+/// written by a newer release, so it must not be taken for damage and removed.
+pub(crate) fn unknown_version(bytes: &[u8]) -> Option<u8> {
+    let (body, crc) = bytes.split_last_chunk::<4>()?;
+    let (magic, rest) = body.split_first_chunk::<4>()?;
+    let &version = rest.first()?;
+    let known = version == V1 || version == VERSION;
+    (magic == MAGIC && !known && crc32fast::hash(body) == u32::from_le_bytes(*crc))
+        .then_some(version)
+}
+
+/// Bytes of a version-2 manifest for an object of `size` bytes in `blocks` blocks, or inline.
+pub(crate) fn encoded_len(size: u64, blocks: u64, inline: bool) -> u64 {
+    OVERHEAD + if inline { size } else { 4 * blocks }
 }
 
 #[cfg(test)]
@@ -106,7 +176,37 @@ mod tests {
             id: [7; 16],
             object_crc: 0xdead_beef,
             block_crcs: (0..blocks as u32).collect(),
+            inline: None,
         }
+    }
+
+    fn inline(data: &[u8]) -> Manifest {
+        Manifest {
+            size: data.len() as u64,
+            block_size: 1 << 20,
+            id: [9; 16],
+            object_crc: crc32fast::hash(data),
+            block_crcs: vec![],
+            inline: Some(data.to_vec()),
+        }
+    }
+
+    /// A manifest as version 1 wrote it (no flags byte, never inline).
+    fn encode_v1(m: &Manifest) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.push(V1);
+        out.extend_from_slice(&m.size.to_le_bytes());
+        out.extend_from_slice(&m.block_size.to_le_bytes());
+        out.extend_from_slice(&m.id);
+        out.extend_from_slice(&m.object_crc.to_le_bytes());
+        out.extend_from_slice(&(m.block_crcs.len() as u32).to_le_bytes());
+        for crc in &m.block_crcs {
+            out.extend_from_slice(&crc.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
     }
 
     #[test]
@@ -121,7 +221,8 @@ mod tests {
         ] {
             let m = sample(size, bs);
             let bytes = m.encode();
-            assert_eq!(bytes.len() as u64, FIXED as u64 + 4 * m.blocks() + 4);
+            assert_eq!(bytes.len() as u64, OVERHEAD + 4 * m.blocks());
+            assert_eq!(bytes.len() as u64, m.encoded_len());
             assert_eq!(Manifest::decode(&bytes), Some(m.clone()));
             let total: u64 = (0..m.blocks()).map(|i| m.block_len(i)).sum();
             assert_eq!(total, size, "block lengths add up to the real size");
@@ -129,16 +230,94 @@ mod tests {
     }
 
     #[test]
+    fn inline_objects_round_trip_and_are_charged_once() {
+        for data in [&b""[..], b"x", &[0xa5; 4096]] {
+            let m = inline(data);
+            let bytes = m.encode();
+            assert_eq!(bytes.len() as u64, OVERHEAD + data.len() as u64);
+            assert_eq!(Manifest::decode(&bytes), Some(m.clone()));
+            assert_eq!(m.blocks(), 0);
+            assert_eq!(m.charge(3), 3 + bytes.len() as u64, "data counted once");
+        }
+        // A block object is charged its manifest and its blocks.
+        let m = sample(5000, 1024);
+        assert_eq!(m.charge(1), 1 + m.encode().len() as u64 + 5000);
+    }
+
+    #[test]
+    fn version_1_manifests_still_decode() {
+        for (size, bs) in [(0, 1), (1025, 1024), (10_247, 1024)] {
+            let m = sample(size, bs);
+            assert_eq!(Manifest::decode(&encode_v1(&m)), Some(m));
+        }
+    }
+
+    #[test]
     fn any_damage_or_truncation_is_rejected() {
-        let bytes = sample(5000, 1024).encode();
-        for cut in 0..bytes.len() {
-            assert_eq!(Manifest::decode(&bytes[..cut]), None, "cut at {cut}");
+        let v1 = encode_v1(&sample(5000, 1024));
+        for bytes in [sample(5000, 1024).encode(), inline(b"hello").encode(), v1] {
+            for cut in 0..bytes.len() {
+                assert_eq!(Manifest::decode(&bytes[..cut]), None, "cut at {cut}");
+            }
+            for i in 0..bytes.len() {
+                let mut bad = bytes.clone();
+                bad[i] ^= 0x10;
+                assert_eq!(Manifest::decode(&bad), None, "flip at {i}");
+            }
         }
-        for i in 0..bytes.len() {
-            let mut bad = bytes.clone();
-            bad[i] ^= 0x10;
-            assert_eq!(Manifest::decode(&bad), None, "flip at {i}");
+    }
+
+    /// Re-seals `bytes` with a valid CRC after an edit, so that only the structure is tested.
+    fn reseal(mut bytes: Vec<u8>) -> Vec<u8> {
+        bytes.truncate(bytes.len() - 4);
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn unknown_versions_flags_and_inconsistent_inline_data_are_rejected() {
+        let good = inline(b"hello").encode();
+        let mut v3 = good.clone();
+        v3[4] = 3;
+        let mut flag = good.clone();
+        flag[5] |= 2;
+        let mut count = good.clone();
+        count[4 + 2 + 8 + 4 + 16 + 4] = 1;
+        let mut data = good.clone();
+        let at = data.len() - 5;
+        data[at] ^= 1; // the object CRC no longer matches the data
+        for bad in [v3, flag, count, data] {
+            assert_eq!(Manifest::decode(&reseal(bad)), None);
         }
+        assert!(Manifest::decode(&reseal(good.clone())).is_some());
+        assert_eq!(unknown_version(&good), None);
+        let mut v3 = good;
+        v3[4] = 3;
+        assert_eq!(unknown_version(&reseal(v3)), Some(3), "newer, not damaged");
+    }
+
+    quickcheck::quickcheck! {
+        /// Any bytes, sealed with a valid CRC or not, after a valid header or not: decoding
+        /// never panics and never accepts what does not encode back to the same bytes.
+        fn decoding_any_bytes_is_safe(tail: Vec<u8>, version: u8, flags: u8, seal: bool) -> bool {
+            let mut bytes = MAGIC.to_vec();
+            bytes.push(version % 4);
+            bytes.push(flags % 4);
+            bytes.extend_from_slice(&tail);
+            let bytes = if seal { reseal_appending(bytes) } else { bytes };
+            let _ = unknown_version(&bytes);
+            match Manifest::decode(&bytes) {
+                Some(m) if version % 4 == 2 => m.encode() == bytes,
+                _ => true,
+            }
+        }
+    }
+
+    fn reseal_appending(mut bytes: Vec<u8>) -> Vec<u8> {
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use stats::BigStats;
 pub use stream::{BigReader, BigWriter, Committed};
 
 use manifest::{Manifest, VersionId};
-use pool::{Pool, Reservation, Reserve};
+use pool::{Pool, Reservation, Reserve, Version};
 
 use crate::clock::{Clock, expiry_after};
 use crate::durable::DurableKVCache;
@@ -37,6 +37,10 @@ use stats::{Counters, bump};
 
 /// Default block size: 1 MiB (never above the store's largest value).
 pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
+
+/// Default largest object stored inside its manifest (one store record instead of two); see
+/// [`BigCacheBuilder::inline_max`].
+pub const DEFAULT_INLINE_MAX: usize = 4 << 10;
 
 /// Default key namespace: every key BigCache writes starts with these bytes.
 pub const DEFAULT_NAMESPACE: &[u8] = b"\xffbc";
@@ -86,8 +90,12 @@ const GET_RETRIES: usize = 4;
 /// damaged block (memcached evicts blocks on its own) is a miss, never wrong bytes, and the
 /// broken object is removed.
 ///
-/// Capacity is counted in blocks; when full, least recently used objects are evicted or
-/// [`Error::Full`] is returned ([`FullPolicy`]). The accounting lives in this handle: over a
+/// Objects up to [`inline_max`](BigCacheBuilder::inline_max) bytes (default 4 KiB) are stored
+/// inside their manifest: one record, one read.
+///
+/// Capacity is counted in bytes ([`capacity_bytes`](BigCacheBuilder::capacity_bytes)): an
+/// object is charged its size plus its key and manifest; when full, least recently used
+/// objects are evicted or [`Error::Full`] is returned ([`FullPolicy`]). The accounting lives in this handle: over a
 /// store that lists keys it is rebuilt at open; over one that cannot (memcached), objects
 /// written by earlier handles are still readable and deletable but not counted.
 ///
@@ -114,6 +122,8 @@ const GET_RETRIES: usize = 4;
 pub struct BigCache<S: KvStore = DurableKVCache> {
     store: S,
     block_size: usize,
+    /// Objects up to this many bytes live inside their manifest.
+    inline_max: usize,
     full_policy: FullPolicy,
     namespace: Vec<u8>,
     pool: Mutex<Pool>,
@@ -167,6 +177,26 @@ impl<S: KvStore> BigCache<S> {
         self.block_size
     }
 
+    /// The largest object stored inside its manifest, in bytes.
+    pub fn inline_max(&self) -> usize {
+        self.inline_max
+    }
+
+    /// Whether an object of `len` bytes under `key` could fit in the capacity at all (after
+    /// evicting everything else): an object that could not is refused with [`Error::Full`].
+    pub fn could_hold(&self, key: impl AsRef<[u8]>, len: u64) -> bool {
+        let charge = self.charge_of(key.as_ref(), len);
+        lock(&self.pool).capacity.is_none_or(|c| charge <= c)
+    }
+
+    /// What an object of `len` bytes under `key` is charged against the capacity.
+    fn charge_of(&self, key: &[u8], len: u64) -> u64 {
+        let inline = len <= self.inline_max as u64;
+        let blocks = len.div_ceil(self.block_size as u64);
+        let data = if inline { 0 } else { len };
+        key.len() as u64 + manifest::encoded_len(len, blocks, inline) + data
+    }
+
     /// Stores `value` under `key` until `ttl` from now; after that it reads as absent and its
     /// blocks are deleted (when the key is next touched, by [`sweep`](Self::sweep), by
     /// eviction, or at the next open). Blocks carry no TTL of their own, so they never expire
@@ -197,9 +227,8 @@ impl<S: KvStore> BigCache<S> {
     /// larger than the whole capacity is refused with [`Error::Full`] before anything is
     /// written or evicted.
     pub fn set(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
-        let value = value.as_ref();
-        let blocks = (value.len() as u64).div_ceil(self.block_size as u64);
-        if lock(&self.pool).capacity.is_some_and(|c| blocks > c) {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        if !self.could_hold(key, value.len() as u64) {
             return Err(Error::Full);
         }
         let mut w = self.writer(key)?;
@@ -227,6 +256,12 @@ impl<S: KvStore> BigCache<S> {
                 break;
             }
             seen = Some(manifest.id);
+            if let Some(data) = manifest.inline {
+                // Decoding checked its length and CRC.
+                lock(&self.pool).touch(key);
+                bump(&self.counters.hits);
+                return Ok(Some(data));
+            }
             let len = usize::try_from(manifest.size).map_err(|_| Error::TooLarge {
                 what: "object",
                 len: manifest.size,
@@ -321,7 +356,8 @@ impl<S: KvStore> BigCache<S> {
 
     // ---- reading ---------------------------------------------------------------------------
 
-    /// The manifest under `mkey`; a damaged one is removed and reads as absent.
+    /// The manifest under `mkey`; a damaged one is removed and reads as absent, one of a newer
+    /// layout version is [`Error::UnsupportedManifest`] and stays.
     fn load_manifest(&self, key: &[u8], mkey: &[u8]) -> Result<Option<Manifest>> {
         let bytes = match self.store.get(mkey) {
             Ok(Some(b)) => b,
@@ -334,6 +370,12 @@ impl<S: KvStore> BigCache<S> {
         };
         match Manifest::decode(&bytes) {
             Some(m) if u64::from(m.block_size) <= self.store.max_value_len() => Ok(Some(m)),
+            None if let Some(version) = manifest::unknown_version(&bytes) => {
+                Err(Error::UnsupportedManifest {
+                    key: key.escape_ascii().to_string(),
+                    version,
+                })
+            }
             _ => {
                 self.drop_damaged_manifest(key, mkey, Some(&bytes));
                 Ok(None)
@@ -371,23 +413,26 @@ impl<S: KvStore> BigCache<S> {
 
     // ---- writing (used by BigWriter) -------------------------------------------------------
 
-    /// Reserves one block for a write of `key`. Nothing is evicted here (see
+    /// Reserves `bytes` for a write of `key`. Nothing is evicted here (see
     /// [`Pool::reserve`]): [`evict_over_capacity`](Self::evict_over_capacity) makes room
     /// once the object commits.
-    fn reserve_block(&self, key: &[u8], r: &mut Reservation) -> Result<()> {
-        match lock(&self.pool).reserve(key, r, self.full_policy == FullPolicy::EvictLru) {
+    fn reserve(&self, key: &[u8], r: &mut Reservation, bytes: u64) -> Result<()> {
+        let evict = self.full_policy == FullPolicy::EvictLru;
+        match lock(&self.pool).reserve(key, r, bytes, evict) {
             Reserve::Done => Ok(()),
             Reserve::Full | Reserve::TooBig => Err(Error::Full),
         }
     }
 
     /// Publishes a written version: manifest first (the commit point), then accounting, then
-    /// the old version's blocks go.
+    /// the old version's blocks go. The key and manifest bytes are reserved here (the blocks
+    /// were as they were written); on error `reserved` still holds them for the caller to
+    /// release.
     fn commit(
         &self,
         key: &[u8],
         manifest: &Manifest,
-        reserved: Reservation,
+        reserved: &mut Reservation,
         ttl: Option<Duration>,
     ) -> Result<()> {
         let bytes = manifest.encode();
@@ -399,6 +444,7 @@ impl<S: KvStore> BigCache<S> {
                 max,
             });
         }
+        self.reserve(key, reserved, key.len() as u64 + bytes.len() as u64)?;
         let mkey = self.manifest_key(key);
         let old = {
             let _stripe = self.stripe(key);
@@ -413,7 +459,13 @@ impl<S: KvStore> BigCache<S> {
                 None => self.store.set(&mkey, &bytes)?,
             }
             let mut pool = lock(&self.pool);
-            let held = pool.commit(key, manifest.id, manifest.size, manifest.blocks(), reserved);
+            let version = Version {
+                id: manifest.id,
+                size: manifest.size,
+                blocks: manifest.blocks(),
+                charge: manifest.charge(key.len()),
+            };
+            let held = pool.commit(key, version, std::mem::take(reserved));
             if let Some(ttl) = ttl {
                 pool.set_expiry(key, expiry_after(&*self.clock, ttl));
             }

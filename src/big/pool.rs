@@ -1,5 +1,5 @@
-//! The block pool (a free-block list, made exact): which objects hold how many blocks,
-//! how many are free, and which object was used least recently.
+//! The byte pool (a free list, made exact): which objects are charged how many bytes, how
+//! many are free, and which object was used least recently.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,29 +9,37 @@ use super::manifest::VersionId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Held {
     pub(crate) id: VersionId,
+    /// Blocks in the store (0 for an object inside its manifest).
     pub(crate) blocks: u64,
+    /// The object's size in bytes.
     pub(crate) size: u64,
+    /// Bytes charged against the capacity ([`Manifest::charge`](super::manifest::Manifest::charge)).
+    pub(crate) charge: u64,
     /// Absolute expiry of the object (Unix ms), 0 = never.
     pub(crate) expiry: u64,
     tick: u64,
 }
 
-/// Blocks a write in progress holds: `reserved` in all, `credit` of them standing in for
-/// blocks of the version it replaces.
+/// Bytes a write in progress holds: `reserved` in all, `credit` of them standing in for bytes
+/// of the version it replaces.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Reservation {
     pub(crate) reserved: u64,
     pub(crate) credit: u64,
 }
 
-/// Accounting of blocks: committed objects plus blocks reserved by writes in progress.
+/// Accounting of bytes: committed objects plus bytes reserved by writes in progress.
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
-    /// Capacity in blocks; `None` = unbounded.
+    /// Capacity in bytes; `None` = unbounded.
     pub(crate) capacity: Option<u64>,
+    /// Bytes charged to committed objects.
     pub(crate) used: u64,
+    /// Blocks held by committed objects.
+    pub(crate) blocks: u64,
+    /// Bytes reserved by writes in progress.
     pub(crate) reserved: u64,
-    /// Of `reserved`, the blocks taken on credit: they stand in for blocks of committed
+    /// Of `reserved`, the bytes taken on credit: they stand in for bytes of committed
     /// versions that their replacements will free, so they do not count against capacity.
     credited: u64,
     objects: HashMap<Vec<u8>, Held>,
@@ -51,6 +59,15 @@ pub(crate) enum Reserve {
     TooBig,
 }
 
+/// What [`Pool::commit`] records of a new version.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Version {
+    pub(crate) id: VersionId,
+    pub(crate) size: u64,
+    pub(crate) blocks: u64,
+    pub(crate) charge: u64,
+}
+
 impl Pool {
     pub(crate) fn new(capacity: Option<u64>) -> Self {
         Pool {
@@ -67,12 +84,12 @@ impl Pool {
         self.objects.iter()
     }
 
-    /// Blocks that count against capacity.
+    /// Bytes that count against capacity.
     fn taken(&self) -> u64 {
         self.used + self.reserved - self.credited
     }
 
-    /// Free blocks (`None` when unbounded).
+    /// Free bytes (`None` when unbounded).
     pub(crate) fn free(&self) -> Option<u64> {
         self.capacity.map(|c| c.saturating_sub(self.taken()))
     }
@@ -88,46 +105,47 @@ impl Pool {
         }
     }
 
-    /// Reserves one block for a write of `key` holding `r`. The blocks of `key`'s committed
-    /// version count as room (they are freed when the new version commits), so replacing an
-    /// object never needs room for both.
+    /// Reserves `bytes` more for a write of `key` holding `r`. The bytes charged to `key`'s
+    /// committed version count as room (they are freed when the new version commits), so
+    /// replacing an object never needs room for both.
     ///
     /// With `evict`, nothing is evicted here: room is made when the object commits
     /// ([`victim`](Self::victim)), so a write that fails (a broken upload, an object that
     /// turns out larger than the capacity) never evicted anything for nothing. Meanwhile the
-    /// blocks of writes in progress may take the pool past its capacity; only an object
+    /// bytes of writes in progress may take the pool past its capacity; only an object
     /// larger than the whole capacity is refused, as soon as it passes it.
-    pub(crate) fn reserve(&mut self, key: &[u8], r: &mut Reservation, evict: bool) -> Reserve {
+    pub(crate) fn reserve(
+        &mut self,
+        key: &[u8],
+        r: &mut Reservation,
+        bytes: u64,
+        evict: bool,
+    ) -> Reserve {
         let Some(capacity) = self.capacity else {
-            self.take(r, false);
+            self.take(r, bytes, 0);
             return Reserve::Done;
         };
-        if self.taken() < capacity {
-            self.take(r, false);
-            return Reserve::Done;
-        }
-        let credit = self.objects.get(key).map_or(0, |h| h.blocks);
-        if r.credit < credit {
-            self.take(r, true);
+        let owed = self.objects.get(key).map_or(0, |h| h.charge);
+        let credit = bytes.min(owed.saturating_sub(r.credit));
+        if self.taken() + (bytes - credit) <= capacity {
+            self.take(r, bytes, credit);
             return Reserve::Done;
         }
         if !evict {
             return Reserve::Full;
         }
-        if r.reserved >= capacity {
+        if r.reserved + bytes > capacity {
             return Reserve::TooBig;
         }
-        self.take(r, false);
+        self.take(r, bytes, credit);
         Reserve::Done
     }
 
-    fn take(&mut self, r: &mut Reservation, credit: bool) {
-        self.reserved += 1;
-        r.reserved += 1;
-        if credit {
-            self.credited += 1;
-            r.credit += 1;
-        }
+    fn take(&mut self, r: &mut Reservation, bytes: u64, credit: u64) {
+        self.reserved += bytes;
+        r.reserved += bytes;
+        self.credited += credit;
+        r.credit += credit;
     }
 
     /// The least recently used object other than `keep`, while the committed objects take
@@ -140,38 +158,33 @@ impl Pool {
         self.objects.get(key).map(|h| (key.clone(), *h))
     }
 
-    /// Gives back a write's reservation (it did not commit, or it did and the blocks are now
+    /// Gives back a write's reservation (it did not commit, or it did and the bytes are now
     /// counted as used).
     pub(crate) fn release(&mut self, r: Reservation) {
         self.reserved = self.reserved.saturating_sub(r.reserved);
         self.credited = self.credited.saturating_sub(r.credit);
     }
 
-    /// Records `key`'s new version, turning the write's reservation into used blocks; returns
+    /// Records `key`'s new version, turning the write's reservation into used bytes; returns
     /// the version it replaced.
-    pub(crate) fn commit(
-        &mut self,
-        key: &[u8],
-        id: VersionId,
-        size: u64,
-        blocks: u64,
-        r: Reservation,
-    ) -> Option<Held> {
+    pub(crate) fn commit(&mut self, key: &[u8], v: Version, r: Reservation) -> Option<Held> {
         self.release(r);
         let old = self.remove(key);
         self.tick += 1;
         self.objects.insert(
             key.to_vec(),
             Held {
-                id,
-                blocks,
-                size,
+                id: v.id,
+                blocks: v.blocks,
+                size: v.size,
+                charge: v.charge,
                 expiry: 0,
                 tick: self.tick,
             },
         );
         self.lru.insert(self.tick, key.to_vec());
-        self.used += blocks;
+        self.used += v.charge;
+        self.blocks += v.blocks;
         old
     }
 
@@ -203,7 +216,8 @@ impl Pool {
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Held> {
         let held = self.objects.remove(key)?;
         self.lru.remove(&held.tick);
-        self.used -= held.blocks;
+        self.used -= held.charge;
+        self.blocks -= held.blocks;
         Some(held)
     }
 
@@ -220,12 +234,19 @@ impl Pool {
 mod tests {
     use super::*;
 
-    /// A whole write as BigCache does it: reserve every block, commit, then evict while the
-    /// pool is over its capacity.
-    fn put(pool: &mut Pool, key: &str, blocks: u64, evict: bool) -> Result<Vec<String>, ()> {
+    /// A whole write as BigCache does it: reserve the object's bytes in pieces of at most
+    /// `piece`, commit, then evict while the pool is over its capacity.
+    fn put_in(
+        pool: &mut Pool,
+        key: &str,
+        bytes: u64,
+        piece: u64,
+        evict: bool,
+    ) -> Result<Vec<String>, ()> {
         let mut r = Reservation::default();
-        while r.reserved < blocks {
-            match pool.reserve(key.as_bytes(), &mut r, evict) {
+        while r.reserved < bytes {
+            let n = piece.min(bytes - r.reserved);
+            match pool.reserve(key.as_bytes(), &mut r, n, evict) {
                 Reserve::Done => {}
                 Reserve::Full | Reserve::TooBig => {
                     pool.release(r);
@@ -233,13 +254,23 @@ mod tests {
                 }
             }
         }
-        pool.commit(key.as_bytes(), [0; 16], blocks, blocks, r);
+        let v = Version {
+            id: [0; 16],
+            size: bytes,
+            blocks: bytes.div_ceil(piece),
+            charge: bytes,
+        };
+        pool.commit(key.as_bytes(), v, r);
         let mut evicted = Vec::new();
         while let Some((victim, _)) = pool.victim(Some(key.as_bytes())) {
             pool.remove(&victim);
             evicted.push(String::from_utf8(victim).unwrap());
         }
         Ok(evicted)
+    }
+
+    fn put(pool: &mut Pool, key: &str, bytes: u64, evict: bool) -> Result<Vec<String>, ()> {
+        put_in(pool, key, bytes, 1, evict)
     }
 
     #[test]
@@ -260,12 +291,31 @@ mod tests {
     }
 
     #[test]
+    fn objects_are_charged_their_bytes_whatever_the_piece_size() {
+        // 10 objects of 4,000 bytes in 40,000: all fit, reserved in 1 MiB pieces or 1 KiB.
+        for piece in [1 << 20, 1024, 4000] {
+            let mut p = Pool::new(Some(40_000));
+            for i in 0..10 {
+                assert_eq!(
+                    put_in(&mut p, &format!("k{i}"), 4000, piece, true),
+                    Ok(vec![])
+                );
+            }
+            assert_eq!((p.used, p.free(), p.objects()), (40_000, Some(0), 10));
+            assert_eq!(
+                put_in(&mut p, "one more byte", 1, piece, true),
+                Ok(vec!["k0".into()])
+            );
+        }
+    }
+
+    #[test]
     fn writes_in_progress_may_pass_the_capacity_until_they_commit() {
         let mut p = Pool::new(Some(4));
         assert_eq!(put(&mut p, "a", 4, true), Ok(vec![]));
         let mut r = Reservation::default();
         for _ in 0..3 {
-            assert_eq!(p.reserve(b"b", &mut r, true), Reserve::Done);
+            assert_eq!(p.reserve(b"b", &mut r, 1, true), Reserve::Done);
         }
         assert_eq!((p.used, p.reserved, p.victim(Some(b"b"))), (4, 3, None));
         // The write breaks off: its reservation goes, "a" stays.
@@ -279,10 +329,13 @@ mod tests {
         assert_eq!(put(&mut p, "a", 2, false), Ok(vec![]));
         assert_eq!(put(&mut p, "b", 2, false), Err(()));
         assert_eq!((p.used, p.reserved, p.objects()), (2, 0, 1));
+        // A piece that would pass the capacity is refused whole.
+        assert_eq!(put_in(&mut p, "c", 2, 2, false), Err(()));
+        assert_eq!(put_in(&mut p, "c", 1, 2, false), Ok(vec![]));
     }
 
     #[test]
-    fn replacing_an_object_uses_its_own_blocks_as_credit() {
+    fn replacing_an_object_uses_its_own_bytes_as_credit() {
         let mut p = Pool::new(Some(3));
         assert_eq!(put(&mut p, "a", 3, false), Ok(vec![]));
         assert_eq!(
@@ -292,11 +345,13 @@ mod tests {
         );
         assert_eq!((p.used, p.reserved, p.objects()), (3, 0, 1));
         assert_eq!(put(&mut p, "a", 4, false), Err(()));
+        // In one piece as well: the credit covers part of it.
+        assert_eq!(put_in(&mut p, "a", 3, 3, false), Ok(vec![]));
     }
 
     #[test]
     fn credit_does_not_count_against_capacity_when_evicting() {
-        // Found by the model test: a replace that needs its own blocks as credit and an
+        // Found by the model test: a replace that needs its own bytes as credit and an
         // eviction as well must fit once the other object is gone.
         let mut p = Pool::new(Some(12));
         assert_eq!(put(&mut p, "a", 6, true), Ok(vec![]));

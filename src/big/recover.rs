@@ -3,7 +3,7 @@
 
 use super::BigCache;
 use super::manifest::{Manifest, VersionId};
-use super::pool::Reservation;
+use super::pool::{Reservation, Version};
 use super::stats::bump;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
@@ -56,13 +56,15 @@ impl<S: KvStore> BigCache<S> {
                 Err(e) => return Err(e),
             };
             let Some(manifest) = Manifest::decode(&bytes) else {
-                problems.push(ObjectProblem {
-                    key,
-                    problem: "manifest does not decode".into(),
-                });
+                let problem = match super::manifest::unknown_version(&bytes) {
+                    Some(v) => format!("manifest of layout version {v}, newer than this build"),
+                    None => "manifest does not decode".into(),
+                };
+                problems.push(ObjectProblem { key, problem });
                 continue;
             };
             let mut whole = crc32fast::Hasher::new();
+            whole.update(manifest.inline.as_deref().unwrap_or_default());
             let mut bad = None;
             for i in 0..manifest.blocks() {
                 match self.load_block(&manifest, i)? {
@@ -117,7 +119,13 @@ impl<S: KvStore> BigCache<S> {
             let expiry = self.store.get_with_expiry(&mkey)?.map_or(0, |(_, e)| e);
             {
                 let mut pool = lock(&self.pool);
-                pool.commit(key, m.id, m.size, m.blocks(), Reservation::default());
+                let version = Version {
+                    id: m.id,
+                    size: m.size,
+                    blocks: m.blocks(),
+                    charge: m.charge(key.len()),
+                };
+                pool.commit(key, version, Reservation::default());
                 pool.set_expiry(key, expiry);
             }
         }

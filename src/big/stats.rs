@@ -1,4 +1,4 @@
-//! [`BigStats`]: the counters and block accounting of a [`BigCache`].
+//! [`BigStats`]: the counters and byte accounting of a [`BigCache`].
 
 pub(super) use crate::counters::bump;
 use crate::counters::stats;
@@ -8,21 +8,23 @@ use crate::store::KvStore;
 use crate::sync::lock;
 
 stats! {
-    /// Counters and block accounting of a [`BigCache`].
+    /// Counters and byte accounting of a [`BigCache`].
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     #[non_exhaustive]
     pub struct BigStats, counted by pub(super) Counters {
         gauges {
             /// Objects held (as far as this handle's accounting knows; see [`BigCache`]).
             objects: u64,
-            /// Blocks held by committed objects.
-            used_blocks: u64,
-            /// Blocks reserved by writes in progress.
-            reserved_blocks: u64,
-            /// Free blocks (`None` without a capacity).
-            free_blocks: Option<u64>,
-            /// Capacity in blocks (`None` = unbounded).
-            capacity_blocks: Option<u64>,
+            /// Bytes charged to committed objects (size, key and manifest of each).
+            used_bytes: u64,
+            /// Bytes reserved by writes in progress.
+            reserved_bytes: u64,
+            /// Free bytes (`None` without a capacity).
+            free_bytes: Option<u64>,
+            /// Capacity in bytes (`None` = unbounded).
+            capacity_bytes: Option<u64>,
+            /// Blocks in the store held by committed objects (an inline object has none).
+            blocks: u64,
             /// Block size in bytes.
             block_size: u64,
         }
@@ -49,20 +51,21 @@ stats! {
 
 impl BigStats {
     /// The stats as named values, in a fixed order (for reports and metrics); the capacity
-    /// and free blocks only when there is a capacity.
+    /// and free bytes only when there is a capacity.
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
         let mut rows = vec![
             ("objects", self.objects),
-            ("used_blocks", self.used_blocks),
-            ("reserved_blocks", self.reserved_blocks),
+            ("used_bytes", self.used_bytes),
+            ("reserved_bytes", self.reserved_bytes),
+            ("blocks", self.blocks),
             ("block_size", self.block_size),
         ];
         rows.extend(self.counter_rows());
-        if let Some(c) = self.capacity_blocks {
-            rows.push(("capacity_blocks", c));
+        if let Some(c) = self.capacity_bytes {
+            rows.push(("capacity_bytes", c));
         }
-        if let Some(f) = self.free_blocks {
-            rows.push(("free_blocks", f));
+        if let Some(f) = self.free_bytes {
+            rows.push(("free_bytes", f));
         }
         rows
     }
@@ -77,20 +80,20 @@ impl<S: KvStore> BigCache<S> {
             .collect()
     }
 
-    /// Counters and block accounting.
+    /// Counters and byte accounting.
     pub fn stats(&self) -> BigStats {
-        let (objects, used, reserved, free, capacity) = {
+        let mut stats = {
             let p = lock(&self.pool);
-            (p.objects() as u64, p.used, p.reserved, p.free(), p.capacity)
-        };
-        let mut stats = BigStats {
-            objects,
-            used_blocks: used,
-            reserved_blocks: reserved,
-            free_blocks: free,
-            capacity_blocks: capacity,
-            block_size: self.block_size as u64,
-            ..BigStats::default()
+            BigStats {
+                objects: p.objects() as u64,
+                used_bytes: p.used,
+                reserved_bytes: p.reserved,
+                free_bytes: p.free(),
+                capacity_bytes: p.capacity,
+                blocks: p.blocks,
+                block_size: self.block_size as u64,
+                ..BigStats::default()
+            }
         };
         self.counters.fill(&mut stats);
         stats

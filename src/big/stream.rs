@@ -52,7 +52,7 @@ pub struct BigWriter<'a, S: KvStore> {
     crcs: Vec<u32>,
     whole: crc32fast::Hasher,
     size: u64,
-    /// Blocks reserved in the pool for this write (written ones included).
+    /// Bytes reserved in the pool for this write (written blocks included).
     reservation: Reservation,
     /// The object's TTL, for the manifest.
     ttl: Option<std::time::Duration>,
@@ -141,15 +141,20 @@ impl<S: KvStore> BigCache<S> {
         };
         super::lock(&self.pool).touch(key);
         super::stats::bump(&self.counters.hits);
+        // An inline object is its one block, in hand (decoding checked its CRC).
+        let mut whole = crc32fast::Hasher::new();
+        let mut manifest = manifest;
+        let block = manifest.inline.take().unwrap_or_default();
+        whole.update(&block);
         Ok(Some(BigReader {
             cache: self,
             key: key.to_vec(),
             manifest,
             expiry,
             next: 0,
-            block: Vec::new(),
+            block,
             pos: 0,
-            whole: crc32fast::Hasher::new(),
+            whole,
             finished: false,
         }))
     }
@@ -163,7 +168,7 @@ impl<S: KvStore> BigWriter<'_, S> {
 
     fn write_block(&mut self) -> Result<()> {
         let cache = self.cache;
-        cache.reserve_block(&self.key, &mut self.reservation)?;
+        cache.reserve(&self.key, &mut self.reservation, self.buf.len() as u64)?;
         let index = self.crcs.len() as u64;
         cache
             .store
@@ -185,7 +190,11 @@ impl<S: KvStore> BigWriter<'_, S> {
                 "a write to this object failed earlier; nothing was published".into(),
             ));
         }
-        if !self.buf.is_empty() {
+        // A small object goes inside its manifest: one store record instead of two.
+        let inline = self.crcs.is_empty() && self.buf.len() <= self.cache.inline_max;
+        if inline {
+            self.whole.update(&self.buf);
+        } else if !self.buf.is_empty() {
             self.write_block()?;
         }
         let manifest = Manifest {
@@ -194,10 +203,11 @@ impl<S: KvStore> BigWriter<'_, S> {
             id: self.id,
             object_crc: self.whole.clone().finalize(),
             block_crcs: std::mem::take(&mut self.crcs),
+            inline: inline.then(|| std::mem::take(&mut self.buf)),
         };
         let result = self
             .cache
-            .commit(&self.key, &manifest, self.reservation, self.ttl);
+            .commit(&self.key, &manifest, &mut self.reservation, self.ttl);
         if result.is_err() {
             self.crcs = manifest.block_crcs; // so that drop deletes them
         } else {

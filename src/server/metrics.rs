@@ -121,11 +121,12 @@ fn help(name: &str) -> &'static str {
         "bytes_sent" => "Object bytes sent in GET bodies.",
         "max_object_size" => "The largest object a PUT may store, in bytes.",
         "objects" => "Objects held.",
-        "used_blocks" => "Blocks held by committed objects.",
-        "reserved_blocks" => "Blocks reserved by uploads in progress.",
+        "used_bytes" => "Bytes charged to committed objects (size, key and manifest).",
+        "reserved_bytes" => "Bytes reserved by uploads in progress.",
+        "blocks" => "Blocks in the store held by committed objects.",
         "block_size" => "Block size in bytes.",
-        "capacity_blocks" => "Capacity in blocks.",
-        "free_blocks" => "Free blocks.",
+        "capacity_bytes" => "Capacity in bytes.",
+        "free_bytes" => "Free bytes under the capacity.",
         "hits" => "Object reads that found the object.",
         "misses" => "Object reads that found nothing.",
         "sets" => "Objects committed.",
@@ -187,8 +188,8 @@ pub(crate) fn prometheus_text(
     for (name, v) in big.counters() {
         let (metric, kind) = match name {
             "objects" => ("logcache_objects".to_string(), "gauge"),
-            "used_blocks" | "reserved_blocks" | "block_size" | "capacity_blocks"
-            | "free_blocks" => (format!("logcache_objects_{name}"), "gauge"),
+            "used_bytes" | "reserved_bytes" | "blocks" | "block_size" | "capacity_bytes"
+            | "free_bytes" => (format!("logcache_objects_{name}"), "gauge"),
             _ => (format!("logcache_objects_{name}_total"), "counter"),
         };
         family(&metric, kind, help(name), &one(v));

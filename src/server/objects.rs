@@ -148,13 +148,11 @@ pub(super) async fn put_object<S: KvStore + 'static>(
         .and_then(|v| v.parse::<u64>().ok());
     // An object larger than the whole capacity could never fit: refuse it before evicting
     // anything for it (the streamed write would otherwise evict as it grows).
-    let stats = app.cache.stats();
-    let over_capacity = declared.is_some_and(|len| {
-        stats
-            .capacity_blocks
-            .is_some_and(|cap| len.div_ceil(stats.block_size.max(1)) > cap)
-    });
     let checked = object_key(req.uri()).and_then(|key| Ok((key, parse_ttl(req.headers())?)));
+    let over_capacity = match (&checked, declared) {
+        (Ok((key, _)), Some(len)) => !app.cache.could_hold(key, len),
+        _ => false,
+    };
     let (key, ttl) = match checked {
         Ok(ok) if declared.is_none_or(|len| len <= max) && !over_capacity => ok,
         refused => {

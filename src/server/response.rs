@@ -74,6 +74,13 @@ fn status_and_message(e: &Error) -> (StatusCode, String) {
             "the server's store is misconfigured; the server log has the details".into(),
         ),
         Error::Load { .. } => (internal, e.to_string()),
+        Error::UnsupportedManifest { version, .. } => (
+            internal,
+            format!(
+                "the object was written by a newer logcache (layout version {version}); \
+                 this server cannot read it and left it as it is"
+            ),
+        ),
         Error::System { .. } | Error::Worker { .. } => (
             internal,
             "the server failed; the server log has the details".into(),

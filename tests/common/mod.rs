@@ -325,6 +325,24 @@ impl logcache::KvStore for MapStore {
 pub const BLOCKS: &[u8] = b"\xffbcb";
 pub const MANIFESTS: &[u8] = b"\xffbcm";
 
+/// Block records BigCache holds in `store` (default namespace).
+pub fn block_count(store: &impl logcache::KvStore) -> usize {
+    store.keys_with_prefix(BLOCKS).unwrap().unwrap().len()
+}
+
+/// What BigCache charges an object of `size` bytes under a `key`-byte key against
+/// `capacity_bytes`, as docs/FORMAT.md lays the manifest out: the key, a 46-byte manifest
+/// with 4 bytes per block, and the blocks; an object of at most `inline_max` bytes is inside
+/// its manifest instead.
+pub fn big_charge(key: usize, size: u64, block: u64, inline_max: u64) -> u64 {
+    let key = key as u64;
+    if size <= inline_max {
+        key + 46 + size
+    } else {
+        key + 46 + 4 * size.div_ceil(block) + size
+    }
+}
+
 /// A ring over `nodes` with `replicas` copies and short backoffs (50 ms up to 400 ms), so
 /// that a restarted node is tried again quickly.
 pub fn fast_ring<S: logcache::KvStore>(

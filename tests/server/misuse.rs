@@ -113,7 +113,7 @@ fn a_chunked_upload_larger_than_the_capacity_evicts_nothing() {
             .unwrap(),
     );
     assert!(stats.contains("\"evictions\":0"), "{stats}");
-    assert!(stats.contains("\"reserved_blocks\":0"), "{stats}");
+    assert!(stats.contains("\"reserved_bytes\":0"), "{stats}");
 }
 
 #[test]

@@ -113,7 +113,7 @@ fn oversize_objects_get_413_before_the_body_is_read() {
         .unwrap();
     let stats = r.body_mut().read_to_string().unwrap();
     assert!(stats.contains("\"too_large\":4"), "{stats}");
-    assert!(stats.contains("\"reserved_blocks\":0"), "{stats}");
+    assert!(stats.contains("\"reserved_bytes\":0"), "{stats}");
     for key in ["huge", "over", "chunked"] {
         assert_eq!(agent.get(server.object(key)).call().unwrap().status(), 404);
     }
@@ -124,9 +124,44 @@ fn oversize_objects_get_413_before_the_body_is_read() {
     assert_eq!(r.status(), 200);
 }
 
+/// Guards: `--capacity` was rounded to 1 MiB blocks, so a 1 MiB server held one object of
+/// any size and 4 KiB objects evicted each other.
+#[test]
+fn the_capacity_is_in_bytes_so_small_objects_fill_it() {
+    let server = Served::start(&["--capacity", "1MiB"]);
+    let agent = agent();
+    for i in 0..200 {
+        let r = agent
+            .put(server.object(&format!("small{i}")))
+            .send(&vec![i as u8; 4 << 10][..])
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for i in 0..200 {
+        let mut r = agent
+            .get(server.object(&format!("small{i}")))
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 200, "small{i} was evicted");
+        assert!(r.body_mut().read_to_vec().unwrap() == vec![i as u8; 4 << 10]);
+    }
+    let mut r = agent
+        .get(format!("{}/v1/stats", server.url))
+        .call()
+        .unwrap();
+    let stats = r.body_mut().read_to_string().unwrap();
+    assert!(stats.contains("\"evictions\":0"), "{stats}");
+    assert!(stats.contains("\"capacity_bytes\":1048576"), "{stats}");
+    assert!(
+        stats.contains("\"blocks\":0"),
+        "4 KiB objects are inline: {stats}"
+    );
+}
+
 #[test]
 fn a_full_server_evicts_or_refuses_and_never_evicts_for_an_object_that_cannot_fit() {
-    let server = Served::start(&["--capacity", "3MiB"]);
+    // Room for 3 MiB of objects with their keys and manifests, not for 4 MiB.
+    let server = Served::start(&["--capacity", "3100KiB"]);
     let agent = agent();
     for key in ["a", "b"] {
         let r = agent
@@ -154,7 +189,7 @@ fn a_full_server_evicts_or_refuses_and_never_evicts_for_an_object_that_cannot_fi
     assert_eq!(agent.get(server.object("c")).call().unwrap().status(), 200);
 
     // With --when-full fail: 507 and everything kept.
-    let server = Served::start(&["--capacity", "2MiB", "--when-full", "fail"]);
+    let server = Served::start(&["--capacity", "2100KiB", "--when-full", "fail"]);
     let r = agent
         .put(server.object("a"))
         .send(&vec![1u8; 2 << 20][..])
@@ -162,7 +197,7 @@ fn a_full_server_evicts_or_refuses_and_never_evicts_for_an_object_that_cannot_fi
     assert_eq!(r.status(), 200);
     let mut r = agent
         .put(server.object("b"))
-        .send(&vec![1u8; 10][..])
+        .send(&vec![1u8; 100 << 10][..])
         .unwrap();
     assert_eq!(r.status(), 507);
     assert!(r.body_mut().read_to_string().unwrap().contains("full"));

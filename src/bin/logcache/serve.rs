@@ -18,7 +18,8 @@ pub struct Args {
     /// Largest object a PUT may store (bytes; K, M, G, KiB, MiB, GiB suffixes).
     #[arg(long, default_value = "1GiB", value_parser = crate::parse_size)]
     max_object_size: u64,
-    /// Cap on the blocks held (bytes; suffixes as above). Unbounded when absent.
+    /// Capacity in bytes (suffixes as above): each object is charged its size plus its key
+    /// and manifest. Unbounded when absent.
     #[arg(long, value_parser = crate::parse_size)]
     capacity: Option<u64>,
     /// What a full store does with a new object: evict least recently used ones, or refuse
@@ -105,8 +106,7 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
         WhenFull::Fail => FullPolicy::Fail,
     });
     if let Some(bytes) = a.capacity {
-        let blocks = bytes.div_ceil(logcache::DEFAULT_BLOCK_SIZE as u64);
-        builder = builder.capacity_blocks(blocks.max(1));
+        builder = builder.capacity_bytes(bytes);
     }
     let cache = Arc::new(builder.open()?);
 
