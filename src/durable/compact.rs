@@ -143,15 +143,17 @@ impl Inner {
         let now = self.opts.clock.now_millis();
         let (mut live, old, live_bytes) = {
             let index = self.read_index();
-            let live: Vec<(IndexKey, Entry)> = index
-                .iter()
-                .filter(|(_, e)| e.offset < snapshot_end && !e.is_expired(now))
-                .map(|(k, e)| (k.clone(), e))
+            // Read counts carry over to the new index (as they stand now: reads during the
+            // copy may raise them a little more, which is lost).
+            let live: Vec<(IndexKey, Entry, u8)> = index
+                .iter_counted()
+                .filter(|(_, e, _)| e.offset < snapshot_end && !e.is_expired(now))
+                .map(|(k, e, c)| (k.clone(), e, c))
                 .collect();
-            let bytes = live.iter().map(|(_, e)| u64::from(e.len)).sum::<u64>();
+            let bytes = live.iter().map(|(_, e, _)| u64::from(e.len)).sum::<u64>();
             (live, Arc::clone(&index.file), bytes)
         };
-        live.sort_unstable_by_key(|(_, e)| e.offset);
+        live.sort_unstable_by_key(|(_, e, _)| e.offset);
 
         let fs = &*self.opts.fs;
         let needed = live_bytes + live_bytes / 8 + SPACE_MARGIN;
@@ -172,8 +174,8 @@ impl Inner {
             Ok(copied_end) => {
                 let mut index = Index::new(Arc::clone(&out));
                 index.reserve(live.len());
-                for (key, entry) in live {
-                    index.insert_new(key, entry);
+                for (key, entry, count) in live {
+                    index.insert_new(key, entry, count);
                 }
                 Ok(Copied {
                     old,
@@ -198,7 +200,7 @@ impl Inner {
         &self,
         old: &dyn FileHandle,
         out: &dyn FileHandle,
-        live: &mut Vec<(IndexKey, Entry)>,
+        live: &mut Vec<(IndexKey, Entry, u8)>,
     ) -> Result<u64> {
         let out_err = |op| move |e| Error::io(op, &self.compact_path, e);
         out.truncate(0).map_err(out_err("truncate"))?;
@@ -207,7 +209,7 @@ impl Inner {
         let mut flushed = 0u64;
         let mut record = Vec::new();
         let mut damaged = Vec::new();
-        for (i, (key, entry)) in live.iter_mut().enumerate() {
+        for (i, (key, entry, _)) in live.iter_mut().enumerate() {
             record.resize(entry.len as usize, 0);
             old.read_exact_at(&mut record, entry.offset)
                 .map_err(|e| Error::io("read", &self.path, e))?;

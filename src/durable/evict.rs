@@ -3,10 +3,10 @@
 //!
 //! A hand walks the log in order (the one order the store already keeps: no per-entry list in
 //! memory). At each record it asks the index whether the record is still its key's live value;
-//! a live one is evicted, or, with [`Eviction::Clock`], first has its key's frequency count
-//! lowered if a read raised it (reads raise it without any lock: a sketch of atomic counters
-//! indexed by a hash of the key, so two keys may share a count, which only errs towards
-//! keeping an entry longer).
+//! a live one is evicted, or, with [`Eviction::Clock`], first has its read count (0–3) lowered
+//! if reads raised it. The count is two bits of the entry's index slot, raised by `get` with a
+//! relaxed atomic store under the index's read lock (no writer lock, no second lookup), carried
+//! over when the key is put again and through compaction, and gone with the entry.
 //!
 //! Eviction writes nothing: the evicted record stays in the log as dead bytes, which
 //! compaction reclaims. After a crash before that compaction, replay can bring an evicted key
@@ -15,10 +15,8 @@
 //! index does not hold still writes a tombstone while a budget is set, so a key evicted and
 //! then deleted cannot come back.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
 use super::Inner;
-use super::index::Entry;
+use super::index::{Entry, MAX_COUNT};
 use super::write::Writer;
 use crate::log::record::{FILE_HEADER, MAX_HEADER_LEN, parse_header};
 use crate::options::Eviction;
@@ -26,59 +24,6 @@ use crate::options::Eviction;
 /// Evictions noted while a compaction copies: each key with its record's offset in the old
 /// file.
 pub(super) type Noted = Vec<(Box<[u8]>, u64)>;
-
-/// Largest frequency count; a read raises it by one up to this.
-const MAX_COUNT: u8 = 3;
-/// Bytes of budget per sketch slot, and the sketch's bounds in slots.
-const BYTES_PER_SLOT: u64 = 256;
-const MIN_SLOTS: u64 = 1 << 10;
-const MAX_SLOTS: u64 = 1 << 24;
-
-/// Frequency counts, by a hash of the key.
-#[derive(Debug)]
-pub(super) struct Sketch {
-    counts: Box<[AtomicU8]>,
-    mask: u64,
-}
-
-impl Sketch {
-    /// A sketch sized for a budget of `max_bytes` (one slot per 256 bytes, 1 Ki–16 Mi slots).
-    pub(super) fn new(max_bytes: u64) -> Self {
-        let slots = (max_bytes / BYTES_PER_SLOT)
-            .clamp(MIN_SLOTS, MAX_SLOTS)
-            .next_power_of_two();
-        Sketch {
-            counts: (0..slots).map(|_| AtomicU8::new(0)).collect(),
-            mask: slots - 1,
-        }
-    }
-
-    fn slot(&self, key: &[u8]) -> Option<&AtomicU8> {
-        let i = xxhash_rust::xxh3::xxh3_64(key) & self.mask;
-        self.counts.get(usize::try_from(i).ok()?)
-    }
-
-    /// A read of `key`: raises its count (a lost race only misses one raise).
-    pub(super) fn touch(&self, key: &[u8]) {
-        if let Some(c) = self.slot(key) {
-            let n = c.load(Ordering::Relaxed);
-            if n < MAX_COUNT {
-                c.store(n + 1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// The hand passes `key`: `true` when it may go (its count was 0), else lowers the count.
-    fn pass(&self, key: &[u8]) -> bool {
-        let Some(c) = self.slot(key) else { return true };
-        let n = c.load(Ordering::Relaxed);
-        if n == 0 {
-            return true;
-        }
-        c.store(n - 1, Ordering::Relaxed);
-        false
-    }
-}
 
 impl Inner {
     /// Evicts entries until `incoming` more bytes fit in the budget (called with the writer
@@ -112,7 +57,7 @@ impl Inner {
             if let Some(entry) = live {
                 let goes = match self.opts.eviction {
                     Eviction::Fifo => true,
-                    Eviction::Clock => self.sketch.pass(&key),
+                    Eviction::Clock => self.read_index().pass(&key),
                 };
                 if goes && self.write_index().remove_if_same(&key, entry) {
                     crate::counters::bump(&self.counters.evictions);

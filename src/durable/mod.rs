@@ -83,8 +83,6 @@ struct Inner {
     counters: Counters,
     /// How long the last compaction took, in microseconds.
     last_compaction_micros: std::sync::atomic::AtomicU64,
-    /// Frequency counts for [`Eviction::Clock`](crate::Eviction::Clock) (budget only).
-    sketch: evict::Sketch,
     /// Evictions while a compaction copies (key, offset in the old file): its switch keeps
     /// them evicted. `None` while no compaction runs.
     evicted_meanwhile: Mutex<Option<evict::Noted>>,
@@ -146,7 +144,6 @@ impl DurableKVCache {
             poison: Poison::default(),
             counters: Counters::default(),
             last_compaction_micros: Default::default(),
-            sketch: evict::Sketch::new(opts.max_bytes.unwrap_or(0)),
             evicted_meanwhile: Mutex::new(None),
             recovery: opened.recovery,
             compact_lock: Mutex::new(()),
@@ -242,7 +239,13 @@ impl DurableKVCache {
         let inner = &*self.inner;
         let found = {
             let index = inner.read_index();
-            index.get(key).map(|entry| (entry, Arc::clone(&index.file)))
+            // Under a budget a read counts for the eviction policy: an atomic in the entry the
+            // lookup already holds, no writer lock and no second lookup.
+            let entry = match inner.opts.max_bytes {
+                Some(_) => index.get_and_raise(key),
+                None => index.get(key),
+            };
+            entry.map(|entry| (entry, Arc::clone(&index.file)))
         };
         let Some((entry, file)) = found else {
             crate::counters::bump(&inner.counters.misses);
@@ -260,9 +263,6 @@ impl DurableKVCache {
         buf.copy_within(start..start + len, 0);
         buf.truncate(len);
         crate::counters::bump(&inner.counters.hits);
-        if inner.opts.max_bytes.is_some() {
-            inner.sketch.touch(key);
-        }
         Ok(Some((buf, entry.expiry)))
     }
 
