@@ -337,7 +337,7 @@ impl Inner {
         w.end = new_end;
         w.allocated = new_end;
         w.prealloc_failed = false;
-        w.hand = 0; // offsets moved: the eviction hand starts the new file over
+        w.hand.reset(); // offsets moved: the eviction hand starts the new file over
         let mut c = lock(&self.commit);
         c.file = Arc::clone(out);
         // Sequence numbers carry over unchanged: everything up to w.seq is synced (switch's

@@ -164,9 +164,15 @@ impl Index {
         })
     }
 
-    /// The eviction hand passes `key`: `true` when its read count is 0, else lowers it.
-    pub(crate) fn pass(&self, key: &[u8]) -> bool {
-        self.map.get(key).is_none_or(Slot::pass)
+    /// The eviction hand passes `key`'s record at `offset`: when it is the key's live entry
+    /// and its read count is 0 (or `counted` is false: FIFO), removes and returns the entry;
+    /// else lowers the count. One lookup for the common case.
+    pub(crate) fn evict_at(&mut self, key: &[u8], offset: u64, counted: bool) -> Option<Entry> {
+        let slot = self.map.get(key).filter(|s| s.offset == offset)?;
+        if counted && !slot.pass() {
+            return None;
+        }
+        self.remove(key)
     }
 
     /// Every key with its entry.
@@ -368,25 +374,48 @@ mod tests {
     fn read_counts_rise_to_3_fall_per_pass_and_survive_a_new_value() {
         let mut index = Index::new(Arc::new(NoFile));
         index.put(b"k", entry(11, 0));
-        assert!(index.pass(b"k"), "never read: may go at once");
+        index.put(b"j", entry(21, 0));
+        assert_eq!(
+            index.evict_at(b"j", 21, true),
+            Some(entry(21, 0)),
+            "never read: goes"
+        );
+        assert_eq!(
+            index.evict_at(b"k", 99, false),
+            None,
+            "not the live record: stays"
+        );
         for _ in 0..5 {
             assert_eq!(index.get_and_raise(b"k"), Some(entry(11, 0)));
         }
         index.put(b"k", entry(40, 7)); // a new value, with an expiry
         assert_eq!(index.get(b"k"), Some(entry(40, 7)), "the expiry is intact");
-        let passes = (0..5).take_while(|_| !index.pass(b"k")).count();
+        let passes = (0..5)
+            .take_while(|_| index.evict_at(b"k", 40, true).is_none())
+            .count();
         assert_eq!(
             passes,
             usize::from(MAX_COUNT),
             "capped at 3, carried over the put"
         );
+        assert_eq!(index.get(b"k"), None, "evicted at the fourth pass");
+        assert_eq!(index.live_bytes, 0);
+        index.put(b"k", entry(50, 7));
+        index.get_and_raise(b"k");
+        assert_eq!(index.evict_at(b"k", 50, true), None, "lowered");
         assert_eq!(
             index.get(b"k"),
-            Some(entry(40, 7)),
+            Some(entry(50, 7)),
             "passes leave the expiry alone"
         );
         let counted: Vec<u8> = index.iter_counted().map(|(_, _, c)| c).collect();
         assert_eq!(counted, vec![0]);
+        assert_eq!(
+            index.evict_at(b"k", 50, false),
+            Some(entry(50, 7)),
+            "FIFO: goes"
+        );
+        assert_eq!(index.evict_at(b"absent", 0, true), None);
         // A rebuilt index (compaction) takes the counts it is given.
         let mut fresh = Index::new(Arc::new(NoFile));
         fresh.insert_new(IndexKey::from(&b"k"[..]), entry(11, 9), 2);
@@ -394,6 +423,5 @@ mod tests {
             fresh.iter_counted().map(|(_, e, c)| (e, c)).next(),
             Some((entry(11, 9), 2))
         );
-        assert!(index.pass(b"absent"), "an absent key is nothing to keep");
     }
 }

@@ -124,7 +124,7 @@ impl DurableKVCache {
                 prealloc_failed: false,
                 seq: opened.last_seq,
                 buf: Vec::new(),
-                hand: 0,
+                hand: evict::Hand::default(),
             }),
             commit: Mutex::new(Commit {
                 file: opened.file,

@@ -104,7 +104,7 @@ impl Inner {
         w.end = keep;
         w.allocated = keep;
         w.prealloc_failed = false;
-        w.hand = 0;
+        w.hand.reset();
         self.poison.clear();
         self.commit_cv.notify_all();
         crate::counters::bump(&self.counters.recoveries);

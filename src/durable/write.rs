@@ -40,7 +40,7 @@ pub(super) struct Writer {
     /// Reused encoding buffer.
     pub(super) buf: Vec<u8>,
     /// Where the eviction hand is in the log (budget only; see evict.rs).
-    pub(super) hand: u64,
+    pub(super) hand: super::evict::Hand,
 }
 
 /// Group-commit state, behind `Inner::commit`.

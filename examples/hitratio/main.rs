@@ -1,10 +1,15 @@
 //! Hit ratios of the memory tier's policies on synthetic traces, with the offline optimum
-//! (Belady's MIN, with bypass) as the ceiling; then get throughput next to a `Mutex<HashMap>`.
+//! (Belady's MIN, with bypass) as the ceiling; get throughput next to a `Mutex<HashMap>`; then
+//! the durable store under a byte budget: its CLOCK and FIFO eviction against LRU and the
+//! optimum at budgets of 1, 10 and 50 % of the working set, and gets and puts with a budget
+//! against without.
 //!
 //! ```text
 //! cargo run --release --example hitratio             # 100,000 keys, 1,000,000 requests
 //! cargo run --release --example hitratio -- --quick  # 1/10 of that
 //! ```
+//!
+//! The durable runs write logs under `target/hitratio/` (removed at the end).
 //!
 //! Traces: Zipf(0.8) and Zipf(1.0) over the key space, and a scan-polluted one (Zipf(0.9) with
 //! a scan of 2,000 never-repeated keys after every 5,000 requests). Caches hold 1 % and 10 % of
@@ -16,6 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use logcache::{ENTRY_OVERHEAD, MemoryCache, PolicyKind};
+
+mod durable;
 
 const VALUE_LEN: usize = 32;
 
@@ -187,7 +194,7 @@ fn throughput(keys: usize, requests: usize) {
     }
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::args().any(|a| a == "--quick");
     let (keys, requests) = if quick {
         (10_000, 100_000)
@@ -211,4 +218,12 @@ fn main() {
         }
     }
     throughput(keys, requests);
+
+    let dir = std::path::Path::new("target/hitratio");
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    durable::hit_ratios(dir, keys, requests)?;
+    durable::cost(dir, keys as u64 * 10)?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
 }
