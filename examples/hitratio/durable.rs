@@ -64,8 +64,8 @@ pub fn hit_ratios(dir: &std::path::Path, keys: usize, requests: usize) -> Result
         working_set / f64::from(1 << 20)
     );
     println!(
-        "{:<10} {:>7} {:>8} {:>8} {:>8} {:>8}",
-        "trace", "budget", "CLOCK", "FIFO", "LRU", "Belady"
+        "{:<10} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "trace", "budget", "CLOCK", "FIFO", "LRU", "S3-FIFO", "Belady"
     );
     for kind in ["zipf-0.9", "scan"] {
         let t = trace(kind, keys, requests);
@@ -75,13 +75,15 @@ pub fn hit_ratios(dir: &std::path::Path, keys: usize, requests: usize) -> Result
             let entries = (budget as f64 / per_entry) as u64;
             let clock = durable_hits(dir, &t, budget, Eviction::Clock)?;
             let fifo = durable_hits(dir, &t, budget, Eviction::Fifo)?;
+            // LRU and S3-FIFO as the memory tier runs them, for reference.
             let lru = simulate(&t, entries, PolicyKind::Lru);
+            let s3 = simulate(&t, entries, PolicyKind::S3Fifo);
             let opt = belady(&t, entries as usize);
-            println!("{kind:<10} {pct:>6}% {clock:>8.4} {fifo:>8.4} {lru:>8.4} {opt:>8.4}");
-            assert!(
-                opt + 1e-9 >= clock.max(fifo).max(lru),
-                "the optimum is a ceiling"
+            println!(
+                "{kind:<10} {pct:>6}% {clock:>8.4} {fifo:>8.4} {lru:>8.4} {s3:>8.4} {opt:>8.4}"
             );
+            let best = clock.max(fifo).max(lru).max(s3);
+            assert!(opt + 1e-9 >= best, "the optimum is a ceiling");
         }
     }
     Ok(())
