@@ -77,6 +77,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod any_store;
 mod big;
 mod clock;
 mod counters;
@@ -91,9 +92,11 @@ mod remote;
 pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod spec;
 mod store;
 mod sync;
 
+pub use any_store::{AnyStore, StoreOptions};
 pub use big::{
     BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, Committed, DEFAULT_BLOCK_SIZE,
     DEFAULT_INLINE_MAX, DEFAULT_NAMESPACE, FullPolicy, ObjectProblem, Verification,
@@ -113,11 +116,12 @@ pub use memory::{
 };
 pub use options::{Durability, Eviction, RecoveryMode};
 #[cfg(feature = "http-store")]
-pub use remote::http::{HttpStore, HttpStoreBuilder};
+pub use remote::http::{HttpStore, HttpStoreBuilder, Listed, NodeStatsDoc, ObjectStream};
 pub use remote::memcached::{MEMCACHED_MAX_KEY, MemcachedStore, MemcachedStoreBuilder};
 pub use remote::ring::{
     DEFAULT_VNODES, NodeStats, ShardedStats, ShardedStore, ShardedStoreBuilder, ring_hash,
 };
+pub use spec::StoreSpec;
 pub use store::KvStore;
 
 /// The README's examples, compiled as doctests so they cannot drift from the API.

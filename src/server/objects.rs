@@ -271,6 +271,13 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
                 let _ = meta_tx.send(Ok(None));
                 return;
             }
+            // A cache server that does not answer holds nothing for now: a miss, as
+            // memcached's clients treat it (the client fetches from its origin).
+            Err(e @ Error::Remote { .. }) => {
+                log::warn!("an object read as absent: {e}");
+                let _ = meta_tx.send(Ok(None));
+                return;
+            }
             Err(e) => {
                 let _ = meta_tx.send(Err(e));
                 return;

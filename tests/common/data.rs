@@ -40,6 +40,22 @@ impl Read for Pattern {
     }
 }
 
+/// Reads `r` to its end: how many bytes it gave, and whether they were all the bytes of
+/// [`fill`] from offset 0 (a prefix of the stream).
+pub fn read_pattern(r: &mut impl Read) -> (u64, bool) {
+    let (mut pos, mut buf, mut want) = (0u64, vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut same = true;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) | Err(_) => return (pos, same),
+            Ok(n) => n,
+        };
+        fill(&mut want[..n], pos);
+        same &= buf[..n] == want[..n];
+        pos += n as u64;
+    }
+}
+
 /// The peak resident set (`VmHWM`) of process `pid` (`"self"` for this one), in KiB.
 pub fn peak_rss_kib(pid: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -44,9 +44,14 @@ impl Served {
     /// Runs `cmd` (a `logcache ... serve --listen 127.0.0.1:0 ...`) and waits for its
     /// `listening on` line.
     pub fn spawn(mut cmd: Command, data: PathBuf) -> Served {
+        cmd.stderr(Stdio::inherit());
+        Served::spawn_keeping_stderr(cmd, data)
+    }
+
+    /// As [`spawn`](Self::spawn), with standard error wherever `cmd` sends it.
+    pub fn spawn_keeping_stderr(mut cmd: Command, data: PathBuf) -> Served {
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("start logcache serve");
         let mut line = String::new();

@@ -13,6 +13,7 @@ mod keys;
 mod lifecycle;
 mod misuse;
 mod readme;
+mod stores;
 mod transfer;
 
 use std::io::Read;

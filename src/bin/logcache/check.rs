@@ -21,9 +21,10 @@ pub fn run(cli: &Cli) -> ExitCode {
 }
 
 fn check(cli: &Cli) -> anyhow::Result<bool> {
+    let path = cli.log_path("check")?;
     let spin = progress::spinner(cli.quiet, "checking records");
     let mut damaged = Vec::new();
-    let sum = read_log(&cli.data, DEFAULT_MAX_VALUE_LEN, |item| {
+    let sum = read_log(&path, DEFAULT_MAX_VALUE_LEN, |item| {
         if let LogItem::Damaged { offset, len } = item {
             damaged.push((offset, len));
         }
@@ -43,7 +44,7 @@ fn check(cli: &Cli) -> anyhow::Result<bool> {
     // Then the objects: every manifest, every block, every checksum, through a read-only
     // handle (no accounting rebuilt, no orphan removed).
     spin.set_message("checking objects");
-    let store = DurableKVCache::builder(&cli.data).read_only(true).open()?;
+    let store = DurableKVCache::builder(&path).read_only(true).open()?;
     let Verification {
         objects, problems, ..
     } = BigCache::builder(store).verify()?.unwrap_or_default();

@@ -1,9 +1,15 @@
 //! `logcache compact`
 
-use crate::{Cli, open, progress};
+use logcache::{BigCache, Durability, DurableKVCache};
+
+use crate::{Cli, progress};
 
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
-    let cache = open(&cli.data)?;
+    let path = cli.log_path("compact")?;
+    let store = DurableKVCache::builder(&path)
+        .durability(Durability::None)
+        .open()?;
+    let cache = BigCache::new(store)?;
     let before = cache.store().stats().file_bytes;
     let spin = progress::spinner(cli.quiet, "compacting");
     cache.store().compact()?;

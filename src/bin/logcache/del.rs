@@ -2,7 +2,8 @@
 
 use anyhow::bail;
 
-use crate::{Cli, open};
+use crate::Cli;
+use crate::target::Target;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -11,10 +12,8 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
-    let cache = open(&cli.data)?;
-    if !cache.delete(&a.key)? {
+    if !Target::open(cli)?.delete(&a.key)? {
         bail!("no object {:?}", a.key);
     }
-    cache.store().sync()?;
     Ok(())
 }

@@ -12,9 +12,10 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
+    let path = cli.log_path("dump")?;
     // The first failed write to standard output (a closed pipe) ends the output.
     let mut failed: Option<std::io::Error> = None;
-    let sum = read_log(&cli.data, DEFAULT_MAX_VALUE_LEN, |item| {
+    let sum = read_log(&path, DEFAULT_MAX_VALUE_LEN, |item| {
         if failed.is_some() {
             return;
         }

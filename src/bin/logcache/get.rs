@@ -1,11 +1,12 @@
 //! `logcache get KEY [-o FILE]`
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::{Cli, open, progress};
+use crate::target::Target;
+use crate::{Cli, progress};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -17,8 +18,8 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
-    let cache = open(&cli.data)?;
-    let Some(mut r) = cache.reader(&a.key)? else {
+    let target = Target::open(cli)?;
+    let Some((reader, len)) = target.get(&a.key)? else {
         bail!("no object {:?}", a.key);
     };
     let mut out: Box<dyn Write> = match &a.output {
@@ -27,15 +28,17 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
         )),
         None => Box::new(std::io::stdout().lock()),
     };
-    let bar = progress::bytes(cli.quiet, Some(r.len()), &format!("get {}", a.key));
+    let bar = progress::bytes(cli.quiet, len, &format!("get {}", a.key));
+    let mut reader = bar.wrap_read(reader);
     let mut buf = vec![0u8; 256 << 10];
     loop {
-        let n = r.read(&mut buf).context("reading the object")?;
-        if n == 0 {
-            break;
-        }
+        let n = match std::io::Read::read(&mut reader, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("reading the object"),
+        };
         out.write_all(&buf[..n]).context("writing the output")?;
-        bar.inc(n as u64);
     }
     out.flush().context("writing the output")?;
     bar.finish_and_clear();

@@ -1,5 +1,6 @@
 //! `logcache`: the command-line tool for a logcache store (objects of any size in BigCache over
-//! the embedded DurableKVCache).
+//! the embedded DurableKVCache, a memcached ring or a ring of logcache servers; or the objects
+//! of one running `logcache serve`).
 //!
 //! ```text
 //! logcache put KEY [FILE|-]     store a file (or standard input) as an object
@@ -14,7 +15,9 @@
 //! logcache bench [--quick]      the benchmark runner (docs/BENCHMARKS.md)
 //! ```
 //!
-//! `--data PATH` (or `LOGCACHE_DATA`) chooses the log; default `logcache.log`.
+//! `--store SPEC` (or `LOGCACHE_STORE`) chooses the store: a path, `memcached://HOST:PORT[,…]`
+//! or `http://HOST:PORT[,…]` (`logcache::StoreSpec`); `--data PATH` (or `LOGCACHE_DATA`) is
+//! the short form of a path. Default `logcache.log`.
 
 mod bench;
 mod check;
@@ -27,12 +30,13 @@ mod progress;
 mod put;
 mod serve;
 mod stats;
+mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use logcache::{BigCache, Durability, DurableKVCache};
+use logcache::StoreSpec;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,14 +45,22 @@ use logcache::{BigCache, Durability, DurableKVCache};
     about = "A durable cache for values of any size"
 )]
 struct Cli {
-    /// The log file of the store.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGCACHE_DATA",
-        default_value = "logcache.log"
-    )]
-    data: PathBuf,
+    /// The store: a log file's path, memcached://HOST:PORT[,HOST:PORT…][?replicas=R], or
+    /// http://HOST:PORT[,…][?replicas=R] (one node: that server's objects; several: a ring).
+    /// Wins over --data.
+    #[arg(long, global = true, env = "LOGCACHE_STORE")]
+    store: Option<String>,
+    /// The log file of the embedded store (the short form of --store PATH) [default:
+    /// logcache.log].
+    #[arg(long, global = true, env = "LOGCACHE_DATA")]
+    data: Option<PathBuf>,
+    /// Read the bearer token of http:// stores from this file (first line); `serve` also
+    /// requires it of its own clients. Wins over --token and LOGCACHE_TOKEN.
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
+    /// The bearer token (prefer --token-file: a command line is visible to other users).
+    #[arg(long, global = true, env = "LOGCACHE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// No progress bars or notes on standard error.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -82,13 +94,55 @@ enum Command {
     Bench(bench::Args),
 }
 
-/// Opens the store. Writes are made durable by an explicit sync before a command reports
-/// success, so the log runs without a sync per block.
-fn open(data: &std::path::Path) -> anyhow::Result<BigCache<DurableKVCache>> {
-    let store = DurableKVCache::builder(data)
-        .durability(Durability::None)
-        .open()?;
-    Ok(BigCache::new(store)?)
+/// A store specification that does not parse: one line, exit code 2.
+#[derive(Debug)]
+struct BadSpec(String);
+
+impl std::fmt::Display for BadSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadSpec {}
+
+impl Cli {
+    /// The store the command works on: --store, else --data, else `logcache.log`.
+    fn spec(&self) -> anyhow::Result<StoreSpec> {
+        match (&self.store, &self.data) {
+            (Some(s), _) => s
+                .parse()
+                .map_err(|e: logcache::Error| BadSpec(e.to_string()).into()),
+            (None, Some(path)) => Ok(StoreSpec::Path(path.clone())),
+            (None, None) => Ok(StoreSpec::Path(PathBuf::from("logcache.log"))),
+        }
+    }
+
+    /// The embedded log's path, for the commands that read the log itself.
+    fn log_path(&self, command: &str) -> anyhow::Result<PathBuf> {
+        match self.spec()? {
+            StoreSpec::Path(path) => Ok(path),
+            other => Err(BadSpec(format!(
+                "`{command}` works on the embedded log only, and `{other}` is not one: give                  its path with --data or --store (on the machine that holds it)"
+            ))
+            .into()),
+        }
+    }
+
+    /// The token for http:// stores: --token-file, else --token or `LOGCACHE_TOKEN`.
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        use anyhow::Context;
+        match (&self.token_file, &self.token) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the token file {}", path.display()))?;
+                Ok(Some(
+                    text.lines().next().unwrap_or_default().trim().to_string(),
+                ))
+            }
+            (None, token) => Ok(token.clone()),
+        }
+    }
 }
 
 /// Parses a byte count: a number with an optional `K`/`M`/`G`/`T` (×1000) or
@@ -170,6 +224,10 @@ fn main() -> ExitCode {
         // The reader of our output went away (`logcache ls | head -1`): stop quietly, as
         // `cat` does.
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<BadSpec>().is_some() => {
+            eprintln!("logcache: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("logcache: {e:#}");
             ExitCode::FAILURE

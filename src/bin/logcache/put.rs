@@ -1,11 +1,12 @@
 //! `logcache put KEY [FILE|-]`
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::{Cli, escape, open, progress};
+use crate::target::Target;
+use crate::{Cli, escape, progress};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
-    let (mut input, total): (Box<dyn Read>, Option<u64>) = match &a.file {
+    let (input, total): (Box<dyn Read>, Option<u64>) = match &a.file {
         Some(p) if p.as_os_str() != "-" => {
             let f =
                 std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -28,26 +29,11 @@ pub fn run(cli: &Cli, a: &Args) -> anyhow::Result<()> {
         }
         _ => (Box::new(std::io::stdin().lock()), None),
     };
-    let cache = open(&cli.data)?;
+    let target = Target::open(cli)?;
     let bar = progress::bytes(cli.quiet, total, &format!("put {}", a.key));
-    let mut w = match a.ttl {
-        Some(secs) => cache.writer_with_ttl(&a.key, std::time::Duration::from_secs(secs))?,
-        None => cache.writer(&a.key)?,
-    };
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context("reading the input"),
-        };
-        w.write_all(&buf[..n]).context("storing a block")?;
-        bar.inc(n as u64);
-    }
-    let size = w.written();
-    w.commit()?;
-    cache.store().sync()?;
+    let mut input = bar.wrap_read(input);
+    let ttl = a.ttl.map(std::time::Duration::from_secs);
+    let size = target.put(&a.key, &mut input, ttl)?;
     bar.finish_and_clear();
     if !cli.quiet {
         eprintln!("stored {} ({size} bytes)", escape(a.key.as_bytes()));

@@ -1,20 +1,12 @@
 //! `logcache serve`: the HTTP object server (feature `server`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Address to listen on. Anything but loopback needs a token.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Read the bearer token from this file (first line). Every request must then send
-    /// `Authorization: Bearer <token>`. Wins over --token and LOGCACHE_TOKEN.
-    #[arg(long)]
-    token_file: Option<PathBuf>,
-    /// The bearer token (prefer --token-file: a command line is visible to other users).
-    #[arg(long, env = "LOGCACHE_TOKEN", hide_env_values = true)]
-    token: Option<String>,
     /// Largest object a PUT may store (bytes; K, M, G, KiB, MiB, GiB suffixes).
     #[arg(long, default_value = "1GiB", value_parser = crate::parse_size)]
     max_object_size: u64,
@@ -65,7 +57,7 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
 
     use anyhow::Context;
     use logcache::server::{Server, ServerConfig, shutdown_signal};
-    use logcache::{BigCache, Durability, DurableKVCache, FullPolicy};
+    use logcache::{AnyStore, BigCache, Durability, FullPolicy, StoreOptions, StoreSpec};
 
     let secs = |name: &str, s: f64| -> anyhow::Result<Duration> {
         Duration::try_from_secs_f64(s)
@@ -73,18 +65,9 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
             .filter(|d| !d.is_zero())
             .with_context(|| format!("--{name} must be a positive number of seconds"))
     };
-    let token = match (&a.token_file, &a.token) {
-        (Some(path), _) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the token file {}", path.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-        ),
-        (None, token) => token.clone(),
-    };
+    // The global --token-file / --token / LOGCACHE_TOKEN: what clients must send, and what
+    // this server sends to the nodes of an http:// ring.
+    let token = cli.token()?;
     let mut config = ServerConfig::default();
     config.listen = a.listen;
     config.token = token;
@@ -96,11 +79,31 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
     config.max_connections = a.max_connections;
     config.validate()?;
 
+    let spec = cli.spec()?;
+    if let StoreSpec::Http { nodes, .. } = &spec
+        && nodes.len() == 1
+    {
+        return Err(crate::BadSpec(format!(
+            "serving `{spec}` would put a second server in front of one: point clients at it \
+             directly, or name two or more nodes to serve a ring of them"
+        ))
+        .into());
+    }
     // Each PUT/DELETE syncs the store before it is answered (concurrent syncs share one
-    // fsync), so the log needs no sync per block.
-    let store = DurableKVCache::builder(&cli.data)
+    // fsync), so the log needs no sync per block. Over memcached a PUT is answered once every
+    // replica of every block and of the manifest has stored it.
+    let options = StoreOptions::default()
         .durability(Durability::None)
-        .open()?;
+        .token(config.token.clone());
+    let store = spec.open_with(&options)?;
+    if !cli.quiet && !spec.is_embedded() {
+        eprintln!(
+            "logcache: serving {spec}: blocks of {} bytes",
+            logcache::DEFAULT_BLOCK_SIZE.min(
+                usize::try_from(logcache::KvStore::max_value_len(&store)).unwrap_or(usize::MAX)
+            )
+        );
+    }
     let mut builder = BigCache::builder(store).full_policy(match a.when_full {
         WhenFull::Evict => FullPolicy::EvictLru,
         WhenFull::Fail => FullPolicy::Fail,
@@ -129,7 +132,9 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(5));
     let cache = Arc::try_unwrap(cache)
         .map_err(|_| anyhow::anyhow!("a request was still running at shutdown"))?;
-    cache.into_store().close()?;
+    if let AnyStore::Embedded(log) = cache.into_store() {
+        log.close()?;
+    }
     if !cli.quiet {
         eprintln!("logcache: stopped; the store is synced and closed");
     }

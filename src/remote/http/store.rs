@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::wire::{EXPIRES_AT_HEADER, Listing, StatsHead, TTL_HEADER, percent_encode};
+use super::wire::{EXPIRES_AT_HEADER, StatsHead, TTL_HEADER, percent_encode};
 use crate::error::{Error, Result};
 use crate::store::KvStore;
 
@@ -100,12 +100,12 @@ pub struct HttpStore {
 }
 
 /// A request ready to send.
-struct Call {
+pub(super) struct Call {
     method: &'static str,
     url: String,
 }
 
-type Response = ureq::http::Response<ureq::Body>;
+pub(super) type Response = ureq::http::Response<ureq::Body>;
 
 impl HttpStore {
     /// A store on the node at `url` (`http://host:port`) with default options.
@@ -129,27 +129,30 @@ impl HttpStore {
         &self.base
     }
 
-    fn request(&self, method: &'static str, path: &str) -> Call {
+    pub(super) fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
+    pub(super) fn request(&self, method: &'static str, path: &str) -> Call {
         Call {
             method,
             url: format!("{}{path}", self.base),
         }
     }
 
-    fn object(&self, method: &'static str, key: &[u8]) -> Call {
+    pub(super) fn object(&self, method: &'static str, key: &[u8]) -> Call {
         // Every byte but unreserved ones escaped, `/` included: the key is one path segment.
         let mut path = String::from("/v1/objects/");
         path.push_str(&percent_encode(key).replace('/', "%2F"));
         self.request(method, &path)
     }
 
-    /// Sends `call` with `body` (for PUT) and `headers`; transport failures are `Remote`.
-    fn send(
+    /// A request for `call` with the token and `headers`.
+    pub(super) fn prepare(
         &self,
         call: Call,
-        body: Option<&[u8]>,
         headers: &[(&str, String)],
-    ) -> Result<Response> {
+    ) -> ureq::http::request::Builder {
         let mut builder = ureq::http::Request::builder()
             .method(call.method)
             .uri(&call.url);
@@ -159,6 +162,17 @@ impl HttpStore {
         for (name, value) in headers {
             builder = builder.header(*name, value);
         }
+        builder
+    }
+
+    /// Sends `call` with `body` (for PUT) and `headers`; transport failures are `Remote`.
+    fn send(
+        &self,
+        call: Call,
+        body: Option<&[u8]>,
+        headers: &[(&str, String)],
+    ) -> Result<Response> {
+        let builder = self.prepare(call, headers);
         let result = match body {
             Some(body) => builder
                 .body(body)
@@ -169,7 +183,12 @@ impl HttpStore {
                 .map_err(|e| Error::InvalidArgument(e.to_string()))
                 .and_then(|req| self.agent.run(req).map_err(|e| self.transport(e))),
         };
-        let response = result?;
+        self.check(result?)
+    }
+
+    /// A response, or the error its status means for every call: `401` (the token) and
+    /// `5xx` other than `507` (the node failed: a ring marks it down).
+    pub(super) fn check(&self, response: Response) -> Result<Response> {
         match response.status().as_u16() {
             401 => Err(Error::remote(
                 &self.base,
@@ -187,12 +206,12 @@ impl HttpStore {
         }
     }
 
-    fn transport(&self, e: ureq::Error) -> Error {
+    pub(super) fn transport(&self, e: ureq::Error) -> Error {
         Error::remote_from(&self.base, "the request failed", e)
     }
 
     /// The first line of an answer's body, for error messages.
-    fn body_text(&self, response: &mut Response) -> String {
+    pub(super) fn body_text(&self, response: &mut Response) -> String {
         response
             .body_mut()
             .with_config()
@@ -205,7 +224,7 @@ impl HttpStore {
             .to_string()
     }
 
-    fn text(&self, call: Call, limit: u64) -> Result<String> {
+    pub(super) fn text(&self, call: Call, limit: u64) -> Result<String> {
         let mut response = self.send(call, None, &[])?;
         if response.status() != 200 {
             let message = self.body_text(&mut response);
@@ -321,41 +340,8 @@ impl KvStore for HttpStore {
     }
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
-        let mut all = Vec::new();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let mut path = format!("/v1/objects?limit=1000&prefix={}", percent_encode(prefix));
-            if let Some(a) = &after {
-                path.push_str(&format!("&after={}", percent_encode(a)));
-            }
-            let call = self.request("GET", &path);
-            let mut response = self.send(call, None, &[])?;
-            if response.status() == 501 {
-                return Ok(None);
-            }
-            if response.status() != 200 {
-                let message = self.body_text(&mut response);
-                return Err(Error::remote(
-                    &self.base,
-                    format_args!("listing answered {}: {message}", response.status()),
-                ));
-            }
-            let json = response
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_string()
-                .map_err(|e| self.transport(e))?;
-            let listing: Listing = serde_json::from_str(&json)
-                .map_err(|e| Error::remote_from(&self.base, "a listing that does not parse", e))?;
-            let keys = listing
-                .keys()
-                .ok_or_else(|| Error::remote(&self.base, "a listed key is not percent-encoded"))?;
-            after = keys.last().cloned();
-            all.extend(keys);
-            if !listing.truncated || after.is_none() {
-                return Ok(Some(all));
-            }
-        }
+        Ok(self
+            .list_objects(prefix)?
+            .map(|listed| listed.into_iter().map(|(key, _)| key).collect()))
     }
 }
