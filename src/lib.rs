@@ -29,6 +29,20 @@
 //! readers see the old object or the new one, and a missing or damaged block is a miss, never
 //! wrong bytes. Streaming [`BigWriter`] and [`BigReader`] keep memory at about one block.
 //!
+//! [`StoreSpec`] names a store in one string — a path, `memcached://HOST:PORT[,…][?replicas=R]`
+//! or `http://HOST:PORT[,…][?replicas=R]` — and opens it as an [`AnyStore`], one [`KvStore`]
+//! whatever it is: what the CLI's `--store` and `logcache serve --store` take.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! use logcache::{BigCache, StoreSpec};
+//!
+//! let spec: StoreSpec = dir.path().join("objects.log").to_str().unwrap().parse()?;
+//! let objects = BigCache::new(spec.open()?)?; // or memcached://…, http://…
+//! objects.set("report.pdf", b"%PDF-1.7 ...")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Features
 //!
 //! None is needed for the library itself; each adds a front door or a test tool.

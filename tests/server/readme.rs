@@ -1,8 +1,9 @@
-//! The README's curl examples, run as written.
+//! The README's curl examples and its cluster on one machine, run as written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::memcached::Memcached;
 use crate::common::served::{BIN, Served};
 
 /// Runs the README block between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `dir`:
@@ -69,4 +70,99 @@ fn the_readme_curl_examples_run() {
     assert_eq!(run_readme_block("server-token-example", dir.path()), 3);
     let token = std::fs::read_to_string(dir.path().join("token")).unwrap();
     assert_eq!(token.len(), 48, "{token:?}");
+}
+
+/// A process a README block started with `&`.
+enum Job {
+    Memcached(Memcached),
+    Served(Served),
+}
+
+/// Runs the README's cluster block in `dir`: `memcached … &` and `logcache … serve … &` lines
+/// start servers on free ports (the README's addresses are rewritten to theirs in every later
+/// line), `kill %N` kills the N-th of them by PID, other lines run with `sh` and must succeed.
+fn run_cluster_block(dir: &Path) -> usize {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("<!-- cluster-example:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- cluster-example:end -->").next())
+        .expect("the README has a cluster-example block");
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut addrs: Vec<(String, String)> = Vec::new();
+    let rewrite = |line: &str, addrs: &[(String, String)]| {
+        addrs
+            .iter()
+            .fold(line.to_string(), |l, (from, to)| l.replace(from, to))
+    };
+    let mut ran = 0;
+    for line in block
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("```"))
+    {
+        ran += 1;
+        let words: Vec<String> = line
+            .trim_end_matches(" &")
+            .split_whitespace()
+            .map(|w| w.trim_matches('\'').to_string())
+            .collect();
+        let after = |flag: &str| {
+            let at = words.iter().position(|w| w == flag).unwrap();
+            words[at + 1].clone()
+        };
+        if line.starts_with("memcached ") && line.ends_with(" &") {
+            let m = Memcached::start(after("-m").parse().unwrap(), &[]);
+            addrs.push((format!("127.0.0.1:{}", after("-p")), m.addr.clone()));
+            jobs.push(Job::Memcached(m));
+        } else if line.starts_with("logcache ") && line.ends_with(" &") {
+            let listen = after("--listen");
+            let mut cmd = Command::new(BIN);
+            cmd.current_dir(dir);
+            for w in &words[1..] {
+                cmd.arg(if *w == listen {
+                    "127.0.0.1:0".to_string()
+                } else {
+                    rewrite(w, &addrs)
+                });
+            }
+            let served = Served::spawn(cmd, PathBuf::new());
+            addrs.push((listen, served.addr.clone()));
+            jobs.push(Job::Served(served));
+        } else if let Some(n) = line.strip_prefix("kill %") {
+            match &mut jobs[n.trim().parse::<usize>().unwrap() - 1] {
+                Job::Memcached(m) => m.kill(),
+                Job::Served(s) => {
+                    s.terminate();
+                }
+            }
+        } else {
+            let line = rewrite(line, &addrs);
+            let line = match line.strip_prefix("logcache ") {
+                Some(rest) => format!("{BIN} {rest}"),
+                None => line,
+            };
+            let out = Command::new("sh")
+                .current_dir(dir)
+                .args(["-c", &line])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{line}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    ran
+}
+
+#[test]
+fn the_readme_cluster_on_one_machine_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = std::fs::File::create(dir.path().join("report.pdf")).unwrap();
+    std::io::copy(&mut crate::common::data::Pattern::new(5 << 20), &mut report).unwrap();
+    drop(report);
+    assert_eq!(run_cluster_block(dir.path()), 15);
 }
