@@ -1,5 +1,6 @@
 //! Object throughput through `logcache serve` over loopback, next to the same bytes put and got
-//! with the `logcache` CLI on the embedded store and a plain-file baseline, in one run.
+//! with the `logcache` CLI on the embedded store and a plain-file baseline, and through
+//! `logcache serve --store memcached://…` over three local memcached servers, in one run.
 //!
 //! ```text
 //! cargo build --release --features server --bin logcache
@@ -13,10 +14,14 @@
 //! - CLI: per object, `logcache put KEY FILE` and `logcache get KEY -o FILE` as processes
 //!   (each opens the store, so a process start and a log replay are part of its cost);
 //! - HTTP: one `logcache serve` process; a ureq client PUTs from memory and GETs into a
-//!   buffer over one keep-alive connection.
+//!   buffer over one keep-alive connection;
+//! - HTTP over memcached: the same, the server started with `--store memcached://A,B,C` (one
+//!   copy of each block, then two), over three `memcached -m 1024 -I 1m` on loopback (skipped
+//!   with a note when memcached is not installed).
 //!
-//! All three make each object durable before the next (fdatasync / the CLI's sync / the
-//! server's sync before `200`). Works under `target/http-bench/`, removed at start and end.
+//! The first three make each object durable before the next (fdatasync / the CLI's sync / the
+//! server's sync before `200`); over memcached a `200` means every copy is stored in the
+//! servers' memory. Works under `target/http-bench/`, removed at start and end.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -63,6 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "loopback TCP, one connection, 1 GiB: {:.0} MB/s (the ceiling for any HTTP path)",
         loopback()? / 1e6
     );
+    let memcached = Memcacheds::start(3);
+    if memcached.is_none() {
+        println!("(memcached is not installed: the rows over memcached are skipped)");
+    }
     println!("| objects | path | PUT MB/s | GET MB/s | PUT / raw | GET / raw |");
     println!("|---|---|---|---|---|---|");
     for (size, count) in cases {
@@ -73,8 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(&source, &object)?;
         let total = (size * count) as f64;
         let mbs = |d: Duration| total / d.as_secs_f64() / 1e6;
-        // [raw put, raw get, cli put, cli get, http put, http get]
-        let mut rows: [Vec<f64>; 6] = Default::default();
+        // [raw put, raw get, cli put, cli get, http put, http get, then over memcached with
+        // one copy and with two]
+        let mut rows: [Vec<f64>; 10] = Default::default();
         for round in 0..3 {
             let (put, get) = raw(dir, &object, count)?;
             rows[0].push(mbs(put));
@@ -82,17 +92,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (put, get) = cli(&bin, dir, &source, count, round)?;
             rows[2].push(mbs(put));
             rows[3].push(mbs(get));
-            let (put, get) = http(&bin, dir, &object, count, round)?;
+            let data = dir.join(format!("http-{round}.log"));
+            let store = ["--data".to_string(), data.display().to_string()];
+            let (put, get) = http(&bin, &object, count, &store)?;
             rows[4].push(mbs(put));
             rows[5].push(mbs(get));
+            let _ = std::fs::remove_file(&data);
+            if let Some(m) = &memcached {
+                for (replicas, at) in [(1, 6), (2, 8)] {
+                    let spec = format!("memcached://{}?replicas={replicas}", m.addrs.join(","));
+                    let (put, get) = http(&bin, &object, count, &["--store".into(), spec])?;
+                    rows[at].push(mbs(put));
+                    rows[at + 1].push(mbs(get));
+                }
+            }
         }
         let m: Vec<f64> = rows.iter_mut().map(|r| median(r)).collect();
         let label = format!("{count} × {} MiB", size >> 20);
-        for (path, put, get) in [
+        let mut paths = vec![
             ("plain file", m[0], m[1]),
             ("CLI, embedded store", m[2], m[3]),
             ("HTTP, loopback", m[4], m[5]),
-        ] {
+        ];
+        if memcached.is_some() {
+            paths.push(("HTTP, 3 memcached, 1 copy", m[6], m[7]));
+            paths.push(("HTTP, 3 memcached, 2 copies", m[8], m[9]));
+        }
+        for (path, put, get) in paths {
             println!(
                 "| {label} | {path} | {put:.0} | {get:.0} | {:.2} | {:.2} |",
                 put / m[0],
@@ -136,7 +162,62 @@ fn loopback() -> std::io::Result<f64> {
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Local memcached servers on free loopback ports, killed when dropped.
+struct Memcacheds {
+    children: Vec<std::process::Child>,
+    addrs: Vec<String>,
+}
+
+impl Memcacheds {
+    /// `n` servers, or `None` when memcached cannot be started here.
+    fn start(n: usize) -> Option<Memcacheds> {
+        let root = std::fs::read_to_string("/proc/self/status")
+            .ok()?
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+        let mut m = Memcacheds {
+            children: Vec::new(),
+            addrs: Vec::new(),
+        };
+        for _ in 0..n {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .ok()?
+                .local_addr()
+                .ok()?
+                .port();
+            let mut cmd = Command::new("memcached");
+            cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"])
+                .args(["-m", "1024", "-I", "1m"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if root {
+                cmd.args(["-u", "root"]);
+            }
+            m.children.push(cmd.spawn().ok()?);
+            let addr = format!("127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(&addr).is_err() {
+                if Instant::now() > deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            m.addrs.push(addr);
+        }
+        Some(m)
+    }
+}
+
+impl Drop for Memcacheds {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// Per object: create + write + fdatasync; then each read back whole.
@@ -204,19 +285,16 @@ fn cli(
     Ok((put, get))
 }
 
-/// PUT then GET each object through one `logcache serve`.
+/// PUT then GET each object through one `logcache serve` on `store` (its store arguments).
 fn http(
     bin: &Path,
-    dir: &Path,
     object: &[u8],
     count: usize,
-    round: usize,
+    store: &[String],
 ) -> Result<(Duration, Duration), Box<dyn std::error::Error>> {
-    let data = dir.join(format!("http-{round}.log"));
     let mut server = Command::new(bin)
         .arg("--quiet")
-        .arg("--data")
-        .arg(&data)
+        .args(store)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .spawn()?;
@@ -257,6 +335,5 @@ fn http(
         .args(["-TERM", &server.id().to_string()])
         .status()?;
     server.wait()?;
-    let _ = std::fs::remove_file(&data);
     Ok((put, get))
 }
