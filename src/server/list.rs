@@ -60,7 +60,8 @@ pub(super) async fn list_objects<S: KvStore + 'static>(
         Ok(Some((items, truncated))) => json(&Listing::new(&items, truncated)),
         Ok(None) => text(
             StatusCode::NOT_IMPLEMENTED,
-            "this server's store cannot list keys",
+            "this server's store cannot list keys (memcached, for one, keeps no index of them); \
+             fetch objects by their key",
         ),
         Err(r) => r,
     }
