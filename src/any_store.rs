@@ -24,6 +24,8 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// The bearer token of `logcache serve` nodes (`http://` stores).
     pub token: Option<String>,
+    /// A byte budget for the embedded log ([`max_bytes`](crate::DurableKVCacheBuilder::max_bytes)).
+    pub max_bytes: Option<u64>,
 }
 
 impl StoreOptions {
@@ -36,6 +38,12 @@ impl StoreOptions {
     /// The token `http://` nodes require.
     pub fn token(mut self, token: Option<String>) -> Self {
         self.token = token;
+        self
+    }
+
+    /// A byte budget for the embedded log (`None`: none).
+    pub fn max_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.max_bytes = bytes;
         self
     }
 }
@@ -70,11 +78,13 @@ impl StoreSpec {
     /// is an error naming them.
     pub fn open_with(&self, o: &StoreOptions) -> Result<AnyStore> {
         match self {
-            StoreSpec::Path(path) => Ok(AnyStore::Embedded(
-                DurableKVCache::builder(path)
-                    .durability(o.durability)
-                    .open()?,
-            )),
+            StoreSpec::Path(path) => {
+                let mut b = DurableKVCache::builder(path).durability(o.durability);
+                if let Some(max) = o.max_bytes {
+                    b = b.max_bytes(max);
+                }
+                Ok(AnyStore::Embedded(b.open()?))
+            }
             StoreSpec::Memcached { nodes, replicas } => {
                 if let [one] = nodes.as_slice() {
                     return Ok(AnyStore::Memcached(MemcachedStore::connect(one.as_str())?));

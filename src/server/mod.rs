@@ -44,6 +44,7 @@ mod auth;
 mod health;
 mod io;
 mod list;
+pub mod memcache;
 mod metrics;
 mod objects;
 mod response;

@@ -1,4 +1,4 @@
-//! `logcache serve`: the HTTP object server (feature `server`).
+//! `logcache serve`: the HTTP object server, and the memcached front end (feature `server`).
 
 use std::net::SocketAddr;
 
@@ -11,7 +11,8 @@ pub struct Args {
     #[arg(long, default_value = "1GiB", value_parser = crate::parse_size)]
     max_object_size: u64,
     /// Capacity in bytes (suffixes as above): each object is charged its size plus its key
-    /// and manifest. Unbounded when absent.
+    /// and manifest. With --memcached: the store's byte budget, items and objects together
+    /// (memcached's -m). Unbounded when absent.
     #[arg(long, value_parser = crate::parse_size)]
     capacity: Option<u64>,
     /// What a full store does with a new object: evict least recently used ones, or refuse
@@ -33,6 +34,40 @@ pub struct Args {
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30.0)]
     shutdown_grace: f64,
+    /// Also speak memcached's text protocol on this address (e.g. 127.0.0.1:11211), over the
+    /// same embedded store: a memcached that keeps what it acknowledged through `kill -9`.
+    #[arg(long)]
+    memcached: Option<SocketAddr>,
+    /// Let the memcached listener take a non-loopback address (its protocol has no
+    /// authentication: only on a network you trust).
+    #[arg(long)]
+    memcached_remote: bool,
+    /// The largest memcached item, in bytes (memcached's -I).
+    #[arg(long, default_value = "1MiB", value_parser = crate::parse_size)]
+    max_item_size: u64,
+    /// When a write is durable: `sync` (an answer means on disk; the default with
+    /// --memcached), `interval:MS` or `none` (the default for HTTP alone, which syncs
+    /// before every answer anyway).
+    #[arg(long, value_parser = parse_durability)]
+    durability: Option<logcache::Durability>,
+    /// No HTTP listener: memcached's protocol only.
+    #[arg(long, requires = "memcached")]
+    no_http: bool,
+}
+
+/// `sync`, `none` or `interval:MS`.
+fn parse_durability(s: &str) -> Result<logcache::Durability, String> {
+    use logcache::Durability;
+    match s {
+        "sync" => Ok(Durability::Sync),
+        "none" => Ok(Durability::None),
+        other => other
+            .strip_prefix("interval:")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .map(|ms| Durability::Interval(std::time::Duration::from_millis(ms)))
+            .ok_or_else(|| format!("`{s}`: use sync, none or interval:MS (MS > 0)")),
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -56,6 +91,7 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
     use std::time::Duration;
 
     use anyhow::Context;
+    use logcache::server::memcache::{MemcacheConfig, MemcacheServer};
     use logcache::server::{Server, ServerConfig, shutdown_signal};
     use logcache::{AnyStore, BigCache, Durability, FullPolicy, StoreOptions, StoreSpec};
 
@@ -90,12 +126,29 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
         .into());
     }
     // Each PUT/DELETE syncs the store before it is answered (concurrent syncs share one
-    // fsync), so the log needs no sync per block. Over memcached a PUT is answered once every
-    // replica of every block and of the manifest has stored it.
-    let options = StoreOptions::default()
-        .durability(Durability::None)
+    // fsync), so for HTTP alone the log needs no sync per block. Over memcached a PUT is
+    // answered once every replica of every block and of the manifest has stored it.
+    let durability = a.durability.unwrap_or(if a.memcached.is_some() {
+        Durability::Sync
+    } else {
+        Durability::None
+    });
+    if a.memcached.is_some() && !spec.is_embedded() {
+        return Err(crate::BadSpec(format!(
+            "--memcached serves the embedded log, and `{spec}` is not one: give a path"
+        ))
+        .into());
+    }
+    let mut options = StoreOptions::default()
+        .durability(durability)
         .token(config.token.clone());
-    let store = spec.open_with(&options)?;
+    let mut cache_capacity = a.capacity;
+    if a.memcached.is_some() {
+        // Items and objects share the store: the budget is the store's (memcached's -m).
+        options = options.max_bytes(a.capacity);
+        cache_capacity = None;
+    }
+    let store = Arc::new(spec.open_with(&options)?);
     if !cli.quiet && !spec.is_embedded() {
         eprintln!(
             "logcache: serving {spec}: blocks of {} bytes",
@@ -104,14 +157,26 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
             )
         );
     }
-    let mut builder = BigCache::builder(store).full_policy(match a.when_full {
+    let mut builder = BigCache::builder(Arc::clone(&store)).full_policy(match a.when_full {
         WhenFull::Evict => FullPolicy::EvictLru,
         WhenFull::Fail => FullPolicy::Fail,
     });
-    if let Some(bytes) = a.capacity {
+    if let Some(bytes) = cache_capacity {
         builder = builder.capacity_bytes(bytes);
     }
     let cache = Arc::new(builder.open()?);
+
+    let memcached = match a.memcached {
+        None => None,
+        Some(addr) => {
+            let mut mc = MemcacheConfig::default();
+            mc.listen = addr;
+            mc.allow_remote = a.memcached_remote;
+            mc.max_item_size = usize::try_from(a.max_item_size).unwrap_or(usize::MAX);
+            mc.limit_maxbytes = a.capacity.unwrap_or(0);
+            Some(MemcacheServer::bind(mc, Arc::clone(&store))?)
+        }
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -119,20 +184,48 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
         .thread_name("logcache-http")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let memcached = runtime.block_on(async {
         let shutdown = shutdown_signal()?;
-        let server = Server::bind(config, cache.clone()).await?;
+        let server = match a.no_http {
+            true => None,
+            false => Some(Server::bind(config, cache.clone()).await?),
+        };
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{}", server.local_addr())?;
+        if let Some(server) = &server {
+            writeln!(out, "listening on http://{}", server.local_addr())?;
+        }
+        let memcached = match memcached {
+            Some(mc) => {
+                writeln!(out, "memcached protocol on {}", mc.local_addr())?;
+                let stopper = mc.stopper();
+                let thread = std::thread::Builder::new()
+                    .name("logcache-memcached-accept".into())
+                    .spawn(move || mc.run())
+                    .context("cannot start the memcached listener")?;
+                Some((stopper, thread))
+            }
+            None => None,
+        };
         out.flush()?;
         drop(out);
-        server.run(shutdown).await?;
-        anyhow::Ok(())
+        match server {
+            Some(server) => server.run(shutdown).await?,
+            None => shutdown.await,
+        }
+        anyhow::Ok(memcached)
     })?;
+    if let Some((stopper, thread)) = memcached {
+        stopper.stop();
+        let _ = thread.join();
+    }
     runtime.shutdown_timeout(Duration::from_secs(5));
-    let cache = Arc::try_unwrap(cache)
-        .map_err(|_| anyhow::anyhow!("a request was still running at shutdown"))?;
-    if let AnyStore::Embedded(log) = cache.into_store() {
+    drop(
+        Arc::try_unwrap(cache)
+            .map_err(|_| anyhow::anyhow!("a request was still running at shutdown"))?,
+    );
+    let store = Arc::try_unwrap(store)
+        .map_err(|_| anyhow::anyhow!("a memcached connection was still open at shutdown"))?;
+    if let AnyStore::Embedded(log) = store {
         log.close()?;
     }
     if !cli.quiet {

@@ -1,0 +1,455 @@
+//! Items as memcached has them — a value with client flags, an expiry and a CAS unique — kept
+//! in a [`KvStore`] (the durable log), and the operations of memcached's commands on them.
+//!
+//! An item is stored under `NAMESPACE` + its key, as `flags (u32 LE) | cas (u64 LE) | data`,
+//! with the store's TTL as its expiry. Changes to one key (every command that reads before it
+//! writes: `add`, `cas`, `append`, `incr`, `touch`…, and `set` so that CAS order holds) are
+//! serialised on one of a set of striped locks; different keys never wait for each other.
+
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::counters::{bump, stats};
+use crate::error::{Error, Result};
+use crate::store::KvStore;
+use crate::sync::lock;
+
+/// Every item's key in the store starts with these bytes, so items never meet BigCache's
+/// keys in a store both use.
+pub(super) const NAMESPACE: &[u8] = b"\xffmc:";
+/// Where the CAS high-water mark is kept (a control byte: no memcached key can name it).
+const CAS_MARK: &[u8] = b"\xffmc\x00cas";
+/// CAS values handed out between two writes of the high-water mark.
+const CAS_BLOCK: u64 = 1 << 20;
+/// Bytes before the data: flags and CAS.
+const HEADER: usize = 4 + 8;
+/// memcached reads an exptime above 30 days as an absolute Unix time.
+const RELATIVE_MAX: i64 = 30 * 24 * 3600;
+const STRIPES: usize = 256;
+
+/// One item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Item {
+    pub(super) flags: u32,
+    pub(super) cas: u64,
+    pub(super) data: Vec<u8>,
+    /// Absolute expiry in Unix milliseconds; 0 = never.
+    pub(super) expiry: u64,
+}
+
+/// When an item expires, from a memcached exptime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exp {
+    Never,
+    /// Unix milliseconds.
+    At(u64),
+    /// In the past: stored as already expired (invisible).
+    Gone,
+}
+
+impl Exp {
+    /// memcached's rule: 0 never; up to 30 days, seconds from now; beyond, a Unix time;
+    /// negative, already expired.
+    pub(super) fn from_exptime(exptime: i64, now_ms: u64) -> Exp {
+        let at = match exptime {
+            0 => return Exp::Never,
+            t if t < 0 => return Exp::Gone,
+            t if t <= RELATIVE_MAX => now_ms.saturating_add(t as u64 * 1000),
+            t => (t as u64).saturating_mul(1000),
+        };
+        if at <= now_ms { Exp::Gone } else { Exp::At(at) }
+    }
+
+    fn from_expiry(expiry: u64) -> Exp {
+        if expiry == 0 {
+            Exp::Never
+        } else {
+            Exp::At(expiry)
+        }
+    }
+}
+
+/// How a storage command treats what is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+    Cas(u64),
+}
+
+/// A storage command's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Stored,
+    NotStored,
+    Exists,
+    NotFound,
+    /// Append or prepend would pass the item size limit.
+    TooLarge,
+}
+
+/// What `incr`/`decr` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Delta {
+    Value(u64),
+    NotFound,
+    NonNumeric,
+}
+
+/// What `touch` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Touch {
+    /// The item, with its new expiry.
+    Done(Item),
+    /// It was there, and the new expiry is in the past: gone now.
+    Expired,
+    NotFound,
+}
+
+impl Touch {
+    /// The item, for `gat`.
+    pub(super) fn item(self) -> Option<Item> {
+        match self {
+            Touch::Done(item) => Some(item),
+            _ => None,
+        }
+    }
+}
+
+stats! {
+    /// What a [`MemcacheServer`](super::MemcacheServer) counts, by memcached's names (its
+    /// `stats` command reports them).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct MemcacheStats, counted by pub(super) Counts {
+        gauges {}
+        counters {
+            /// Keys asked for by `get`, `gets`, `gat`, `gats`.
+            cmd_get,
+            /// Storage commands.
+            cmd_set,
+            /// `flush_all`s.
+            cmd_flush,
+            /// `touch`es, `gat`s and `gats`.
+            cmd_touch,
+            /// Keys found.
+            get_hits,
+            /// Keys not found.
+            get_misses,
+            /// Deletes that found the key.
+            delete_hits,
+            /// Deletes that did not.
+            delete_misses,
+            /// `incr`s that found the key.
+            incr_hits,
+            /// `incr`s that did not.
+            incr_misses,
+            /// `decr`s that found the key.
+            decr_hits,
+            /// `decr`s that did not.
+            decr_misses,
+            /// `cas` that stored.
+            cas_hits,
+            /// `cas` on an absent key.
+            cas_misses,
+            /// `cas` with a stale value.
+            cas_badval,
+            /// `touch`es that found the key.
+            touch_hits,
+            /// `touch`es that did not.
+            touch_misses,
+        }
+    }
+}
+
+/// The items of one store.
+pub(super) struct Items<S: KvStore> {
+    pub(super) store: S,
+    pub(super) max_item_size: usize,
+    pub(super) counts: Counts,
+    clock: std::sync::Arc<dyn Clock>,
+    stripes: Vec<Mutex<()>>,
+    hasher: foldhash::fast::FixedState,
+    /// The next CAS value, and the high-water mark stored (values below it may be used).
+    cas: Mutex<(u64, u64)>,
+}
+
+impl<S: KvStore> Items<S> {
+    /// Items over `store`; reads the CAS high-water mark so that CAS values keep increasing
+    /// across restarts.
+    pub(super) fn new(
+        store: S,
+        max_item_size: usize,
+        clock: std::sync::Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let mark = match store.get(CAS_MARK)? {
+            Some(v) => v
+                .as_slice()
+                .try_into()
+                .map(u64::from_le_bytes)
+                .map_err(|_| Error::InvalidArgument("the stored CAS mark is damaged".into()))?,
+            None => 1,
+        };
+        let items = Items {
+            store,
+            max_item_size,
+            counts: Counts::default(),
+            clock,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: foldhash::fast::FixedState::with_seed(0x6d63),
+            cas: Mutex::new((mark, mark)),
+        };
+        Ok(items)
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_millis()
+    }
+
+    /// A CAS value no item has had, here or before a restart.
+    fn next_cas(&self) -> Result<u64> {
+        let mut c = lock(&self.cas);
+        if c.0 >= c.1 {
+            let mark = c.1 + CAS_BLOCK;
+            self.store.set(CAS_MARK, &mark.to_le_bytes())?;
+            self.store.sync()?;
+            c.1 = mark;
+        }
+        c.0 += 1;
+        Ok(c.0 - 1)
+    }
+
+    fn stripe(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
+        let i = (self.hasher.hash_one(key) as usize) % self.stripes.len();
+        lock(&self.stripes[i])
+    }
+
+    fn store_key(key: &[u8]) -> Vec<u8> {
+        [NAMESPACE, key].concat()
+    }
+
+    /// The item under `key`, if any and not expired.
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Item>> {
+        let Some((bytes, expiry)) = self.store.get_with_expiry(&Self::store_key(key))? else {
+            return Ok(None);
+        };
+        let Some((head, data)) = bytes.split_first_chunk::<HEADER>() else {
+            return Ok(None); // not an item (damaged): absent
+        };
+        let (flags, cas) = head.split_at(4);
+        Ok(Some(Item {
+            flags: u32::from_le_bytes(flags.try_into().unwrap_or_default()),
+            cas: u64::from_le_bytes(cas.try_into().unwrap_or_default()),
+            data: data.to_vec(),
+            expiry,
+        }))
+    }
+
+    /// Writes an item (a new CAS); an expiry in the past removes the key instead.
+    fn put(&self, key: &[u8], flags: u32, exp: Exp, data: &[u8]) -> Result<()> {
+        let skey = Self::store_key(key);
+        let ttl = match exp {
+            Exp::Gone => {
+                self.store.delete(&skey)?;
+                return Ok(());
+            }
+            Exp::Never => None,
+            Exp::At(at) => match at.checked_sub(self.now()) {
+                Some(ms) if ms > 0 => Some(Duration::from_millis(ms)),
+                _ => {
+                    self.store.delete(&skey)?;
+                    return Ok(());
+                }
+            },
+        };
+        let cas = self.next_cas()?;
+        let mut value = Vec::with_capacity(HEADER + data.len());
+        value.extend_from_slice(&flags.to_le_bytes());
+        value.extend_from_slice(&cas.to_le_bytes());
+        value.extend_from_slice(data);
+        match ttl {
+            Some(ttl) => self.store.set_with_ttl(&skey, &value, ttl),
+            None => self.store.set(&skey, &value),
+        }
+    }
+
+    /// A storage command.
+    pub(super) fn store(
+        &self,
+        mode: Mode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        data: &[u8],
+    ) -> Result<Outcome> {
+        bump(&self.counts.cmd_set);
+        let exp = Exp::from_exptime(exptime, self.now());
+        let _stripe = self.stripe(key);
+        let current = match mode {
+            Mode::Set => None,
+            _ => self.get(key)?,
+        };
+        match (mode, &current) {
+            (Mode::Set, _) | (Mode::Add, None) => self.put(key, flags, exp, data)?,
+            (Mode::Add, Some(_)) => return Ok(Outcome::NotStored),
+            (Mode::Replace, Some(_)) => self.put(key, flags, exp, data)?,
+            (Mode::Replace | Mode::Append | Mode::Prepend, None) => {
+                return Ok(Outcome::NotStored);
+            }
+            (Mode::Append | Mode::Prepend, Some(item)) => {
+                if item.data.len() + data.len() > self.max_item_size {
+                    return Ok(Outcome::TooLarge);
+                }
+                let joined = match mode {
+                    Mode::Append => [&item.data[..], data].concat(),
+                    _ => [data, &item.data[..]].concat(),
+                };
+                // The item keeps its flags and expiry; append and prepend ignore theirs.
+                self.put(key, item.flags, Exp::from_expiry(item.expiry), &joined)?;
+            }
+            (Mode::Cas(_), None) => {
+                bump(&self.counts.cas_misses);
+                return Ok(Outcome::NotFound);
+            }
+            (Mode::Cas(want), Some(item)) => {
+                if item.cas != want {
+                    bump(&self.counts.cas_badval);
+                    return Ok(Outcome::Exists);
+                }
+                bump(&self.counts.cas_hits);
+                self.put(key, flags, exp, data)?;
+            }
+        }
+        Ok(Outcome::Stored)
+    }
+
+    /// `delete`: whether there was an item.
+    pub(super) fn delete(&self, key: &[u8]) -> Result<bool> {
+        let _stripe = self.stripe(key);
+        let found = self.store.delete(&Self::store_key(key))?;
+        bump(if found {
+            &self.counts.delete_hits
+        } else {
+            &self.counts.delete_misses
+        });
+        Ok(found)
+    }
+
+    /// `incr` / `decr`: 64-bit, `incr` wrapping, `decr` stopping at 0. A shorter result keeps
+    /// the item's length, padded with spaces, as memcached does.
+    pub(super) fn delta(&self, key: &[u8], incr: bool, by: u64) -> Result<Delta> {
+        let _stripe = self.stripe(key);
+        let (hits, misses) = if incr {
+            (&self.counts.incr_hits, &self.counts.incr_misses)
+        } else {
+            (&self.counts.decr_hits, &self.counts.decr_misses)
+        };
+        let Some(item) = self.get(key)? else {
+            bump(misses);
+            return Ok(Delta::NotFound);
+        };
+        let Some(n) = parse_counter(&item.data) else {
+            return Ok(Delta::NonNumeric);
+        };
+        bump(hits);
+        let new = if incr {
+            n.wrapping_add(by)
+        } else {
+            n.saturating_sub(by)
+        };
+        let mut text = new.to_string().into_bytes();
+        if text.len() < item.data.len() {
+            text.resize(item.data.len(), b' ');
+        }
+        self.put(key, item.flags, Exp::from_expiry(item.expiry), &text)?;
+        Ok(Delta::Value(new))
+    }
+
+    /// `touch` and `gat`: a new expiry for the item; it is returned (with a new CAS).
+    pub(super) fn touch(&self, key: &[u8], exptime: i64) -> Result<Touch> {
+        bump(&self.counts.cmd_touch);
+        let _stripe = self.stripe(key);
+        let Some(item) = self.get(key)? else {
+            bump(&self.counts.touch_misses);
+            return Ok(Touch::NotFound);
+        };
+        bump(&self.counts.touch_hits);
+        let exp = Exp::from_exptime(exptime, self.now());
+        self.put(key, item.flags, exp, &item.data)?;
+        if exp == Exp::Gone {
+            return Ok(Touch::Expired);
+        }
+        Ok(Touch::Done(self.get(key)?.unwrap_or(item)))
+    }
+
+    /// `flush_all`: every item is gone (durably: a tombstone each).
+    pub(super) fn flush(&self) -> Result<()> {
+        bump(&self.counts.cmd_flush);
+        let keys = self.store.keys_with_prefix(NAMESPACE)?.ok_or_else(|| {
+            Error::InvalidArgument("flush_all needs a store that can list its keys".into())
+        })?;
+        for skey in keys {
+            let key = skey.get(NAMESPACE.len()..).unwrap_or_default();
+            let _stripe = self.stripe(key);
+            self.store.delete(&skey)?;
+        }
+        Ok(())
+    }
+
+    /// Items now (a listing of the keys: for `stats`).
+    pub(super) fn count(&self) -> u64 {
+        match self.store.keys_with_prefix(NAMESPACE) {
+            Ok(Some(keys)) => keys.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
+/// memcached's reading of a counter: decimal digits (optionally followed by the spaces a
+/// shorter `decr` result left), at most 20 of them, fitting in a u64.
+fn parse_counter(data: &[u8]) -> Option<u64> {
+    let digits = data.trim_ascii_end();
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exptimes_read_as_memcached_reads_them() {
+        let now = 1_800_000_000_000;
+        assert_eq!(Exp::from_exptime(0, now), Exp::Never);
+        assert_eq!(Exp::from_exptime(-1, now), Exp::Gone);
+        assert_eq!(Exp::from_exptime(10, now), Exp::At(now + 10_000));
+        assert_eq!(
+            Exp::from_exptime(RELATIVE_MAX, now),
+            Exp::At(now + RELATIVE_MAX as u64 * 1000)
+        );
+        // Beyond 30 days: an absolute time, here in the past.
+        assert_eq!(Exp::from_exptime(RELATIVE_MAX + 1, now), Exp::Gone);
+        assert_eq!(
+            Exp::from_exptime(1_900_000_000, now),
+            Exp::At(1_900_000_000_000)
+        );
+    }
+
+    #[test]
+    fn counters_parse_like_memcached() {
+        assert_eq!(parse_counter(b"42"), Some(42));
+        assert_eq!(parse_counter(b"9 "), Some(9), "a shorter decr result");
+        assert_eq!(parse_counter(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_counter(b"18446744073709551616"), None);
+        assert_eq!(parse_counter(b""), None);
+        assert_eq!(parse_counter(b"-1"), None);
+        assert_eq!(parse_counter(b"1a"), None);
+    }
+}

@@ -1,0 +1,319 @@
+//! `logcache serve --memcached`: the same session of raw protocol lines sent to a real
+//! memcached and to a logcache node must be answered the same, line for line (CAS values
+//! aside: they are numbered differently); and a node SIGKILLed while a client streams `set`s
+//! keeps every item it answered `STORED` for, with its bytes and flags.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::cli::BIN;
+use common::memcached::Memcached;
+
+/// A running node, SIGKILLed when dropped (a failing test leaves no process behind).
+struct Node(Child);
+
+impl Node {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `logcache serve --memcached 127.0.0.1:0 --no-http` on `data`; its address.
+fn start_node(data: &std::path::Path, extra: &[&str]) -> (Node, String) {
+    let mut child = Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--memcached", "127.0.0.1:0", "--no-http"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("memcached protocol on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (Node(child), addr)
+}
+
+/// A connection that sends one request and reads its whole answer: the request is followed
+/// by `version`, and the answer is everything before the `VERSION` line.
+struct Session {
+    stream: BufReader<TcpStream>,
+    last_cas: String,
+}
+
+impl Session {
+    fn open(addr: &str) -> Session {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Session {
+            stream: BufReader::new(stream),
+            last_cas: "0".into(),
+        }
+    }
+
+    /// Sends `request` (`{CAS}` stands for the last CAS value this session saw) and returns
+    /// the answer with CAS values masked.
+    fn ask(&mut self, request: &[u8]) -> String {
+        let request = String::from_utf8_lossy(request).replace("{CAS}", &self.last_cas);
+        let s = self.stream.get_mut();
+        s.write_all(request.as_bytes()).unwrap();
+        s.write_all(b"version\r\n").unwrap();
+        let mut answer = String::new();
+        loop {
+            let mut line = Vec::new();
+            self.stream.read_until(b'\n', &mut line).unwrap();
+            assert!(!line.is_empty(), "closed after {request:?}");
+            let line = String::from_utf8_lossy(&line).into_owned();
+            if line.starts_with("VERSION ") {
+                return answer;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.first() == Some(&"VALUE") && words.len() == 5 {
+                self.last_cas = words[4].to_string();
+                answer.push_str(&format!(
+                    "VALUE {} {} {} CAS\r\n",
+                    words[1], words[2], words[3]
+                ));
+                // The data line, then on.
+                let len: usize = words[3].parse().unwrap();
+                let mut data = vec![0u8; len + 2];
+                self.stream.read_exact(&mut data).unwrap();
+                answer.push_str(&String::from_utf8_lossy(&data));
+                continue;
+            }
+            answer.push_str(&line);
+        }
+    }
+}
+
+/// Every command of the text protocol, with edge cases and bad input of each kind.
+fn script() -> Vec<Vec<u8>> {
+    let mut s: Vec<Vec<u8>> = [
+        &b"set a 5 0 3\r\nabc\r\n"[..],
+        b"get a missing\r\n",
+        b"gets a\r\n",
+        b"append a 0 0 2\r\nde\r\n",
+        b"prepend a 0 0 2\r\nxy\r\n",
+        b"get a\r\n",
+        b"append missing 0 0 1\r\nx\r\n",
+        b"add a 0 0 1\r\nx\r\n",
+        b"add fresh 7 0 1\r\nx\r\n",
+        b"replace fresh 8 0 2\r\nyy\r\n",
+        b"replace missing 0 0 1\r\nx\r\n",
+        b"get fresh\r\n",
+        // cas: the right value stores, the same one again is stale, an absent key is not found
+        b"gets fresh\r\n",
+        b"cas fresh 0 0 1 {CAS}\r\nz\r\n",
+        b"cas fresh 0 0 1 {CAS}\r\nw\r\n",
+        b"cas missing 0 0 1 1\r\nx\r\n",
+        b"get fresh\r\n",
+        // counters: wrapping, the floor at 0, padding, non-numeric, bad deltas
+        b"set n 0 0 2\r\n10\r\n",
+        b"decr n 1\r\n",
+        b"get n\r\n",
+        b"incr n 18446744073709551615\r\n",
+        b"decr n 100\r\n",
+        b"set big 0 0 20\r\n18446744073709551615\r\n",
+        b"incr big 1\r\n",
+        b"get big\r\n",
+        b"incr a 1\r\n",
+        b"incr n x\r\n",
+        b"incr n -1\r\n",
+        b"incr missing 1\r\n",
+        b"incr n\r\n",
+        // touch, gat, expiry: negative and absolute past times
+        b"touch a 100\r\n",
+        b"touch missing 100\r\n",
+        b"gat 100 a fresh missing\r\n",
+        b"gats 0 a\r\n",
+        b"set e 0 -1 1\r\nx\r\n",
+        b"get e\r\n",
+        b"set p 0 1000000000 1\r\nx\r\n",
+        b"get p\r\n",
+        b"set t 0 0 1\r\nx\r\n",
+        b"touch t -1\r\n",
+        b"get t\r\n",
+        // delete
+        b"delete a\r\n",
+        b"delete a\r\n",
+        b"delete fresh 0\r\n",
+        b"delete n 5\r\n",
+        b"delete\r\n",
+        // noreply, empty values, 250-byte keys, flags
+        b"set q 0 0 1 noreply\r\nx\r\n",
+        b"get q\r\n",
+        b"delete q noreply\r\n",
+        b"incr n 1 noreply\r\n",
+        b"set empty 0 0 0\r\n\r\n",
+        b"get empty\r\n",
+        b"set f 4294967296 0 1\r\nx\r\n",
+        b"get f\r\n",
+        b"set f 18446744073709551615 0 1\r\nx\r\n",
+        b"get f\r\n",
+        b"set f 18446744073709551616 0 1\r\nx\r\n",
+        // bad input
+        b"set bad 0 0 3\r\nabcd\r\n",
+        b"set neg 0 0 -1\r\n",
+        b"set k 0 0\r\n",
+        b"set k 0 0 1 noreply extra\r\nx\r\n",
+        b"set k 0 0 1 extra\r\nx\r\n",
+        b"set k x 0 1\r\nx\r\n",
+        b"get\r\n",
+        b"bogus\r\n",
+        b"\r\n",
+        b"touch t\r\n",
+        // pipelined
+        b"set pipe 0 0 1\r\nx\r\nget pipe\r\nget pipe pipe\r\n",
+        b"verbosity 1\r\n",
+        b"verbosity\r\n",
+        b"flush_all\r\n",
+        b"get pipe k\r\n",
+        b"flush_all noreply\r\n",
+        b"flush_all 0\r\n",
+        b"flush_all x\r\n",
+    ]
+    .iter()
+    .map(|r| r.to_vec())
+    .collect();
+    let long = vec![b'k'; 250];
+    s.push([b"set ", &long[..], b" 0 0 1\r\nx\r\n"].concat());
+    s.push([b"get ", &long[..], b"\r\n"].concat());
+    let over = vec![b'k'; 251];
+    s.push([b"set ", &over[..], b" 0 0 1\r\nx\r\n"].concat());
+    s.push([b"get ", &over[..], b"\r\n"].concat());
+    // A value far over the limit: refused, its bytes skipped.
+    s.push(
+        [
+            &b"set huge 0 0 2000000\r\n"[..],
+            &vec![b'x'; 2_000_000],
+            b"\r\n",
+        ]
+        .concat(),
+    );
+    s.push(b"get huge\r\n".to_vec());
+    s
+}
+
+#[test]
+fn a_session_is_answered_as_memcached_answers_it() {
+    let memcached = Memcached::start(64, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, addr) = start_node(&dir.path().join("items.log"), &[]);
+    let mut theirs = Session::open(&memcached.addr);
+    let mut ours = Session::open(&addr);
+    for request in script() {
+        let want = theirs.ask(&request);
+        let got = ours.ask(&request);
+        let shown = String::from_utf8_lossy(&request[..request.len().min(80)]).into_owned();
+        assert_eq!(got, want, "request {shown:?}");
+    }
+    node.kill();
+}
+
+#[test]
+fn the_item_limit_is_exact_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, addr) = start_node(&dir.path().join("items.log"), &["--max-item-size", "2MiB"]);
+    let mut s = Session::open(&addr);
+    let exact = [&b"set x 0 0 2097152\r\n"[..], &vec![b'y'; 2 << 20], b"\r\n"].concat();
+    assert_eq!(s.ask(&exact), "STORED\r\n");
+    let over = [
+        &b"set x 0 0 2097153\r\n"[..],
+        &vec![b'y'; (2 << 20) + 1],
+        b"\r\n",
+    ]
+    .concat();
+    assert_eq!(s.ask(&over), "SERVER_ERROR object too large for cache\r\n");
+    assert!(
+        s.ask(b"stats settings\r\n")
+            .contains("STAT item_size_max 2097152\r\n")
+    );
+    node.kill();
+}
+
+#[test]
+fn a_node_killed_again_and_again_keeps_every_stored_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("items.log");
+    let mut stored: Vec<(String, u32, Vec<u8>)> = Vec::new();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for cycle in 0..20 {
+        let (mut node, addr) = start_node(&data, &[]);
+        // Everything acknowledged so far is there, with its bytes and flags.
+        let mut check = Session::open(&addr);
+        for (key, flags, value) in &stored {
+            let answer = check.ask(format!("get {key}\r\n").as_bytes());
+            let want = format!(
+                "VALUE {key} {flags} {}\r\n{}\r\nEND\r\n",
+                value.len(),
+                String::from_utf8_lossy(value)
+            );
+            assert_eq!(answer, want, "cycle {cycle}: {key}");
+        }
+        // A writer streams sets without waiting for answers; the node is killed while it
+        // writes. Only the answers that arrived count.
+        let writer = TcpStream::connect(&addr).unwrap();
+        let mut reader = BufReader::new(writer.try_clone().unwrap());
+        let sent: Vec<(String, u32, Vec<u8>)> = (0..200)
+            .map(|i| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let value = format!("{cycle}-{i}-{}", "v".repeat((seed % 3000) as usize));
+                (
+                    format!("k{cycle}-{i}"),
+                    (seed >> 40) as u32,
+                    value.into_bytes(),
+                )
+            })
+            .collect();
+        let feeder = {
+            let mut w = writer.try_clone().unwrap();
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                for (key, flags, value) in sent {
+                    let head = format!("set {key} {flags} 0 {}\r\n", value.len());
+                    if w.write_all(head.as_bytes()).is_err()
+                        || w.write_all(&value).is_err()
+                        || w.write_all(b"\r\n").is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+        };
+        let kill_after = (seed % 150) as usize + 1;
+        let mut acked = 0;
+        while acked < kill_after {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            assert_eq!(line, "STORED\r\n", "cycle {cycle}");
+            acked += 1;
+        }
+        node.kill();
+        let _ = feeder.join();
+        stored.extend(sent.into_iter().take(acked));
+    }
+    assert!(stored.len() > 20, "the writers got answers");
+}
