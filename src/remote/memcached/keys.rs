@@ -68,6 +68,35 @@ pub(super) fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64 (padding optional); `None` for anything else.
+pub(crate) fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let text = text
+        .strip_suffix(b"==")
+        .or(text.strip_suffix(b"="))
+        .unwrap_or(text);
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in text {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // Leftover bits must be zero padding, and a lone 6-bit group is no byte at all.
+    (acc == 0 && bits < 6).then_some(out)
+}
+
 /// memcached's expiry for a TTL: whole seconds, at least 1; over 30 days as a Unix time.
 pub(super) fn exptime(ttl: Duration) -> u64 {
     let secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
@@ -88,6 +117,18 @@ pub(super) fn unix_now() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_round_trips() {
+        for n in 0..40u8 {
+            let data: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
+            assert_eq!(base64_decode(base64(&data).as_bytes()), Some(data));
+        }
+        assert_eq!(base64_decode(b"Zm9v"), Some(b"foo".to_vec()));
+        assert_eq!(base64_decode(b"Zm9"), Some(b"fo".to_vec()));
+        assert_eq!(base64_decode(b"Z"), None);
+        assert_eq!(base64_decode(b"Zm9v!"), None);
+    }
 
     #[test]
     fn base64_matches_the_standard() {

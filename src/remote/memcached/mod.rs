@@ -11,6 +11,7 @@ pub(super) use crate::counters::bump;
 use crate::counters::stats;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
+pub(crate) use keys::base64_decode;
 use keys::{WireKey, exptime, unix_now, wire_key};
 use pool::{Conn, Failure, unexpected};
 

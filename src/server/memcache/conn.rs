@@ -62,7 +62,7 @@ fn read_line(r: &mut impl BufRead) -> io::Result<Line> {
 
 /// A key memcached accepts: 1 to 250 bytes (it splits on spaces only, so other control bytes
 /// pass, as they do in memcached).
-fn key_ok(key: &[u8]) -> bool {
+pub(super) fn key_ok(key: &[u8]) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY
 }
 
@@ -242,16 +242,16 @@ fn command<S: KvStore + 'static>(
                 return Ok(true);
             }
             data.truncate(len as usize);
-            let mode = match name {
-                b"set" => Mode::Set,
-                b"add" => Mode::Add,
-                b"replace" => Mode::Replace,
-                b"append" => Mode::Append,
-                b"prepend" => Mode::Prepend,
-                _ => Mode::Cas(cas),
+            let (mode, compare) = match name {
+                b"add" => (Mode::Add, None),
+                b"replace" => (Mode::Replace, None),
+                b"append" => (Mode::Append, None),
+                b"prepend" => (Mode::Prepend, None),
+                b"cas" => (Mode::Set, Some(cas)),
+                _ => (Mode::Set, None),
             };
-            match items.store(mode, key, flags, exptime, &data) {
-                Ok(Outcome::Stored) => reply(out, b"STORED\r\n")?,
+            match items.store(mode, compare, key, flags, exptime, &data) {
+                Ok(Outcome::Stored(_)) => reply(out, b"STORED\r\n")?,
                 Ok(Outcome::NotStored) => reply(out, b"NOT_STORED\r\n")?,
                 Ok(Outcome::Exists) => reply(out, b"EXISTS\r\n")?,
                 Ok(Outcome::NotFound) => reply(out, b"NOT_FOUND\r\n")?,
@@ -272,9 +272,9 @@ fn command<S: KvStore + 'static>(
                 )?;
                 return Ok(true);
             };
-            match items.delete(key) {
-                Ok(true) => reply(out, b"DELETED\r\n")?,
-                Ok(false) => reply(out, b"NOT_FOUND\r\n")?,
+            match items.delete(key, None) {
+                Ok(Outcome::Stored(_)) => reply(out, b"DELETED\r\n")?,
+                Ok(_) => reply(out, b"NOT_FOUND\r\n")?,
                 Err(e) => return server_error(out, &e),
             }
         }
@@ -289,9 +289,9 @@ fn command<S: KvStore + 'static>(
                 out.write_all(b"CLIENT_ERROR invalid numeric delta argument\r\n")?;
                 return Ok(true);
             };
-            match items.delta(key, name == b"incr", by) {
-                Ok(Delta::Value(v)) => reply(out, format!("{v}\r\n").as_bytes())?,
-                Ok(Delta::NotFound) => reply(out, b"NOT_FOUND\r\n")?,
+            match items.delta(key, name == b"incr", by, None, None) {
+                Ok(Delta::Value(v, _)) => reply(out, format!("{v}\r\n").as_bytes())?,
+                Ok(Delta::NotFound | Delta::Exists) => reply(out, b"NOT_FOUND\r\n")?,
                 Ok(Delta::NonNumeric) => out.write_all(
                     b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
                 )?,
@@ -358,6 +358,9 @@ fn command<S: KvStore + 'static>(
                 reply(out, b"OK\r\n")?;
             }
         }
+        b"mg" | b"ms" | b"md" | b"ma" | b"mn" => {
+            return super::meta::command(name, args, reader, out, shared);
+        }
         b"quit" => return Ok(false),
         _ => out.write_all(b"ERROR\r\n")?,
     }
@@ -366,7 +369,7 @@ fn command<S: KvStore + 'static>(
 
 /// The store failed: memcached's `SERVER_ERROR`, with what the client can do (no file paths;
 /// the server's log has the details).
-fn server_error(out: &mut impl Write, e: &crate::error::Error) -> io::Result<bool> {
+pub(super) fn server_error(out: &mut impl Write, e: &crate::error::Error) -> io::Result<bool> {
     use crate::error::Error;
     log::error!("memcached front end: {e}");
     let text: &[u8] = match e {

@@ -79,13 +79,13 @@ pub(super) enum Mode {
     Replace,
     Append,
     Prepend,
-    Cas(u64),
 }
 
 /// A storage command's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Outcome {
-    Stored,
+    /// With the item's new CAS.
+    Stored(u64),
     NotStored,
     Exists,
     NotFound,
@@ -96,9 +96,12 @@ pub(super) enum Outcome {
 /// What `incr`/`decr` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Delta {
-    Value(u64),
+    /// The new value and CAS.
+    Value(u64, u64),
     NotFound,
     NonNumeric,
+    /// The CAS to compare did not match.
+    Exists,
 }
 
 /// What `touch` found.
@@ -250,22 +253,21 @@ impl<S: KvStore> Items<S> {
         }))
     }
 
-    /// Writes an item (a new CAS); an expiry in the past removes the key instead.
-    fn put(&self, key: &[u8], flags: u32, exp: Exp, data: &[u8]) -> Result<()> {
+    /// Writes an item with a new CAS, returned; an expiry in the past removes the key
+    /// instead (`None`).
+    fn put(&self, key: &[u8], flags: u32, exp: Exp, data: &[u8]) -> Result<Option<u64>> {
         let skey = Self::store_key(key);
         let ttl = match exp {
-            Exp::Gone => {
-                self.store.delete(&skey)?;
-                return Ok(());
-            }
-            Exp::Never => None,
-            Exp::At(at) => match at.checked_sub(self.now()) {
-                Some(ms) if ms > 0 => Some(Duration::from_millis(ms)),
-                _ => {
-                    self.store.delete(&skey)?;
-                    return Ok(());
-                }
-            },
+            Exp::Gone => None,
+            Exp::Never => Some(None),
+            Exp::At(at) => at
+                .checked_sub(self.now())
+                .filter(|&ms| ms > 0)
+                .map(|ms| Some(Duration::from_millis(ms))),
+        };
+        let Some(ttl) = ttl else {
+            self.store.delete(&skey)?;
+            return Ok(None);
         };
         let cas = self.next_cas()?;
         let mut value = Vec::with_capacity(HEADER + data.len());
@@ -273,15 +275,18 @@ impl<S: KvStore> Items<S> {
         value.extend_from_slice(&cas.to_le_bytes());
         value.extend_from_slice(data);
         match ttl {
-            Some(ttl) => self.store.set_with_ttl(&skey, &value, ttl),
-            None => self.store.set(&skey, &value),
+            Some(ttl) => self.store.set_with_ttl(&skey, &value, ttl)?,
+            None => self.store.set(&skey, &value)?,
         }
+        Ok(Some(cas))
     }
 
-    /// A storage command.
+    /// A storage command: `mode`, only if the item's CAS is `compare` when given (`cas`, and
+    /// the meta protocol's `C`).
     pub(super) fn store(
         &self,
         mode: Mode,
+        compare: Option<u64>,
         key: &[u8],
         flags: u32,
         exptime: i64,
@@ -290,15 +295,28 @@ impl<S: KvStore> Items<S> {
         bump(&self.counts.cmd_set);
         let exp = Exp::from_exptime(exptime, self.now());
         let _stripe = self.stripe(key);
-        let current = match mode {
-            Mode::Set => None,
+        let current = match (mode, compare) {
+            (Mode::Set, None) => None,
             _ => self.get(key)?,
         };
-        match (mode, &current) {
-            (Mode::Set, _) | (Mode::Add, None) => self.put(key, flags, exp, data)?,
-            (Mode::Add, Some(_)) => return Ok(Outcome::NotStored),
-            (Mode::Replace, Some(_)) => self.put(key, flags, exp, data)?,
-            (Mode::Replace | Mode::Append | Mode::Prepend, None) => {
+        if let Some(want) = compare {
+            match &current {
+                None => {
+                    bump(&self.counts.cas_misses);
+                    return Ok(Outcome::NotFound);
+                }
+                Some(item) if item.cas != want => {
+                    bump(&self.counts.cas_badval);
+                    return Ok(Outcome::Exists);
+                }
+                Some(_) => bump(&self.counts.cas_hits),
+            }
+        }
+        let cas = match (mode, &current) {
+            (Mode::Set, _) | (Mode::Add, None) | (Mode::Replace, Some(_)) => {
+                self.put(key, flags, exp, data)?
+            }
+            (Mode::Add, Some(_)) | (Mode::Replace | Mode::Append | Mode::Prepend, None) => {
                 return Ok(Outcome::NotStored);
             }
             (Mode::Append | Mode::Prepend, Some(item)) => {
@@ -310,39 +328,47 @@ impl<S: KvStore> Items<S> {
                     _ => [data, &item.data[..]].concat(),
                 };
                 // The item keeps its flags and expiry; append and prepend ignore theirs.
-                self.put(key, item.flags, Exp::from_expiry(item.expiry), &joined)?;
+                self.put(key, item.flags, Exp::from_expiry(item.expiry), &joined)?
             }
-            (Mode::Cas(_), None) => {
-                bump(&self.counts.cas_misses);
-                return Ok(Outcome::NotFound);
-            }
-            (Mode::Cas(want), Some(item)) => {
-                if item.cas != want {
-                    bump(&self.counts.cas_badval);
-                    return Ok(Outcome::Exists);
-                }
-                bump(&self.counts.cas_hits);
-                self.put(key, flags, exp, data)?;
-            }
-        }
-        Ok(Outcome::Stored)
+        };
+        Ok(Outcome::Stored(cas.unwrap_or(0)))
     }
 
-    /// `delete`: whether there was an item.
-    pub(super) fn delete(&self, key: &[u8]) -> Result<bool> {
+    /// `delete`, only if the item's CAS is `compare` when given: whether there was an item
+    /// (`Exists` on a CAS mismatch).
+    pub(super) fn delete(&self, key: &[u8], compare: Option<u64>) -> Result<Outcome> {
         let _stripe = self.stripe(key);
+        if let Some(want) = compare {
+            match self.get(key)? {
+                None => return Ok(Outcome::NotFound),
+                Some(item) if item.cas != want => return Ok(Outcome::Exists),
+                Some(_) => {}
+            }
+        }
         let found = self.store.delete(&Self::store_key(key))?;
         bump(if found {
             &self.counts.delete_hits
         } else {
             &self.counts.delete_misses
         });
-        Ok(found)
+        Ok(if found {
+            Outcome::Stored(0)
+        } else {
+            Outcome::NotFound
+        })
     }
 
     /// `incr` / `decr`: 64-bit, `incr` wrapping, `decr` stopping at 0. A shorter result keeps
-    /// the item's length, padded with spaces, as memcached does.
-    pub(super) fn delta(&self, key: &[u8], incr: bool, by: u64) -> Result<Delta> {
+    /// the item's length, padded with spaces, as memcached does. The meta protocol's `ma` may
+    /// create a missing counter (`vivify`: its exptime and initial value) and compare a CAS.
+    pub(super) fn delta(
+        &self,
+        key: &[u8],
+        incr: bool,
+        by: u64,
+        vivify: Option<(i64, u64)>,
+        compare: Option<u64>,
+    ) -> Result<Delta> {
         let _stripe = self.stripe(key);
         let (hits, misses) = if incr {
             (&self.counts.incr_hits, &self.counts.incr_misses)
@@ -351,8 +377,16 @@ impl<S: KvStore> Items<S> {
         };
         let Some(item) = self.get(key)? else {
             bump(misses);
+            if let Some((exptime, initial)) = vivify {
+                let exp = Exp::from_exptime(exptime, self.now());
+                let cas = self.put(key, 0, exp, initial.to_string().as_bytes())?;
+                return Ok(Delta::Value(initial, cas.unwrap_or(0)));
+            }
             return Ok(Delta::NotFound);
         };
+        if compare.is_some_and(|want| want != item.cas) {
+            return Ok(Delta::Exists);
+        }
         let Some(n) = parse_counter(&item.data) else {
             return Ok(Delta::NonNumeric);
         };
@@ -366,8 +400,8 @@ impl<S: KvStore> Items<S> {
         if text.len() < item.data.len() {
             text.resize(item.data.len(), b' ');
         }
-        self.put(key, item.flags, Exp::from_expiry(item.expiry), &text)?;
-        Ok(Delta::Value(new))
+        let cas = self.put(key, item.flags, Exp::from_expiry(item.expiry), &text)?;
+        Ok(Delta::Value(new, cas.unwrap_or(0)))
     }
 
     /// `touch` and `gat`: a new expiry for the item; it is returned (with a new CAS).

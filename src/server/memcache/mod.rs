@@ -22,6 +22,7 @@
 
 mod conn;
 mod items;
+mod meta;
 
 use std::collections::HashMap;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
