@@ -125,7 +125,12 @@ mod tests {
             assert_eq!(base64_decode(base64(&data).as_bytes()), Some(data));
         }
         assert_eq!(base64_decode(b"Zm9v"), Some(b"foo".to_vec()));
-        assert_eq!(base64_decode(b"Zm9"), Some(b"fo".to_vec()));
+        assert_eq!(
+            base64_decode(b"Zm8"),
+            Some(b"fo".to_vec()),
+            "padding optional"
+        );
+        assert_eq!(base64_decode(b"Zm9"), None, "non-zero leftover bits");
         assert_eq!(base64_decode(b"Z"), None);
         assert_eq!(base64_decode(b"Zm9v!"), None);
     }

@@ -224,24 +224,11 @@ fn command<S: KvStore + 'static>(
                 out.write_all(BAD_FORMAT)?;
                 return Ok(true);
             }
-            let len = len as u64;
-            if len > shared.items.max_item_size as u64 {
-                // Read past the data without holding it, then refuse.
-                io::copy(&mut reader.take(len + 2), &mut io::sink())?;
-                out.write_all(b"SERVER_ERROR object too large for cache\r\n")?;
-                return Ok(true);
-            }
-            // Grows as the bytes arrive: a claimed length costs nothing until it is sent.
-            let mut data = Vec::new();
-            reader.take(len + 2).read_to_end(&mut data)?;
-            if data.len() as u64 != len + 2 {
-                return Ok(false); // the client went away mid-value
-            }
-            if !data.ends_with(b"\r\n") {
-                out.write_all(b"CLIENT_ERROR bad data chunk\r\n")?;
-                return Ok(true);
-            }
-            data.truncate(len as usize);
+            let data = match read_data(reader, out, len as u64, items.max_item_size)? {
+                Data::Value(d) => d,
+                Data::Refused => return Ok(true),
+                Data::Gone => return Ok(false),
+            };
             let (mode, compare) = match name {
                 b"add" => (Mode::Add, None),
                 b"replace" => (Mode::Replace, None),
@@ -365,6 +352,41 @@ fn command<S: KvStore + 'static>(
         _ => out.write_all(b"ERROR\r\n")?,
     }
     Ok(true)
+}
+
+/// What [`read_data`] found.
+pub(super) enum Data {
+    Value(Vec<u8>),
+    /// Too large or malformed: answered, the connection goes on.
+    Refused,
+    /// The client went away in the middle.
+    Gone,
+}
+
+/// The data block of a storage command: `len` bytes and `\r\n`. Too large a block is read
+/// past without being held and refused; memory grows only with the bytes that arrive.
+pub(super) fn read_data(
+    reader: &mut impl BufRead,
+    out: &mut impl Write,
+    len: u64,
+    max: usize,
+) -> io::Result<Data> {
+    if len > max as u64 {
+        io::copy(&mut reader.take(len + 2), &mut io::sink())?;
+        out.write_all(b"SERVER_ERROR object too large for cache\r\n")?;
+        return Ok(Data::Refused);
+    }
+    let mut data = Vec::new();
+    reader.take(len + 2).read_to_end(&mut data)?;
+    if data.len() as u64 != len + 2 {
+        return Ok(Data::Gone);
+    }
+    if !data.ends_with(b"\r\n") {
+        out.write_all(b"CLIENT_ERROR bad data chunk\r\n")?;
+        return Ok(Data::Refused);
+    }
+    data.truncate(data.len() - 2);
+    Ok(Data::Value(data))
 }
 
 /// The store failed: memcached's `SERVER_ERROR`, with what the client can do (no file paths;

@@ -2,11 +2,11 @@
 //! (docs/MEMCACHED.md lists them). Return flags come back in the order they were asked for,
 //! as memcached sends them.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 
 use super::Shared;
-use super::conn::{key_ok, server_error};
+use super::conn::{Data, key_ok, read_data, server_error};
 use super::items::{Delta, Item, Mode, Outcome};
 use crate::remote::memcached::base64_decode;
 use crate::store::KvStore;
@@ -168,21 +168,11 @@ pub(super) fn command<S: KvStore + 'static>(
                 out.write_all(INVALID_FLAG)?;
                 return Ok(true);
             };
-            if len > items.max_item_size as u64 {
-                io::copy(&mut reader.take(len + 2), &mut io::sink())?;
-                out.write_all(b"SERVER_ERROR object too large for cache\r\n")?;
-                return Ok(true);
-            }
-            let mut data = Vec::new();
-            reader.take(len + 2).read_to_end(&mut data)?;
-            if data.len() as u64 != len + 2 {
-                return Ok(false);
-            }
-            if !data.ends_with(b"\r\n") {
-                out.write_all(b"CLIENT_ERROR bad data chunk\r\n")?;
-                return Ok(true);
-            }
-            data.truncate(len as usize);
+            let data = match read_data(reader, out, len, items.max_item_size)? {
+                Data::Value(d) => d,
+                Data::Refused => return Ok(true),
+                Data::Gone => return Ok(false),
+            };
             let mode = match flags.0.iter().find(|f| f.letter == b'M').map(|f| f.token) {
                 None | Some(b"S" | b"s") => Some(Mode::Set),
                 Some(b"E" | b"e") => Some(Mode::Add),
