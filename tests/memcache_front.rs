@@ -423,3 +423,54 @@ fn bigcache_over_a_ring_of_logcache_memcached_nodes() {
     let cache = ring(&nodes);
     assert_eq!(cache.get("film").unwrap().as_deref(), Some(&object[..]));
 }
+
+/// Clients people run: pymemcache (the Debian package, under the system Python) through the
+/// calls a service makes, and libmemcached's tools copying a file in and out and running
+/// their load generator. `scripts/test` installs both.
+#[test]
+fn pymemcache_and_libmemcached_tools_work_against_a_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_node, addr) = start_node(&dir.path().join("items.log"), &[]);
+    let port = addr.rsplit(':').next().unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pymemcache_session.py"
+    );
+    let out = Command::new("/usr/bin/python3")
+        .args([script, port])
+        .output()
+        .expect("the system python3 (scripts/test installs python3-pymemcache)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let servers = format!("--servers={addr}");
+    let file = dir.path().join("photo.bin");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let cp = Command::new("memccp")
+        .current_dir(dir.path())
+        .args([&servers, "photo.bin"])
+        .output()
+        .expect("memccp (scripts/test installs libmemcached-tools)");
+    assert!(cp.status.success(), "{cp:?}");
+    let cat = Command::new("memccat")
+        .args([&servers, "photo.bin"])
+        .output()
+        .unwrap();
+    assert!(cat.status.success(), "{cat:?}");
+    // memccat ends its output with a newline, with memcached too.
+    assert!(cat.stdout.starts_with(&bytes) && cat.stdout.len() == bytes.len() + 1);
+    let slap = Command::new("memcslap")
+        .args([&servers, "--concurrency=4", "--execute-number=1000"])
+        .output()
+        .unwrap();
+    assert!(slap.status.success(), "{slap:?}");
+    assert!(
+        String::from_utf8_lossy(&slap.stdout).contains("Time to set"),
+        "{slap:?}"
+    );
+}

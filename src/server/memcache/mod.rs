@@ -135,6 +135,11 @@ impl<S: KvStore> Shared<S> {
                 store.get("live_bytes").copied().unwrap_or(0).to_string(),
             ),
             ("curr_items", self.items.count().to_string()),
+            // Not memcached's: the store's fsyncs (group commit shares them among writers).
+            (
+                "logcache_syncs",
+                store.get("syncs").copied().unwrap_or(0).to_string(),
+            ),
             (
                 "evictions",
                 store.get("evictions").copied().unwrap_or(0).to_string(),

@@ -1,5 +1,6 @@
 //! Throughput of 1 MiB blocks to memcached: `MemcachedStore` on one server and `ShardedStore`
-//! over three, next to a plain loop of the memcached text protocol in the same run.
+//! over three, next to a plain loop of the memcached text protocol in the same run; then small
+//! items over 16 connections to memcached and to `logcache serve --memcached` (nodes.rs).
 //!
 //! ```text
 //! cargo run --release --example memcached_bench             # 512 blocks per round
@@ -9,7 +10,9 @@
 //! Starts its own memcached servers (`-I 2m -m 1024`, so a 1 MiB value fits) on free
 //! loopback ports and kills them at the end; needs `memcached` on the PATH. Every path sets
 //! then gets the same keys from one client thread (the ring also with 4 threads); 3 rounds,
-//! medians.
+//! medians. The logcache-node rows need `target/release/logcache` built with the `server`
+//! feature (`cargo build --release --features server --bin logcache`); without it they are
+//! skipped with a note.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,11 +22,13 @@ use std::time::{Duration, Instant};
 
 use logcache::{KvStore, MemcachedStore, ShardedStore};
 
+mod nodes;
+
 const BLOCK: usize = 1 << 20;
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Drop for Server {
@@ -33,7 +38,7 @@ impl Drop for Server {
     }
 }
 
-fn start_memcached() -> Result<Server, Box<dyn std::error::Error>> {
+pub(crate) fn start_memcached() -> Result<Server, Box<dyn std::error::Error>> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut cmd = Command::new("memcached");
     cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"])
@@ -129,7 +134,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             g / base[1]
         );
     }
-    Ok(())
+    drop((single, trio));
+    // target/release/examples/memcached_bench -> target/release/logcache
+    let bin = std::env::current_exe()?
+        .parent()
+        .and_then(std::path::Path::parent)
+        .ok_or("cannot locate the target directory")?
+        .join("logcache");
+    nodes::run(&bin, quick)
 }
 
 /// `set` and `get` of every key over one raw text-protocol connection.
