@@ -131,7 +131,9 @@ pub use memory::{
 pub use options::{Durability, Eviction, RecoveryMode};
 #[cfg(feature = "http-store")]
 pub use remote::http::{HttpStore, HttpStoreBuilder, Listed, NodeStatsDoc, ObjectStream};
-pub use remote::memcached::{MEMCACHED_MAX_KEY, MemcachedStore, MemcachedStoreBuilder};
+pub use remote::memcached::{
+    MEMCACHED_MAX_KEY, MemcachedProtocol, MemcachedStore, MemcachedStoreBuilder,
+};
 pub use remote::ring::{
     DEFAULT_VNODES, NodeStats, ShardedStats, ShardedStore, ShardedStoreBuilder, ring_hash,
 };

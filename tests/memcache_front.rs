@@ -31,10 +31,15 @@ impl Drop for Node {
 
 /// A `logcache serve --memcached 127.0.0.1:0 --no-http` on `data`; its address.
 fn start_node(data: &std::path::Path, extra: &[&str]) -> (Node, String) {
+    start_node_at(data, "127.0.0.1:0", extra)
+}
+
+/// The same on `listen` (a node restarted where it was).
+fn start_node_at(data: &std::path::Path, listen: &str, extra: &[&str]) -> (Node, String) {
     let mut child = Command::new(BIN)
         .arg("--data")
         .arg(data)
-        .args(["serve", "--memcached", "127.0.0.1:0", "--no-http"])
+        .args(["serve", "--memcached", listen, "--no-http"])
         .args(extra)
         .stdout(Stdio::piped())
         .spawn()
@@ -472,5 +477,135 @@ fn pymemcache_and_libmemcached_tools_work_against_a_node() {
     assert!(
         String::from_utf8_lossy(&slap.stdout).contains("Time to set"),
         "{slap:?}"
+    );
+}
+
+/// twemproxy (nutcracker) with ketama in front of three nodes: 10,000 keys spread over all
+/// three; a node SIGKILLed and restarted on its log, where it was, has its keys back, and
+/// every key reads through the proxy. `scripts/test` installs nutcracker.
+#[test]
+fn behind_twemproxy_keys_spread_and_a_killed_node_keeps_its_share() {
+    const KEYS: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let logs: Vec<_> = (0..3)
+        .map(|i| dir.path().join(format!("n{i}.log")))
+        .collect();
+    // Writes reach the operating system at once: a SIGKILL loses nothing even without fsync.
+    let fast = ["--durability", "none"];
+    let mut nodes: Vec<(Node, String)> = logs.iter().map(|l| start_node(l, &fast)).collect();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (proxy_port, stats_port) = (free(), free());
+    let servers: String = nodes.iter().map(|(_, a)| format!("   - {a}:1\n")).collect();
+    let conf = dir.path().join("nutcracker.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            "alpha:\n  listen: 127.0.0.1:{proxy_port}\n  hash: fnv1a_64\n  distribution: \
+             ketama\n  timeout: 5000\n  auto_eject_hosts: false\n  servers:\n{servers}"
+        ),
+    )
+    .unwrap();
+    let proxy = Command::new("/usr/sbin/nutcracker")
+        .arg("-c")
+        .arg(&conf)
+        .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1"])
+        .arg("-o")
+        .arg(dir.path().join("nutcracker.log"))
+        .arg("-p")
+        .arg(dir.path().join("nutcracker.pid"))
+        .spawn()
+        .expect("nutcracker (scripts/test installs it)");
+    let _proxy = Node(proxy);
+    let proxy_addr = format!("127.0.0.1:{proxy_port}");
+    let mut c = loop {
+        match TcpStream::connect(&proxy_addr) {
+            Ok(s) => break BufReader::new(s),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    // Pipelined sets through the proxy, then their answers.
+    let mut batch = Vec::new();
+    for i in 0..KEYS {
+        batch.extend_from_slice(format!("set key{i} {i} 0 6\r\nv{i:05}\r\n").as_bytes());
+    }
+    c.get_mut().write_all(&batch).unwrap();
+    for i in 0..KEYS {
+        let mut line = String::new();
+        c.read_line(&mut line).unwrap();
+        assert_eq!(line, "STORED\r\n", "key{i}");
+    }
+    // Every node holds a share.
+    for (_, addr) in &nodes {
+        let mut s = Session::open(addr);
+        let stats = s.ask(b"stats\r\n");
+        let items: usize = stats
+            .lines()
+            .find_map(|l| l.strip_prefix("STAT curr_items "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(items > KEYS / 6, "{addr} holds {items} of {KEYS}");
+    }
+    // SIGKILL one node, restart it on its log where it was.
+    let addr = nodes[1].1.clone();
+    nodes[1].0.kill();
+    nodes[1] = start_node_at(&logs[1], &addr, &fast);
+    // Every key reads through the proxy (the first requests to the restarted node may meet
+    // the proxy's dead connection to it: asked again).
+    let mut c = BufReader::new(TcpStream::connect(&proxy_addr).unwrap());
+    for i in 0..KEYS {
+        let want = format!("VALUE key{i} {i} 6\r\nv{i:05}\r\nEND\r\n");
+        let mut got = String::new();
+        for _attempt in 0..5 {
+            c.get_mut()
+                .write_all(format!("get key{i}\r\n").as_bytes())
+                .unwrap();
+            got.clear();
+            loop {
+                let mut line = String::new();
+                c.read_line(&mut line).unwrap();
+                got.push_str(&line);
+                if line == "END\r\n" || line.starts_with("SERVER_ERROR") || line.is_empty() {
+                    break;
+                }
+            }
+            if got == want {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(got, want, "key{i} through the proxy");
+    }
+    // Our own client through the proxy: the text protocol, the item size declared (twemproxy
+    // does not forward `stats`), BigCache's binary block keys under digests.
+    use logcache::{BigCache, KvStore, MemcachedProtocol, MemcachedStore};
+    let refused = MemcachedStore::builder(proxy_addr.as_str())
+        .protocol(MemcachedProtocol::Text)
+        .connect()
+        .unwrap_err();
+    assert!(refused.to_string().contains("item_size_max"), "{refused}");
+    let store = MemcachedStore::builder(proxy_addr.as_str())
+        .protocol(MemcachedProtocol::Text)
+        .item_size_max(1 << 20)
+        .connect()
+        .unwrap();
+    store.set(b"binary\x00key", b"v").unwrap();
+    assert_eq!(
+        store.get(b"binary\x00key").unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    assert!(store.delete(b"binary\x00key").unwrap());
+    let cache = BigCache::new(store).unwrap();
+    let object: Vec<u8> = (0..3u32 << 20).map(|i| (i * 13 % 251) as u8).collect();
+    cache.set("through the proxy", &object).unwrap();
+    assert_eq!(
+        cache.get("through the proxy").unwrap().as_deref(),
+        Some(&object[..])
     );
 }

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use common::memcached::Memcached;
-use logcache::{Error, KvStore, MemcachedStore};
+use logcache::{Error, KvStore, MemcachedProtocol, MemcachedStore};
 
 #[test]
 fn values_round_trip() {
@@ -168,8 +168,17 @@ fn a_server_refusing_a_value_gives_too_large_and_the_connection_stays_usable() {
 
 #[test]
 fn keys_memcached_cannot_take_are_encoded_without_collisions() {
+    for protocol in [MemcachedProtocol::Meta, MemcachedProtocol::Text] {
+        keys_encoded_without_collisions(protocol);
+    }
+}
+
+fn keys_encoded_without_collisions(protocol: MemcachedProtocol) {
     let server = Memcached::start(64, &[]);
-    let store = MemcachedStore::connect(&server.addr).unwrap();
+    let store = MemcachedStore::builder(&server.addr)
+        .protocol(protocol)
+        .connect()
+        .unwrap();
     let keys: Vec<Vec<u8>> = vec![
         vec![b'a'; 250],
         vec![b'a'; 251],
@@ -202,6 +211,14 @@ fn keys_memcached_cannot_take_are_encoded_without_collisions() {
     store.set(&long, b"long value").unwrap();
     let mut slot = vec![0xff, 0x00];
     slot.extend_from_slice(&xxhash_rust::xxh3::xxh3_128(&long).to_le_bytes());
+    if protocol == MemcachedProtocol::Text {
+        // Over the text protocol the slot is named in printable base64.
+        slot = [
+            &b"~lc:"[..],
+            base64(&xxhash_rust::xxh3::xxh3_128(&long).to_le_bytes()).as_bytes(),
+        ]
+        .concat();
+    }
     assert_eq!(store.get(&slot).unwrap(), None);
     store.set(&slot, b"impostor").unwrap();
     assert_eq!(store.get(&long).unwrap(), None);
@@ -344,4 +361,26 @@ fn garbage_from_a_server_is_an_error_never_a_panic() {
     quickcheck::QuickCheck::new()
         .tests(cases)
         .quickcheck(check as fn(Vec<Vec<u8>>) -> bool);
+}
+
+/// Standard base64 with padding (to name a text-protocol digest slot in a test).
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                A[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
 }

@@ -17,7 +17,10 @@ pub(super) struct WireKey {
     pub(super) hashed: bool,
 }
 
-pub(super) fn wire_key(key: &[u8]) -> WireKey {
+/// How `key` goes on the wire: as itself, in base64 (meta protocol only), or under a
+/// digest. Over the text protocol (`text`), a key that is not printable goes under a digest
+/// too, written as printable base64.
+pub(super) fn wire_key(key: &[u8], text: bool) -> WireKey {
     let plain = (1..=MEMCACHED_MAX_KEY).contains(&key.len())
         && key.iter().all(|b| (0x21..=0x7e).contains(b));
     if plain {
@@ -26,6 +29,17 @@ pub(super) fn wire_key(key: &[u8]) -> WireKey {
             base64: false,
             raw_len: key.len(),
             hashed: false,
+        };
+    }
+    if text {
+        let mut digest = b"~lc:".to_vec();
+        digest
+            .extend_from_slice(base64(&xxhash_rust::xxh3::xxh3_128(key).to_le_bytes()).as_bytes());
+        return WireKey {
+            raw_len: digest.len(),
+            token: digest,
+            base64: false,
+            hashed: true,
         };
     }
     if (1..=MAX_BINARY_KEY).contains(&key.len()) {
@@ -149,20 +163,28 @@ mod tests {
 
     #[test]
     fn keys_go_plain_base64_or_hashed() {
-        let w = wire_key(b"user:1");
+        let w = wire_key(b"user:1", false);
         assert!(!w.base64 && !w.hashed && w.token == b"user:1");
-        let w = wire_key(&[b'k'; 250]);
+        let w = wire_key(&[b'k'; 250], false);
         assert!(!w.base64 && !w.hashed);
-        let w = wire_key(&[b'k'; 251]);
+        let w = wire_key(&[b'k'; 251], false);
         assert!(w.hashed && w.token.len() <= 250);
-        let w = wire_key(b"a b");
+        let w = wire_key(b"a b", false);
         assert!(w.base64 && !w.hashed && w.token == b"YSBi");
-        let w = wire_key(&[0u8; 186]);
+        let w = wire_key(&[0u8; 186], false);
         assert!(w.base64 && !w.hashed && w.token.len() <= 250);
-        let w = wire_key(&[0u8; 187]);
+        let w = wire_key(&[0u8; 187], false);
         assert!(w.hashed);
-        assert!(wire_key(b"").hashed);
-        assert_ne!(wire_key(&[1u8; 300]).token, wire_key(&[2u8; 300]).token);
+        assert!(wire_key(b"", false).hashed);
+        // Over the text protocol a key that is not printable goes under a printable digest.
+        let w = wire_key(b"a b", true);
+        assert!(w.hashed && !w.base64);
+        assert!(w.token.iter().all(|b| (0x21..=0x7e).contains(b)));
+        assert_eq!(wire_key(b"user:1", true).token, b"user:1");
+        assert_ne!(
+            wire_key(&[1u8; 300], false).token,
+            wire_key(&[2u8; 300], false).token
+        );
     }
 
     #[test]

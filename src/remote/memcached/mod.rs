@@ -2,6 +2,7 @@
 
 mod keys;
 mod pool;
+mod text;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Mutex;
@@ -28,6 +29,21 @@ const MAX_LINE: usize = 8192;
 /// Client flag of an item stored under a digest of a long key.
 const FLAG_HASHED: u32 = 1;
 
+/// Which of memcached's protocols a [`MemcachedStore`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MemcachedProtocol {
+    /// The meta protocol (`mg`, `ms`, `md`; memcached 1.6+): binary keys in base64, TTLs read
+    /// back with values. The default.
+    #[default]
+    Meta,
+    /// The classic text protocol (`get`, `set`, `delete`), for proxies that do not speak the
+    /// meta protocol (twemproxy) and older servers. Keys that are not printable go under a
+    /// digest (as long ones do), and `get_with_expiry` cannot report an expiry (0). A proxy
+    /// does not forward `stats`: declare [`item_size_max`](MemcachedStoreBuilder::item_size_max).
+    Text,
+}
+
 /// Configures a [`MemcachedStore`]; start from [`MemcachedStore::builder`].
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until .connect() is called"]
@@ -37,6 +53,7 @@ pub struct MemcachedStoreBuilder {
     io_timeout: Duration,
     max_idle: usize,
     item_size_max: Option<u64>,
+    protocol: MemcachedProtocol,
 }
 
 impl MemcachedStoreBuilder {
@@ -47,6 +64,12 @@ impl MemcachedStoreBuilder {
     /// limit are refused by the server (still a `TooLarge`).
     pub fn item_size_max(mut self, bytes: u64) -> Self {
         self.item_size_max = Some(bytes);
+        self
+    }
+
+    /// The protocol spoken (default [`MemcachedProtocol::Meta`]).
+    pub fn protocol(mut self, p: MemcachedProtocol) -> Self {
+        self.protocol = p;
         self
     }
 
@@ -94,6 +117,7 @@ impl MemcachedStoreBuilder {
             item_size_max: 0,
             item_overhead: ITEM_HEADER,
             counters: Counters::default(),
+            text: self.protocol == MemcachedProtocol::Text,
         };
         let floor = ITEM_HEADER + 8 + 4 + MEMCACHED_MAX_KEY as u64;
         if let Some(declared) = self.item_size_max {
@@ -107,7 +131,18 @@ impl MemcachedStoreBuilder {
             return Ok(store);
         }
         let mut conn = store.open()?;
-        let settings = conn.stats("settings").map_err(|e| store.failed(e))?;
+        let settings = conn.stats("settings").map_err(|e| match store.text {
+            // A proxy (twemproxy) does not forward `stats`.
+            true => Error::remote(
+                &store.node,
+                format_args!(
+                    "it does not answer `stats settings` ({}); behind a proxy, declare the \
+                     servers' item size with .item_size_max()",
+                    store.failed(e)
+                ),
+            ),
+            false => store.failed(e),
+        })?;
         let get = |name: &str| {
             settings
                 .iter()
@@ -181,9 +216,11 @@ pub struct MemcachedStore {
     /// Bytes of an item besides its key and data (flags not included).
     item_overhead: u64,
     counters: Counters,
+    /// Speaks the text protocol ([`MemcachedProtocol::Text`]).
+    text: bool,
 }
 
-/// The answer to an `ms`.
+/// The answer to an `ms` or a `set`.
 enum Stored {
     Yes,
     TooLarge,
@@ -204,6 +241,7 @@ impl MemcachedStore {
             io_timeout: Duration::from_secs(2),
             max_idle: 8,
             item_size_max: None,
+            protocol: MemcachedProtocol::Meta,
         }
     }
 
@@ -219,7 +257,7 @@ impl MemcachedStore {
 
     /// The largest value `set` accepts under `key` (longer keys leave less room).
     pub fn max_value_len_for(&self, key: &[u8]) -> u64 {
-        let w = wire_key(key);
+        let w = wire_key(key, self.text);
         let flags = if w.hashed {
             4 + 4 + key.len() as u64
         } else {
@@ -243,6 +281,9 @@ impl MemcachedStore {
     /// `mg`: the item's data, client flags and remaining TTL (`-1`: none).
     fn meta_get(&self, w: &WireKey) -> Result<Option<(Vec<u8>, u32, i64)>> {
         let found = self.with_conn(|c| {
+            if self.text {
+                return text::get(c, &w.token, self.item_size_max);
+            }
             let b: &[u8] = if w.base64 { b" b" } else { b"" };
             c.send(&[b"mg ", &w.token, b, b" v f t\r\n"])?;
             let line = c.line()?;
@@ -277,7 +318,7 @@ impl MemcachedStore {
     }
 
     fn get_item(&self, key: &[u8]) -> Result<Option<(Vec<u8>, i64)>> {
-        let w = wire_key(key);
+        let w = wire_key(key, self.text);
         let Some((data, flags, ttl)) = self.meta_get(&w)? else {
             return Ok(None);
         };
@@ -305,7 +346,7 @@ impl MemcachedStore {
                 max,
             });
         }
-        let w = wire_key(key);
+        let w = wire_key(key, self.text);
         let prefix: Vec<u8> = if w.hashed {
             let mut p = (key.len() as u32).to_le_bytes().to_vec();
             p.extend_from_slice(key);
@@ -313,24 +354,19 @@ impl MemcachedStore {
         } else {
             Vec::new()
         };
-        let mut line = b"ms ".to_vec();
-        line.extend_from_slice(&w.token);
-        line.extend_from_slice(format!(" {}", prefix.len() + value.len()).as_bytes());
-        if w.base64 {
-            line.extend_from_slice(b" b");
-        }
-        if let Some(ttl) = ttl {
-            line.extend_from_slice(format!(" T{}", exptime(ttl)).as_bytes());
-        }
-        if w.hashed {
-            line.extend_from_slice(format!(" F{FLAG_HASHED}").as_bytes());
-        }
+        let flags = if w.hashed { FLAG_HASHED } else { 0 };
+        let exptime = ttl.map(exptime);
+        let mut line = if self.text {
+            text::set_line(&w.token, flags, exptime, prefix.len() + value.len())
+        } else {
+            self.meta_set_line(&w, exptime, prefix.len() + value.len())
+        };
         line.extend_from_slice(b"\r\n");
         let stored = self.with_conn(|c| {
             c.send(&[&line, &prefix, value, b"\r\n"])?;
             let answer = c.line()?;
             match answer.as_slice() {
-                b"HD" => Ok(Stored::Yes),
+                b"HD" | b"STORED" => Ok(Stored::Yes),
                 a if a.starts_with(b"SERVER_ERROR object too large") => Ok(Stored::TooLarge),
                 a if a.starts_with(b"SERVER_ERROR out of memory") => Ok(Stored::OutOfMemory),
                 other => Err(unexpected(other)),
@@ -345,6 +381,23 @@ impl MemcachedStore {
             }),
             Stored::OutOfMemory => Err(Error::Full),
         }
+    }
+
+    /// The `ms` command line (without its `\r\n`).
+    fn meta_set_line(&self, w: &WireKey, exptime: Option<u64>, len: usize) -> Vec<u8> {
+        let mut line = b"ms ".to_vec();
+        line.extend_from_slice(&w.token);
+        line.extend_from_slice(format!(" {len}").as_bytes());
+        if w.base64 {
+            line.extend_from_slice(b" b");
+        }
+        if let Some(t) = exptime {
+            line.extend_from_slice(format!(" T{t}").as_bytes());
+        }
+        if w.hashed {
+            line.extend_from_slice(format!(" F{FLAG_HASHED}").as_bytes());
+        }
+        line
     }
 }
 
@@ -362,13 +415,17 @@ impl KvStore for MemcachedStore {
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool> {
-        let w = wire_key(key);
+        let w = wire_key(key, self.text);
         self.with_conn(|c| {
-            let b: &[u8] = if w.base64 { b" b" } else { b"" };
-            c.send(&[b"md ", &w.token, b, b"\r\n"])?;
+            if self.text {
+                c.send(&[b"delete ", &w.token, b"\r\n"])?;
+            } else {
+                let b: &[u8] = if w.base64 { b" b" } else { b"" };
+                c.send(&[b"md ", &w.token, b, b"\r\n"])?;
+            }
             match c.line()?.as_slice() {
-                b"HD" => Ok(true),
-                b"NF" => Ok(false),
+                b"HD" | b"DELETED" => Ok(true),
+                b"NF" | b"NOT_FOUND" => Ok(false),
                 other => Err(unexpected(other)),
             }
         })
