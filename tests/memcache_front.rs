@@ -249,6 +249,23 @@ fn script() -> Vec<Vec<u8>> {
         b"mn\r\n",
         b"mg foo zz\r\n",
         b"mg\r\n",
+        // stale items and recache wins: vivify on miss, invalidate
+        b"mg viv v N30 t c\r\n",
+        b"mg viv v N30 t\r\n",
+        b"mg viv v\r\n",
+        b"ms viv 3 T60\r\nnew\r\n",
+        b"mg viv v\r\n",
+        b"mg viv2 s N30\r\n",
+        b"md viv I T30\r\n",
+        b"mg viv v c\r\n",
+        b"mg viv v c\r\n",
+        b"get viv\r\n",
+        b"ms viv 4\r\nnew2\r\n",
+        b"mg viv v\r\n",
+        b"md viv q I\r\nmn\r\n",
+        b"mg viv v k\r\n",
+        b"md nothere I\r\n",
+        b"mg nn v q N5\r\nmn\r\n",
     ]
     .iter()
     .map(|r| r.to_vec())
@@ -307,6 +324,10 @@ fn the_item_limit_is_exact_and_reported() {
         s.ask(b"stats settings\r\n")
             .contains("STAT item_size_max 2097152\r\n")
     );
+    // `E`: the client names the new CAS (memcached 1.6.21+; 1.6.18 refuses the flag).
+    assert_eq!(s.ask(b"ms e 1 E999 c\r\nx\r\n"), "HD cCAS\r\n");
+    assert_eq!(s.ask(b"mg e v\r\n"), "VA 1\r\nx\r\n");
+    assert_eq!(s.ask(b"ms e 1 C999\r\ny\r\n"), "HD\r\n", "the CAS was 999");
     node.kill();
 }
 

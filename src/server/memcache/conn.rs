@@ -237,7 +237,7 @@ fn command<S: KvStore + 'static>(
                 b"cas" => (Mode::Set, Some(cas)),
                 _ => (Mode::Set, None),
             };
-            match items.store(mode, compare, key, flags, exptime, &data) {
+            match items.store(mode, (compare, None), key, flags, exptime, &data) {
                 Ok(Outcome::Stored(_)) => reply(out, b"STORED\r\n")?,
                 Ok(Outcome::NotStored) => reply(out, b"NOT_STORED\r\n")?,
                 Ok(Outcome::Exists) => reply(out, b"EXISTS\r\n")?,

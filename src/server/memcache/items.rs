@@ -1,8 +1,9 @@
 //! Items as memcached has them — a value with client flags, an expiry and a CAS unique — kept
 //! in a [`KvStore`] (the durable log), and the operations of memcached's commands on them.
 //!
-//! An item is stored under `NAMESPACE` + its key, as `flags (u32 LE) | cas (u64 LE) | data`,
-//! with the store's TTL as its expiry. Changes to one key (every command that reads before it
+//! An item is stored under `NAMESPACE` + its key, as `flags (u32 LE) | cas (u64 LE) | state
+//! (u8) | data`, with the store's TTL as its expiry. `state` holds the meta protocol's marks:
+//! stale (invalidated by `md I`) and "a win token was handed out" (`W` sent by `mg`). Changes to one key (every command that reads before it
 //! writes: `add`, `cas`, `append`, `incr`, `touch`…, and `set` so that CAS order holds) are
 //! serialised on one of a set of striped locks; different keys never wait for each other.
 
@@ -23,8 +24,12 @@ pub(super) const NAMESPACE: &[u8] = b"\xffmc:";
 const CAS_MARK: &[u8] = b"\xffmc\x00cas";
 /// CAS values handed out between two writes of the high-water mark.
 const CAS_BLOCK: u64 = 1 << 20;
-/// Bytes before the data: flags and CAS.
-const HEADER: usize = 4 + 8;
+/// Bytes before the data: flags, CAS, state.
+const HEADER: usize = 4 + 8 + 1;
+/// State bit: the item is stale (`md … I`): served with `X`, the first fetch wins a recache.
+pub(super) const STALE: u8 = 1;
+/// State bit: a fetch has been told it won (`W`); later ones are told `Z`.
+pub(super) const WON: u8 = 2;
 /// memcached reads an exptime above 30 days as an absolute Unix time.
 const RELATIVE_MAX: i64 = 30 * 24 * 3600;
 const STRIPES: usize = 256;
@@ -34,6 +39,8 @@ const STRIPES: usize = 256;
 pub(super) struct Item {
     pub(super) flags: u32,
     pub(super) cas: u64,
+    /// [`STALE`] and [`WON`] bits.
+    pub(super) state: u8,
     pub(super) data: Vec<u8>,
     /// Absolute expiry in Unix milliseconds; 0 = never.
     pub(super) expiry: u64,
@@ -244,10 +251,12 @@ impl<S: KvStore> Items<S> {
         let Some((head, data)) = bytes.split_first_chunk::<HEADER>() else {
             return Ok(None); // not an item (damaged): absent
         };
-        let (flags, cas) = head.split_at(4);
+        let (flags, rest) = head.split_at(4);
+        let (cas, state) = rest.split_at(8);
         Ok(Some(Item {
             flags: u32::from_le_bytes(flags.try_into().unwrap_or_default()),
             cas: u64::from_le_bytes(cas.try_into().unwrap_or_default()),
+            state: state.first().copied().unwrap_or(0),
             data: data.to_vec(),
             expiry,
         }))
@@ -256,6 +265,19 @@ impl<S: KvStore> Items<S> {
     /// Writes an item with a new CAS, returned; an expiry in the past removes the key
     /// instead (`None`).
     fn put(&self, key: &[u8], flags: u32, exp: Exp, data: &[u8]) -> Result<Option<u64>> {
+        self.put_as(key, flags, None, 0, exp, data)
+    }
+
+    /// Writes an item with `cas` (a new one when `None`) and `state`.
+    fn put_as(
+        &self,
+        key: &[u8],
+        flags: u32,
+        cas: Option<u64>,
+        state: u8,
+        exp: Exp,
+        data: &[u8],
+    ) -> Result<Option<u64>> {
         let skey = Self::store_key(key);
         let ttl = match exp {
             Exp::Gone => None,
@@ -269,10 +291,14 @@ impl<S: KvStore> Items<S> {
             self.store.delete(&skey)?;
             return Ok(None);
         };
-        let cas = self.next_cas()?;
+        let cas = match cas {
+            Some(c) => c,
+            None => self.next_cas()?,
+        };
         let mut value = Vec::with_capacity(HEADER + data.len());
         value.extend_from_slice(&flags.to_le_bytes());
         value.extend_from_slice(&cas.to_le_bytes());
+        value.push(state);
         value.extend_from_slice(data);
         match ttl {
             Some(ttl) => self.store.set_with_ttl(&skey, &value, ttl)?,
@@ -282,11 +308,11 @@ impl<S: KvStore> Items<S> {
     }
 
     /// A storage command: `mode`, only if the item's CAS is `compare` when given (`cas`, and
-    /// the meta protocol's `C`).
+    /// the meta protocol's `C`); the new item's CAS is `explicit` when given (`E`), else new.
     pub(super) fn store(
         &self,
         mode: Mode,
-        compare: Option<u64>,
+        (compare, explicit): (Option<u64>, Option<u64>),
         key: &[u8],
         flags: u32,
         exptime: i64,
@@ -314,7 +340,7 @@ impl<S: KvStore> Items<S> {
         }
         let cas = match (mode, &current) {
             (Mode::Set, _) | (Mode::Add, None) | (Mode::Replace, Some(_)) => {
-                self.put(key, flags, exp, data)?
+                self.put_as(key, flags, explicit, 0, exp, data)?
             }
             (Mode::Add, Some(_)) | (Mode::Replace | Mode::Append | Mode::Prepend, None) => {
                 return Ok(Outcome::NotStored);
@@ -328,7 +354,8 @@ impl<S: KvStore> Items<S> {
                     _ => [data, &item.data[..]].concat(),
                 };
                 // The item keeps its flags and expiry; append and prepend ignore theirs.
-                self.put(key, item.flags, Exp::from_expiry(item.expiry), &joined)?
+                let exp = Exp::from_expiry(item.expiry);
+                self.put_as(key, item.flags, explicit, 0, exp, &joined)?
             }
         };
         Ok(Outcome::Stored(cas.unwrap_or(0)))
@@ -402,6 +429,64 @@ impl<S: KvStore> Items<S> {
         }
         let cas = self.put(key, item.flags, Exp::from_expiry(item.expiry), &text)?;
         Ok(Delta::Value(new, cas.unwrap_or(0)))
+    }
+
+    /// `mg` with the stale/win marks: the item (or, with `vivify` = an exptime, an empty one
+    /// created on a miss), and what this fetch is told: `(item, won_before, wins)`. A fetch
+    /// wins when it creates the item, or finds it stale with no win handed out yet; winning
+    /// is recorded, so later fetches are told `Z`.
+    pub(super) fn lease_get(
+        &self,
+        key: &[u8],
+        vivify: Option<i64>,
+        touch: Option<i64>,
+    ) -> Result<Option<(Item, bool, bool)>> {
+        let _stripe = self.stripe(key);
+        let Some(mut item) = self.get(key)? else {
+            let Some(exptime) = vivify else {
+                return Ok(None);
+            };
+            let exp = Exp::from_exptime(exptime, self.now());
+            let Some(cas) = self.put_as(key, 0, None, WON, exp, b"")? else {
+                return Ok(None);
+            };
+            let item = self.get(key)?.unwrap_or(Item {
+                flags: 0,
+                cas,
+                state: WON,
+                data: Vec::new(),
+                expiry: 0,
+            });
+            return Ok(Some((item, false, true)));
+        };
+        let won_before = item.state & WON != 0;
+        let wins = item.state & STALE != 0 && !won_before;
+        let exp = match touch {
+            Some(t) => Some(Exp::from_exptime(t, self.now())),
+            None if wins => Some(Exp::from_expiry(item.expiry)),
+            None => None,
+        };
+        if let Some(exp) = exp {
+            let state = if wins { item.state | WON } else { item.state };
+            self.put_as(key, item.flags, Some(item.cas), state, exp, &item.data)?;
+            item = self.get(key)?.unwrap_or(item);
+        }
+        Ok(Some((item, won_before, wins)))
+    }
+
+    /// `md … I`: the item stays, marked stale (its CAS raised, its win mark cleared), with a
+    /// new expiry if `touch` is given. `false` when there is none.
+    pub(super) fn invalidate(&self, key: &[u8], touch: Option<i64>) -> Result<bool> {
+        let _stripe = self.stripe(key);
+        let Some(item) = self.get(key)? else {
+            return Ok(false);
+        };
+        let exp = match touch {
+            Some(t) => Exp::from_exptime(t, self.now()),
+            None => Exp::from_expiry(item.expiry),
+        };
+        self.put_as(key, item.flags, None, STALE, exp, &item.data)?;
+        Ok(true)
     }
 
     /// `touch` and `gat`: a new expiry for the item; it is returned (with a new CAS).

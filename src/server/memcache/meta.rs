@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::Shared;
 use super::conn::{Data, key_ok, read_data, server_error};
-use super::items::{Delta, Item, Mode, Outcome};
+use super::items::{Delta, Item, Mode, Outcome, STALE};
 use crate::remote::memcached::base64_decode;
 use crate::store::KvStore;
 
@@ -111,24 +111,34 @@ pub(super) fn command<S: KvStore + 'static>(
     let now = shared.clock.now_millis();
     match name {
         b"mg" => {
-            let Some(flags) = Flags::parse(rest, b"bcfkOqstTuv") else {
+            let Some(flags) = Flags::parse(rest, b"bcfkNOqstTuv") else {
                 out.write_all(INVALID_FLAG)?;
                 return Ok(true);
             };
-            let (Some(key), Some(touch)) = (meta_key(raw_key, &flags), flags.value::<i64>(b'T'))
-            else {
+            let parsed = (
+                meta_key(raw_key, &flags),
+                flags.value::<i64>(b'T'),
+                flags.value::<i64>(b'N'),
+            );
+            let (Some(key), Some(touch), Some(vivify)) = parsed else {
                 out.write_all(BAD_FORMAT)?;
                 return Ok(true);
             };
             crate::counters::bump(&items.counts.cmd_get);
-            let found = match touch {
-                Some(exptime) => items.touch(&key, exptime).map(|t| t.item()),
-                None => items.get(&key),
-            };
-            match found {
-                Ok(Some(item)) => {
+            match items.lease_get(&key, vivify, touch) {
+                Ok(Some((item, won_before, wins))) => {
                     crate::counters::bump(&items.counts.get_hits);
-                    let ret = flags.returned(b"cfkOst", &key, Some(&item), now);
+                    let mut ret = flags.returned(b"cfkOst", &key, Some(&item), now);
+                    // The recache marks, in memcached's order.
+                    if won_before {
+                        ret.extend_from_slice(b" Z");
+                    }
+                    if item.state & STALE != 0 {
+                        ret.extend_from_slice(b" X");
+                    }
+                    if wins {
+                        ret.extend_from_slice(b" W");
+                    }
                     if flags.has(b'v') {
                         write!(out, "VA {}", item.data.len())?;
                         out.write_all(&ret)?;
@@ -164,14 +174,15 @@ pub(super) fn command<S: KvStore + 'static>(
                 out.write_all(BAD_FORMAT)?;
                 return Ok(true);
             };
-            let Some(flags) = Flags::parse(rest, b"bcCFkMOqT") else {
-                out.write_all(INVALID_FLAG)?;
-                return Ok(true);
-            };
+            // The data block is read (or read past) whatever the flags say, as memcached does.
             let data = match read_data(reader, out, len, items.max_item_size)? {
                 Data::Value(d) => d,
                 Data::Refused => return Ok(true),
                 Data::Gone => return Ok(false),
+            };
+            let Some(flags) = Flags::parse(rest, b"bcCEFkMOqT") else {
+                out.write_all(INVALID_FLAG)?;
+                return Ok(true);
             };
             let mode = match flags.0.iter().find(|f| f.letter == b'M').map(|f| f.token) {
                 None | Some(b"S" | b"s") => Some(Mode::Set),
@@ -190,19 +201,14 @@ pub(super) fn command<S: KvStore + 'static>(
                 flags.value::<u64>(b'F'),
                 flags.value::<i64>(b'T'),
                 flags.value::<u64>(b'C'),
+                flags.value::<u64>(b'E'),
             );
-            let (Some(key), Some(f), Some(t), Some(compare)) = parsed else {
+            let (Some(key), Some(f), Some(t), Some(compare), Some(explicit)) = parsed else {
                 out.write_all(BAD_FORMAT)?;
                 return Ok(true);
             };
-            let result = items.store(
-                mode,
-                compare,
-                &key,
-                f.unwrap_or(0) as u32,
-                t.unwrap_or(0),
-                &data,
-            );
+            let (f, t) = (f.unwrap_or(0) as u32, t.unwrap_or(0));
+            let result = items.store(mode, (compare, explicit), &key, f, t, &data);
             let (code, cas): (&[u8], u64) = match result {
                 Ok(Outcome::Stored(cas)) => (b"HD", cas),
                 Ok(Outcome::NotStored) => (b"NS", 0),
@@ -220,6 +226,7 @@ pub(super) fn command<S: KvStore + 'static>(
             let stored = Item {
                 flags: 0,
                 cas,
+                state: 0,
                 data: Vec::new(),
                 expiry: 0,
             };
@@ -228,16 +235,32 @@ pub(super) fn command<S: KvStore + 'static>(
             out.write_all(b"\r\n")?;
         }
         b"md" => {
-            let Some(flags) = Flags::parse(rest, b"bCkOq") else {
+            let Some(flags) = Flags::parse(rest, b"bCIkOqT") else {
                 out.write_all(INVALID_FLAG)?;
                 return Ok(true);
             };
-            let (Some(key), Some(compare)) = (meta_key(raw_key, &flags), flags.value::<u64>(b'C'))
-            else {
+            let parsed = (
+                meta_key(raw_key, &flags),
+                flags.value::<u64>(b'C'),
+                flags.value::<i64>(b'T'),
+            );
+            let (Some(key), Some(compare), Some(touch)) = parsed else {
                 out.write_all(BAD_FORMAT)?;
                 return Ok(true);
             };
-            let code: &[u8] = match items.delete(&key, compare) {
+            let result = if flags.has(b'I') {
+                // Invalidate: the item stays, stale, until a fetch wins the recache.
+                items.invalidate(&key, touch).map(|found| {
+                    if found {
+                        Outcome::Stored(0)
+                    } else {
+                        Outcome::NotFound
+                    }
+                })
+            } else {
+                items.delete(&key, compare)
+            };
+            let code: &[u8] = match result {
                 Ok(Outcome::Stored(_)) => b"HD",
                 Ok(Outcome::Exists) => b"EX",
                 Ok(_) => b"NF",
@@ -282,6 +305,7 @@ pub(super) fn command<S: KvStore + 'static>(
                     let item = items.get(&key).ok().flatten().unwrap_or(Item {
                         flags: 0,
                         cas,
+                        state: 0,
                         data: Vec::new(),
                         expiry: 0,
                     });
