@@ -266,6 +266,11 @@ fn script() -> Vec<Vec<u8>> {
         b"mg viv v k\r\n",
         b"md nothere I\r\n",
         b"mg nn v q N5\r\nmn\r\n",
+        b"ms late 1\r\na\r\n",
+        b"ms late 1 I C1\r\nz\r\n",
+        b"mg late v c\r\n",
+        b"mg late v\r\n",
+        b"ms late 1 I C18446744073709551615\r\nz\r\n",
     ]
     .iter()
     .map(|r| r.to_vec())

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use super::Shared;
-use super::items::{Delta, Mode, Outcome, Touch};
+use super::items::{Cond, Delta, Mode, Outcome, Touch};
 use crate::store::KvStore;
 
 /// The longest request line read (a `get` of many keys included); longer is refused and the
@@ -237,7 +237,11 @@ fn command<S: KvStore + 'static>(
                 b"cas" => (Mode::Set, Some(cas)),
                 _ => (Mode::Set, None),
             };
-            match items.store(mode, (compare, None), key, flags, exptime, &data) {
+            let cond = Cond {
+                compare,
+                ..Cond::default()
+            };
+            match items.store(mode, cond, key, flags, exptime, &data) {
                 Ok(Outcome::Stored(_)) => reply(out, b"STORED\r\n")?,
                 Ok(Outcome::NotStored) => reply(out, b"NOT_STORED\r\n")?,
                 Ok(Outcome::Exists) => reply(out, b"EXISTS\r\n")?,

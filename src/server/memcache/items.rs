@@ -88,6 +88,17 @@ pub(super) enum Mode {
     Prepend,
 }
 
+/// What a storage command requires and sets besides its mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Cond {
+    /// Store only if the item's CAS is this (`cas`, meta `C`).
+    pub(super) compare: Option<u64>,
+    /// The new item's CAS (meta `E`); a new one otherwise.
+    pub(super) explicit: Option<u64>,
+    /// Meta `I`: when `compare` is older than the item's CAS, store anyway, marked stale.
+    pub(super) invalidate: bool,
+}
+
 /// A storage command's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Outcome {
@@ -307,12 +318,11 @@ impl<S: KvStore> Items<S> {
         Ok(Some(cas))
     }
 
-    /// A storage command: `mode`, only if the item's CAS is `compare` when given (`cas`, and
-    /// the meta protocol's `C`); the new item's CAS is `explicit` when given (`E`), else new.
+    /// A storage command: `mode`, under the conditions of `cond`.
     pub(super) fn store(
         &self,
         mode: Mode,
-        (compare, explicit): (Option<u64>, Option<u64>),
+        cond: Cond,
         key: &[u8],
         flags: u32,
         exptime: i64,
@@ -321,6 +331,12 @@ impl<S: KvStore> Items<S> {
         bump(&self.counts.cmd_set);
         let exp = Exp::from_exptime(exptime, self.now());
         let _stripe = self.stripe(key);
+        let Cond {
+            compare,
+            explicit,
+            invalidate,
+        } = cond;
+        let mut state = 0;
         let current = match (mode, compare) {
             (Mode::Set, None) => None,
             _ => self.get(key)?,
@@ -331,6 +347,7 @@ impl<S: KvStore> Items<S> {
                     bump(&self.counts.cas_misses);
                     return Ok(Outcome::NotFound);
                 }
+                Some(item) if invalidate && want < item.cas => state = STALE,
                 Some(item) if item.cas != want => {
                     bump(&self.counts.cas_badval);
                     return Ok(Outcome::Exists);
@@ -340,7 +357,7 @@ impl<S: KvStore> Items<S> {
         }
         let cas = match (mode, &current) {
             (Mode::Set, _) | (Mode::Add, None) | (Mode::Replace, Some(_)) => {
-                self.put_as(key, flags, explicit, 0, exp, data)?
+                self.put_as(key, flags, explicit, state, exp, data)?
             }
             (Mode::Add, Some(_)) | (Mode::Replace | Mode::Append | Mode::Prepend, None) => {
                 return Ok(Outcome::NotStored);
@@ -355,7 +372,7 @@ impl<S: KvStore> Items<S> {
                 };
                 // The item keeps its flags and expiry; append and prepend ignore theirs.
                 let exp = Exp::from_expiry(item.expiry);
-                self.put_as(key, item.flags, explicit, 0, exp, &joined)?
+                self.put_as(key, item.flags, explicit, state, exp, &joined)?
             }
         };
         Ok(Outcome::Stored(cas.unwrap_or(0)))

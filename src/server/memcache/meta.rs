@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::Shared;
 use super::conn::{Data, key_ok, read_data, server_error};
-use super::items::{Delta, Item, Mode, Outcome, STALE};
+use super::items::{Cond, Delta, Item, Mode, Outcome, STALE};
 use crate::remote::memcached::base64_decode;
 use crate::store::KvStore;
 
@@ -180,7 +180,7 @@ pub(super) fn command<S: KvStore + 'static>(
                 Data::Refused => return Ok(true),
                 Data::Gone => return Ok(false),
             };
-            let Some(flags) = Flags::parse(rest, b"bcCEFkMOqT") else {
+            let Some(flags) = Flags::parse(rest, b"bcCEFIkMOqT") else {
                 out.write_all(INVALID_FLAG)?;
                 return Ok(true);
             };
@@ -208,7 +208,12 @@ pub(super) fn command<S: KvStore + 'static>(
                 return Ok(true);
             };
             let (f, t) = (f.unwrap_or(0) as u32, t.unwrap_or(0));
-            let result = items.store(mode, (compare, explicit), &key, f, t, &data);
+            let cond = Cond {
+                compare,
+                explicit,
+                invalidate: flags.has(b'I'),
+            };
+            let result = items.store(mode, cond, &key, f, t, &data);
             let (code, cas): (&[u8], u64) = match result {
                 Ok(Outcome::Stored(cas)) => (b"HD", cas),
                 Ok(Outcome::NotStored) => (b"NS", 0),
