@@ -280,7 +280,7 @@ fn command<S: KvStore + 'static>(
                 out.write_all(b"CLIENT_ERROR invalid numeric delta argument\r\n")?;
                 return Ok(true);
             };
-            match items.delta(key, name == b"incr", by, None, None) {
+            match items.delta(key, name == b"incr", by, None, Cond::default()) {
                 Ok(Delta::Value(v, _)) => reply(out, format!("{v}\r\n").as_bytes())?,
                 Ok(Delta::NotFound | Delta::Exists) => reply(out, b"NOT_FOUND\r\n")?,
                 Ok(Delta::NonNumeric) => out.write_all(

@@ -411,8 +411,11 @@ impl<S: KvStore> Items<S> {
         incr: bool,
         by: u64,
         vivify: Option<(i64, u64)>,
-        compare: Option<u64>,
+        cond: Cond,
     ) -> Result<Delta> {
+        let Cond {
+            compare, explicit, ..
+        } = cond;
         let _stripe = self.stripe(key);
         let (hits, misses) = if incr {
             (&self.counts.incr_hits, &self.counts.incr_misses)
@@ -423,7 +426,7 @@ impl<S: KvStore> Items<S> {
             bump(misses);
             if let Some((exptime, initial)) = vivify {
                 let exp = Exp::from_exptime(exptime, self.now());
-                let cas = self.put(key, 0, exp, initial.to_string().as_bytes())?;
+                let cas = self.put_as(key, 0, explicit, 0, exp, initial.to_string().as_bytes())?;
                 return Ok(Delta::Value(initial, cas.unwrap_or(0)));
             }
             return Ok(Delta::NotFound);
@@ -444,7 +447,8 @@ impl<S: KvStore> Items<S> {
         if text.len() < item.data.len() {
             text.resize(item.data.len(), b' ');
         }
-        let cas = self.put(key, item.flags, Exp::from_expiry(item.expiry), &text)?;
+        let exp = Exp::from_expiry(item.expiry);
+        let cas = self.put_as(key, item.flags, explicit, 0, exp, &text)?;
         Ok(Delta::Value(new, cas.unwrap_or(0)))
     }
 
@@ -491,9 +495,14 @@ impl<S: KvStore> Items<S> {
         Ok(Some((item, won_before, wins)))
     }
 
-    /// `md … I`: the item stays, marked stale (its CAS raised, its win mark cleared), with a
-    /// new expiry if `touch` is given. `false` when there is none.
-    pub(super) fn invalidate(&self, key: &[u8], touch: Option<i64>) -> Result<bool> {
+    /// `md … I`: the item stays, marked stale (its CAS raised, or set to `explicit`; its win
+    /// mark cleared), with a new expiry if `touch` is given. `false` when there is none.
+    pub(super) fn invalidate(
+        &self,
+        key: &[u8],
+        touch: Option<i64>,
+        explicit: Option<u64>,
+    ) -> Result<bool> {
         let _stripe = self.stripe(key);
         let Some(item) = self.get(key)? else {
             return Ok(false);
@@ -502,7 +511,7 @@ impl<S: KvStore> Items<S> {
             Some(t) => Exp::from_exptime(t, self.now()),
             None => Exp::from_expiry(item.expiry),
         };
-        self.put_as(key, item.flags, None, STALE, exp, &item.data)?;
+        self.put_as(key, item.flags, explicit, STALE, exp, &item.data)?;
         Ok(true)
     }
 

@@ -240,7 +240,7 @@ pub(super) fn command<S: KvStore + 'static>(
             out.write_all(b"\r\n")?;
         }
         b"md" => {
-            let Some(flags) = Flags::parse(rest, b"bCIkOqT") else {
+            let Some(flags) = Flags::parse(rest, b"bCEIkOqT") else {
                 out.write_all(INVALID_FLAG)?;
                 return Ok(true);
             };
@@ -248,14 +248,15 @@ pub(super) fn command<S: KvStore + 'static>(
                 meta_key(raw_key, &flags),
                 flags.value::<u64>(b'C'),
                 flags.value::<i64>(b'T'),
+                flags.value::<u64>(b'E'),
             );
-            let (Some(key), Some(compare), Some(touch)) = parsed else {
+            let (Some(key), Some(compare), Some(touch), Some(explicit)) = parsed else {
                 out.write_all(BAD_FORMAT)?;
                 return Ok(true);
             };
             let result = if flags.has(b'I') {
                 // Invalidate: the item stays, stale, until a fetch wins the recache.
-                items.invalidate(&key, touch).map(|found| {
+                items.invalidate(&key, touch, explicit).map(|found| {
                     if found {
                         Outcome::Stored(0)
                     } else {
@@ -279,7 +280,7 @@ pub(super) fn command<S: KvStore + 'static>(
             out.write_all(b"\r\n")?;
         }
         b"ma" => {
-            let Some(flags) = Flags::parse(rest, b"bcCDJkMNOqtTv") else {
+            let Some(flags) = Flags::parse(rest, b"bcCDEJkMNOqtTv") else {
                 out.write_all(INVALID_FLAG)?;
                 return Ok(true);
             };
@@ -298,14 +299,27 @@ pub(super) fn command<S: KvStore + 'static>(
                 flags.value::<i64>(b'N'),
                 flags.value::<u64>(b'J'),
                 flags.value::<u64>(b'C'),
+                flags.value::<u64>(b'E'),
             );
-            let (Some(key), Some(delta), Some(vivify), Some(initial), Some(compare)) = parsed
+            let (
+                Some(key),
+                Some(delta),
+                Some(vivify),
+                Some(initial),
+                Some(compare),
+                Some(explicit),
+            ) = parsed
             else {
                 out.write_all(BAD_FORMAT)?;
                 return Ok(true);
             };
             let vivify = vivify.map(|exptime| (exptime, initial.unwrap_or(0)));
-            match items.delta(&key, incr, delta.unwrap_or(1), vivify, compare) {
+            let cond = Cond {
+                compare,
+                explicit,
+                invalidate: false,
+            };
+            match items.delta(&key, incr, delta.unwrap_or(1), vivify, cond) {
                 Ok(Delta::Value(value, cas)) => {
                     let item = items.get(&key).ok().flatten().unwrap_or(Item {
                         flags: 0,
