@@ -334,9 +334,17 @@ fn the_item_limit_is_exact_and_reported() {
     assert_eq!(s.ask(b"mg e v\r\n"), "VA 1\r\nx\r\n");
     assert_eq!(s.ask(b"ms e 1 C999\r\ny\r\n"), "HD\r\n", "the CAS was 999");
     assert_eq!(s.ask(b"ma cnt N0 J5 E777 v\r\n"), "VA 1\r\n5\r\n");
-    assert_eq!(s.ask(b"ms cnt 1 C777\r\n6\r\n"), "HD\r\n", "ma E set the CAS");
+    assert_eq!(
+        s.ask(b"ms cnt 1 C777\r\n6\r\n"),
+        "HD\r\n",
+        "ma E set the CAS"
+    );
     assert_eq!(s.ask(b"md cnt I E555\r\n"), "HD\r\n");
-    assert_eq!(s.ask(b"ms cnt 1 C555\r\n7\r\n"), "HD\r\n", "md I E set the CAS");
+    assert_eq!(
+        s.ask(b"ms cnt 1 C555\r\n7\r\n"),
+        "HD\r\n",
+        "md I E set the CAS"
+    );
     node.kill();
 }
 
