@@ -289,7 +289,26 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
             expires_at: reader.expires_at(),
         };
         let skip = !want_body || none_match(&task_headers, &etag(found.size, found.crc32));
-        if meta_tx.send(Ok(Some(found))).is_err() || skip {
+        if skip {
+            let _ = meta_tx.send(Ok(Some(found)));
+            return;
+        }
+        // The first block is read before the answer starts: an object whose first block is
+        // gone (memcached lost it) is a clean 404, not a connection closed without a status.
+        let first = match reader.next_chunk() {
+            Ok(first) => first,
+            Err(e) => {
+                log::warn!("an object read as absent: its first block {e}");
+                let _ = meta_tx.send(Ok(None));
+                return;
+            }
+        };
+        if meta_tx.send(Ok(Some(found))).is_err() {
+            return;
+        }
+        if let Some(chunk) = first
+            && tx.blocking_send(Ok(Bytes::from(chunk))).is_err()
+        {
             return;
         }
         // Blocks go out as they are read from the store: no copy, no zeroed buffers.
