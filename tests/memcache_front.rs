@@ -561,10 +561,18 @@ fn behind_twemproxy_keys_spread_and_a_killed_node_keeps_its_share() {
         .expect("nutcracker (scripts/test installs it)");
     let _proxy = Node(proxy);
     let proxy_addr = format!("127.0.0.1:{proxy_port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut c = loop {
         match TcpStream::connect(&proxy_addr) {
             Ok(s) => break BufReader::new(s),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                let log = std::fs::read_to_string(dir.path().join("nutcracker.log"));
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "nutcracker does not listen ({e}): {log:?}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     };
     // Pipelined sets through the proxy, then their answers.
