@@ -654,3 +654,57 @@ fn a_key_over_the_limit_is_refused_up_front_in_the_callers_numbers() {
     cache.set(&fits, b"v").unwrap();
     assert_eq!(cache.get(&fits).unwrap().as_deref(), Some(&b"v"[..]));
 }
+
+/// `BigReader` seeks: every offset form reads the right bytes, a read after a seek loads only
+/// the blocks it touches, inline objects too, and a seek before the start is an error.
+#[test]
+fn a_reader_seeks_to_any_offset_and_reads_only_the_blocks_it_needs() {
+    use std::io::{Seek, SeekFrom};
+
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .open()
+        .unwrap();
+    let value = pattern(1007, 4); // 10 blocks and 7 bytes
+    cache.set("obj", &value).unwrap();
+    let small = pattern(60, 5); // inline
+    cache.set("small", &small).unwrap();
+    for (key, value) in [("obj", &value), ("small", &small)] {
+        let len = value.len() as u64;
+        for at in [0u64, 1, 59, 60, 99, 100, 101, 550, 1006, 1007, 2000] {
+            let mut r = cache.reader(key).unwrap().unwrap();
+            assert_eq!(r.seek(SeekFrom::Start(at)).unwrap(), at);
+            let mut rest = Vec::new();
+            r.read_to_end(&mut rest).unwrap();
+            let from = at.min(len) as usize;
+            assert_eq!(rest, value[from..], "{key} from {at}");
+        }
+        let mut r = cache.reader(key).unwrap().unwrap();
+        r.seek(SeekFrom::End(-10)).unwrap();
+        let mut tail = Vec::new();
+        r.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, value[value.len() - 10..], "{key}: the last 10 bytes");
+        let mut r = cache.reader(key).unwrap().unwrap();
+        let mut head = [0u8; 7];
+        r.read_exact(&mut head).unwrap();
+        assert_eq!(r.seek(SeekFrom::Current(3)).unwrap(), 10);
+        let mut next = [0u8; 5];
+        r.read_exact(&mut next).unwrap();
+        assert_eq!(next, value[10..15]);
+        let err = r.seek(SeekFrom::Current(-100)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+    // The last 7 bytes: the manifest and one block, not the 10 before it.
+    let mut r = cache.reader("obj").unwrap().unwrap();
+    let before = store.gets.load(Ordering::SeqCst);
+    r.seek(SeekFrom::End(-7)).unwrap();
+    let mut tail = Vec::new();
+    r.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail, value[1000..]);
+    assert_eq!(
+        store.gets.load(Ordering::SeqCst) - before,
+        1,
+        "one block read"
+    );
+}

@@ -105,6 +105,8 @@ impl<S: KvStore> BigCache<S> {
     /// one block at a time and checks each block's CRC as it goes and the object's CRC at the
     /// end.
     ///
+    /// It implements `io::Seek`: after a seek only the blocks read are loaded.
+    ///
     /// The version being read stays readable to its end: a replace, delete or eviction
     /// during the read takes effect for everyone else at once, but the old version's blocks
     /// are deleted only when its last reader is dropped (meanwhile they no longer count
@@ -143,8 +145,7 @@ impl<S: KvStore> BigCache<S> {
         super::stats::bump(&self.counters.hits);
         // An inline object is its one block, in hand (decoding checked its CRC).
         let mut whole = crc32fast::Hasher::new();
-        let mut manifest = manifest;
-        let block = manifest.inline.take().unwrap_or_default();
+        let block = manifest.inline.clone().unwrap_or_default();
         whole.update(&block);
         Ok(Some(BigReader {
             cache: self,
@@ -156,6 +157,9 @@ impl<S: KvStore> BigCache<S> {
             pos: 0,
             whole,
             finished: false,
+            offset: 0,
+            skip: 0,
+            whole_checked: true,
         }))
     }
 }
@@ -276,6 +280,13 @@ pub struct BigReader<'a, S: KvStore> {
     pos: usize,
     whole: crc32fast::Hasher,
     finished: bool,
+    /// Bytes of the object before the next one `read` returns.
+    offset: u64,
+    /// Bytes of the next block loaded to pass over (a seek into its middle).
+    skip: usize,
+    /// Whether the object's CRC is checked at the end: only a read from offset 0 sees every
+    /// byte (after a seek each block is still checked against its own CRC).
+    whole_checked: bool,
 }
 
 impl<S: KvStore> std::fmt::Debug for BigReader<'_, S> {
@@ -324,10 +335,12 @@ impl<S: KvStore> BigReader<'_, S> {
     /// current one is used up. `false` at the end of the object, once its CRC has held.
     fn fill(&mut self) -> io::Result<bool> {
         while self.pos == self.block.len() {
-            if self.next == self.manifest.blocks() {
+            if self.next >= self.manifest.blocks() {
                 if !self.finished {
                     self.finished = true;
-                    if self.whole.clone().finalize() != self.manifest.object_crc {
+                    if self.whole_checked
+                        && self.whole.clone().finalize() != self.manifest.object_crc
+                    {
                         return Err(self.broken("object checksum mismatch"));
                     }
                 }
@@ -340,8 +353,9 @@ impl<S: KvStore> BigReader<'_, S> {
             {
                 Ok((block, crc)) => {
                     self.whole.combine(&crc);
+                    self.pos = self.skip.min(block.len());
+                    self.skip = 0;
                     self.block = block;
-                    self.pos = 0;
                     self.next += 1;
                 }
                 Err(fault) => {
@@ -368,6 +382,7 @@ impl<S: KvStore> BigReader<'_, S> {
             rest
         };
         self.pos = 0;
+        self.offset += rest.len() as u64;
         Ok(Some(rest))
     }
 }
@@ -380,6 +395,50 @@ impl<S: KvStore> io::Read for BigReader<'_, S> {
         let n = out.len().min(self.block.len() - self.pos);
         out[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
         self.pos += n;
+        self.offset += n as u64;
         Ok(n)
+    }
+}
+
+impl<S: KvStore> io::Seek for BigReader<'_, S> {
+    /// Moves to any offset; the next read loads only the block holding it (a read at the end
+    /// of a 1 GiB object loads one block). Positions past the end read as the end. Each block
+    /// is still checked against its CRC; the whole object's CRC only on a read from offset 0.
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let size = self.manifest.size;
+        let target = match to {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::End(d) => size.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.offset.checked_add_signed(d),
+        }
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a seek before the start of the object",
+            )
+        })?;
+        self.offset = target;
+        self.finished = false;
+        self.whole = crc32fast::Hasher::new();
+        self.whole_checked = target == 0;
+        self.pos = 0;
+        self.skip = 0;
+        self.block.clear();
+        let at = target.min(size);
+        if let Some(data) = &self.manifest.inline {
+            // The inline object is in the manifest: no block to load.
+            self.block = data.get(at as usize..).unwrap_or_default().to_vec();
+            self.next = 0;
+            if target == 0 {
+                self.whole.update(data);
+            } else {
+                self.finished = true;
+            }
+            return Ok(target);
+        }
+        let bs = u64::from(self.manifest.block_size);
+        self.next = at / bs;
+        self.skip = (at % bs) as usize;
+        Ok(target)
     }
 }

@@ -255,6 +255,8 @@ pub struct MapStore {
     /// Fail every `set` once this many have happened (`u64::MAX`: never).
     pub fail_sets_after: AtomicU64,
     pub sets: AtomicU64,
+    /// `get`s served (reads of values).
+    pub gets: AtomicU64,
 }
 
 impl MapStore {
@@ -264,6 +266,7 @@ impl MapStore {
             max_value,
             fail_sets_after: AtomicU64::new(u64::MAX),
             sets: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
         }
     }
 
@@ -280,6 +283,7 @@ impl MapStore {
 
 impl logcache::KvStore for MapStore {
     fn get(&self, key: &[u8]) -> logcache::Result<Option<Vec<u8>>> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
         Ok(self.map.lock().unwrap().get(key).cloned())
     }
     fn set(&self, key: &[u8], value: &[u8]) -> logcache::Result<()> {
