@@ -47,6 +47,7 @@ mod list;
 pub mod memcache;
 mod metrics;
 mod objects;
+mod range;
 mod response;
 mod routes;
 

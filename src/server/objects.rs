@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::health::writable;
 use super::io::{ChannelBody, Chunk};
 use super::metrics::add;
+use super::range::{Wanted, wanted};
 use super::response::{error_response, text};
 use super::routes::{App, AppState};
 use crate::big::stream::unwrap_io;
@@ -249,6 +250,8 @@ struct Found {
     size: u64,
     crc32: u32,
     expires_at: Option<u64>,
+    /// What a GET's `Range` asks for.
+    wanted: Wanted,
 }
 
 /// `GET` and `HEAD`: headers from the manifest; for `GET` (unless `If-None-Match` matches)
@@ -283,20 +286,40 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
                 return;
             }
         };
-        let found = Found {
+        let tag = etag(reader.len(), reader.crc32());
+        let mut found = Found {
             size: reader.len(),
             crc32: reader.crc32(),
             expires_at: reader.expires_at(),
+            wanted: Wanted::Whole,
         };
-        let skip = !want_body || none_match(&task_headers, &etag(found.size, found.crc32));
-        if skip {
+        let skip = !want_body || none_match(&task_headers, &tag);
+        if !skip {
+            found.wanted = wanted(&task_headers, found.size, &tag);
+        }
+        if skip || found.wanted == Wanted::Unsatisfiable {
             let _ = meta_tx.send(Ok(Some(found)));
             return;
         }
+        // A range: only the blocks it touches are read.
+        let mut left = match found.wanted {
+            Wanted::Part { start, end } => {
+                if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(start)) {
+                    let _ = meta_tx.send(Err(unwrap_io(e)));
+                    return;
+                }
+                end - start + 1
+            }
+            _ => found.size,
+        };
         // The first block is read before the answer starts: an object whose first block is
         // gone (memcached lost it) is a clean 404, not a connection closed without a status.
         let first = match reader.next_chunk() {
-            Ok(first) => first,
+            Ok(first) => first.map(|mut c| {
+                c.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+                left -= c.len() as u64;
+                c
+            }),
             Err(e) => {
                 log::warn!("an object read as absent: its first block {e}");
                 let _ = meta_tx.send(Ok(None));
@@ -312,9 +335,11 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
             return;
         }
         // Blocks go out as they are read from the store: no copy, no zeroed buffers.
-        loop {
+        while left > 0 {
             match reader.next_chunk() {
-                Ok(Some(chunk)) => {
+                Ok(Some(mut chunk)) => {
+                    chunk.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+                    left -= chunk.len() as u64;
                     if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
                         return; // the client went away
                     }
@@ -336,19 +361,38 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
     };
     let tag = etag(found.size, found.crc32);
     let not_modified = none_match(&headers, &tag);
+    if found.wanted == Wanted::Unsatisfiable {
+        let mut response = text(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "the range starts past the end of the object",
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", found.size)) {
+            response.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        return response;
+    }
+    let (status, length) = match found.wanted {
+        Wanted::Part { start, end } => (StatusCode::PARTIAL_CONTENT, end - start + 1),
+        _ if not_modified => (StatusCode::NOT_MODIFIED, 0),
+        _ => (StatusCode::OK, found.size),
+    };
     let mut response = if head || not_modified {
         Response::new(Body::empty())
     } else {
         Response::new(Body::new(ChannelBody::new(
             rx,
-            found.size,
+            length,
             app.counters.clone(),
         )))
     };
-    if not_modified {
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-    }
+    *response.status_mut() = status;
     let h = response.headers_mut();
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Wanted::Part { start, end } = found.wanted
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", found.size))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
     if let Ok(v) = HeaderValue::from_str(&tag) {
         h.insert(header::ETAG, v);
     }
@@ -356,7 +400,7 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
         h.insert(EXPIRES_AT_HEADER, HeaderValue::from(ms));
     }
     if !not_modified {
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(found.size));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),

@@ -12,6 +12,7 @@ mod clients;
 mod keys;
 mod lifecycle;
 mod misuse;
+mod ranges;
 mod readme;
 mod stores;
 mod transfer;

@@ -12,6 +12,7 @@ pub(super) use crate::counters::bump;
 use crate::counters::stats;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
+#[cfg(feature = "server")]
 pub(crate) use keys::base64_decode;
 use keys::{WireKey, exptime, unix_now, wire_key};
 use pool::{Conn, Failure, unexpected};
