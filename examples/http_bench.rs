@@ -19,6 +19,9 @@
 //!   copy of each block, then two), over three `memcached -m 1024 -I 1m` on loopback (skipped
 //!   with a note when memcached is not installed).
 //!
+//! Then 1 MiB range GETs at scattered offsets of a 1 GiB object (64 MiB with `--quick`) next
+//! to `pread`s of the same bytes from a plain file.
+//!
 //! The first three make each object durable before the next (fdatasync / the CLI's sync / the
 //! server's sync before `200`); over memcached a `200` means every copy is stored in the
 //! servers' memory. Works under `target/http-bench/`, removed at start and end.
@@ -126,7 +129,91 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    ranges(&bin, dir, if quick { 64 << 20 } else { 1 << 30 })?;
     let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+/// 1 MiB range GETs at scattered offsets of one large object, next to `pread`s of the same
+/// bytes from a plain file: what seeking in a video or a Parquet file costs.
+fn ranges(bin: &Path, dir: &Path, size: u64) -> Result<(), Box<dyn std::error::Error>> {
+    use std::os::unix::fs::FileExt;
+    const PIECE: u64 = 1 << 20;
+    let data = dir.join("ranges.log");
+    let mut server = Command::new(bin)
+        .arg("--quiet")
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected {line:?}"))?
+        .to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into();
+    // The object and the plain file hold the same bytes, written in 1 MiB pieces.
+    let plain = dir.join("ranges.bin");
+    let mut f = std::fs::File::create(&plain)?;
+    let piece: Vec<u8> = (0..PIECE).map(|i| (i * 31 % 251) as u8).collect();
+    for _ in 0..size / PIECE {
+        f.write_all(&piece)?;
+    }
+    f.sync_data()?;
+    let file = std::fs::File::open(&plain)?;
+    let body = ureq::SendBody::from_owned_reader(std::fs::File::open(&plain)?);
+    agent.put(format!("{url}/v1/objects/big")).send(body)?;
+    let count = 64u64;
+    let offsets: Vec<u64> = (0..count)
+        .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % (size - PIECE)) & !4095)
+        .collect();
+    let mut buf = vec![0u8; PIECE as usize];
+    let (mut http, mut raw) = (Vec::new(), Vec::new());
+    for &at in &offsets {
+        let t = Instant::now();
+        let mut r = agent
+            .get(format!("{url}/v1/objects/big"))
+            .header("Range", format!("bytes={at}-{}", at + PIECE - 1))
+            .call()?;
+        let got = r.body_mut().with_config().limit(2 * PIECE).read_to_vec()?;
+        http.push(t.elapsed().as_secs_f64());
+        assert_eq!(got.len() as u64, PIECE);
+        let t = Instant::now();
+        file.read_exact_at(&mut buf, at)?;
+        raw.push(t.elapsed().as_secs_f64());
+        assert!(got == buf, "range bytes differ from the file");
+    }
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()?;
+    server.wait()?;
+    let (h, r) = (median(&mut http), median(&mut raw));
+    println!();
+    println!(
+        "1 MiB range GETs of a {} MiB object, {count} scattered offsets (median):",
+        size >> 20
+    );
+    println!("| path | ms per range | MB/s | / pread |");
+    println!("|---|---|---|---|");
+    println!(
+        "| pread, plain file | {:.2} | {:.0} | 1.00 |",
+        r * 1e3,
+        PIECE as f64 / r / 1e6
+    );
+    println!(
+        "| HTTP range GET | {:.2} | {:.0} | {:.2} |",
+        h * 1e3,
+        PIECE as f64 / h / 1e6,
+        r / h
+    );
+    let _ = std::fs::remove_file(&data);
+    let _ = std::fs::remove_file(&plain);
     Ok(())
 }
 
