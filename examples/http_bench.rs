@@ -140,24 +140,8 @@ fn ranges(bin: &Path, dir: &Path, size: u64) -> Result<(), Box<dyn std::error::E
     use std::os::unix::fs::FileExt;
     const PIECE: u64 = 1 << 20;
     let data = dir.join("ranges.log");
-    let mut server = Command::new(bin)
-        .arg("--quiet")
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| format!("unexpected {line:?}"))?
-        .to_string();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
+    let store = ["--data".to_string(), data.display().to_string()];
+    let (mut server, url, agent) = serve(bin, &store)?;
     // The object and the plain file hold the same bytes, written in 1 MiB pieces.
     let plain = dir.join("ranges.bin");
     let mut f = std::fs::File::create(&plain)?;
@@ -372,13 +356,12 @@ fn cli(
     Ok((put, get))
 }
 
-/// PUT then GET each object through one `logcache serve` on `store` (its store arguments).
-fn http(
+/// `logcache serve` on `store` (its store arguments) on a free port: the process, its URL, and
+/// an agent for it.
+fn serve(
     bin: &Path,
-    object: &[u8],
-    count: usize,
     store: &[String],
-) -> Result<(Duration, Duration), Box<dyn std::error::Error>> {
+) -> Result<(std::process::Child, String, ureq::Agent), Box<dyn std::error::Error>> {
     let mut server = Command::new(bin)
         .arg("--quiet")
         .args(store)
@@ -396,6 +379,17 @@ fn http(
         .timeout_global(Some(Duration::from_secs(600)))
         .build()
         .into();
+    Ok((server, url, agent))
+}
+
+/// PUT then GET each object through one `logcache serve` on `store` (its store arguments).
+fn http(
+    bin: &Path,
+    object: &[u8],
+    count: usize,
+    store: &[String],
+) -> Result<(Duration, Duration), Box<dyn std::error::Error>> {
+    let (mut server, url, agent) = serve(bin, store)?;
     let t = Instant::now();
     for i in 0..count {
         agent

@@ -314,12 +314,8 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
         };
         // The first block is read before the answer starts: an object whose first block is
         // gone (memcached lost it) is a clean 404, not a connection closed without a status.
-        let first = match reader.next_chunk() {
-            Ok(first) => first.map(|mut c| {
-                c.truncate(usize::try_from(left).unwrap_or(usize::MAX));
-                left -= c.len() as u64;
-                c
-            }),
+        let mut next = match reader.next_chunk() {
+            Ok(first) => first,
             Err(e) => {
                 log::warn!("an object read as absent: its first block {e}");
                 let _ = meta_tx.send(Ok(None));
@@ -329,22 +325,18 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
         if meta_tx.send(Ok(Some(found))).is_err() {
             return;
         }
-        if let Some(chunk) = first
-            && tx.blocking_send(Ok(Bytes::from(chunk))).is_err()
-        {
-            return;
-        }
         // Blocks go out as they are read from the store: no copy, no zeroed buffers.
-        while left > 0 {
+        while let Some(mut chunk) = next.take() {
+            chunk.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+            left -= chunk.len() as u64;
+            if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                return; // the client went away
+            }
+            if left == 0 {
+                return;
+            }
             match reader.next_chunk() {
-                Ok(Some(mut chunk)) => {
-                    chunk.truncate(usize::try_from(left).unwrap_or(usize::MAX));
-                    left -= chunk.len() as u64;
-                    if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
-                        return; // the client went away
-                    }
-                }
-                Ok(None) => return,
+                Ok(chunk) => next = chunk,
                 Err(e) => {
                     log::warn!("streaming an object broke off: {e}");
                     let _ = tx.blocking_send(Err(e));

@@ -6,17 +6,38 @@ use std::process::Command;
 use crate::common::memcached::Memcached;
 use crate::common::served::{BIN, Served};
 
+/// The README's lines between `<!-- NAME:start -->` and `<!-- NAME:end -->`.
+fn readme_block(name: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .split(&format!("<!-- {name}:start -->"))
+        .nth(1)
+        .and_then(|rest| rest.split(&format!("<!-- {name}:end -->")).next())
+        .unwrap_or_else(|| panic!("the README has a {name} block"))
+        .to_string()
+}
+
+/// Runs one README line with `sh` in `dir`; it must succeed.
+fn run_sh(dir: &Path, line: &str) {
+    let out = Command::new("sh")
+        .current_dir(dir)
+        .args(["-c", line])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{line}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs the README block between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `dir`:
 /// a `logcache ... serve ... &` line starts the server (on a free port instead of 8080), the
 /// other lines run with `sh`, each must succeed. Returns how many lines ran.
 pub(crate) fn run_readme_block(name: &str, dir: &Path) -> usize {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let block = readme
-        .split(&format!("<!-- {name}:start -->"))
-        .nth(1)
-        .and_then(|rest| rest.split(&format!("<!-- {name}:end -->")).next())
-        .unwrap_or_else(|| panic!("the README has a {name} block"));
+    let block = readme_block(name);
     let mut server: Option<Served> = None;
     let mut ran = 0;
     for line in block
@@ -37,17 +58,7 @@ pub(crate) fn run_readme_block(name: &str, dir: &Path) -> usize {
                 Some(s) => line.replace("127.0.0.1:8080", &s.addr),
                 None => line.to_string(),
             };
-            let out = Command::new("sh")
-                .current_dir(dir)
-                .args(["-c", &line])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{line}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            run_sh(dir, &line);
         }
         ran += 1;
     }
@@ -82,13 +93,7 @@ enum Job {
 /// start servers on free ports (the README's addresses are rewritten to theirs in every later
 /// line), `kill %N` kills the N-th of them by PID, other lines run with `sh` and must succeed.
 fn run_cluster_block(dir: &Path) -> usize {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let block = readme
-        .split("<!-- cluster-example:start -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- cluster-example:end -->").next())
-        .expect("the README has a cluster-example block");
+    let block = readme_block("cluster-example");
     let mut jobs: Vec<Job> = Vec::new();
     let mut addrs: Vec<(String, String)> = Vec::new();
     let rewrite = |line: &str, addrs: &[(String, String)]| {
@@ -142,17 +147,7 @@ fn run_cluster_block(dir: &Path) -> usize {
                 Some(rest) => format!("{BIN} {rest}"),
                 None => line,
             };
-            let out = Command::new("sh")
-                .current_dir(dir)
-                .args(["-c", &line])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{line}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            run_sh(dir, &line);
         }
     }
     ran

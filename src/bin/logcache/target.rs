@@ -6,9 +6,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::Context;
-use logcache::{
-    AnyStore, BigCache, Durability, Error, HttpStore, KvStore, StoreOptions, StoreSpec,
-};
+use logcache::{AnyStore, BigCache, Durability, Error, HttpStore, KvStore, StoreOptions};
 
 use crate::Cli;
 
@@ -32,20 +30,12 @@ impl Target {
         let options = StoreOptions::default()
             .durability(Durability::None)
             .token(cli.token()?);
-        if let StoreSpec::Http { nodes, .. } = &spec
-            && let [one] = nodes.as_slice()
-        {
-            let mut b = HttpStore::builder(format!("http://{one}"));
-            if let Some(t) = options.token.clone() {
-                b = b.token(t);
-            }
-            return Ok(Target::Server(b.connect()?));
+        match spec.open_with(&options) {
+            Err(e @ Error::Locked { .. }) => Err(anyhow::anyhow!("{e}; {LOCKED_HINT}")),
+            // One node: that server's own objects, not BigCache blocks stored in it.
+            Ok(AnyStore::Http(node)) => Ok(Target::Server(node)),
+            store => Ok(Target::Cache(Box::new(BigCache::new(store?)?))),
         }
-        let store = match spec.open_with(&options) {
-            Err(e @ Error::Locked { .. }) => return Err(anyhow::anyhow!("{e}; {LOCKED_HINT}")),
-            other => other?,
-        };
-        Ok(Target::Cache(Box::new(BigCache::new(store)?)))
     }
 
     /// Stores what `input` yields as `key`; returns its size once it is durable (synced, or
