@@ -77,13 +77,26 @@ pub enum Error {
     /// by a newer release). It was not changed.
     #[error(
         "the object {key} has a manifest of BigCache layout version {version}, and this build \
-         reads versions 1 and 2; nothing was removed: use the logcache release that wrote it"
+         reads versions 1 to 3; nothing was removed: use the logcache release that wrote it"
     )]
     UnsupportedManifest {
         /// The object's key, with bytes other than printable ASCII escaped.
         key: String,
         /// The version the manifest names.
         version: u8,
+    },
+
+    /// A conditional write or delete found the object not in the state it required (a
+    /// create-only write found one, or the object changed since it was read).
+    #[error(
+        "the object {key} is not in the state the {op} required (it exists, is absent, or \
+         changed since it was read); nothing was changed: read it again and decide anew"
+    )]
+    PreconditionFailed {
+        /// The object's key, with bytes other than printable ASCII escaped.
+        key: String,
+        /// `write` or `delete`.
+        op: &'static str,
     },
 
     /// A write was asked of a handle opened read-only.

@@ -112,8 +112,9 @@ mod sync;
 
 pub use any_store::{AnyStore, StoreOptions};
 pub use big::{
-    BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, Committed, DEFAULT_BLOCK_SIZE,
-    DEFAULT_INLINE_MAX, DEFAULT_NAMESPACE, FullPolicy, ObjectProblem, Verification,
+    Attributes, BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, Committed,
+    DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX, DEFAULT_NAMESPACE, FullPolicy, MAX_ATTRIBUTES,
+    ObjectProblem, Verification,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use durable::{

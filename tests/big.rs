@@ -708,3 +708,97 @@ fn a_reader_seeks_to_any_offset_and_reads_only_the_blocks_it_needs() {
         "one block read"
     );
 }
+
+/// `commit_if` and `delete_if`: of 16 threads creating one key only-if-absent, exactly one
+/// wins, its bytes are the object and the losers leave no blocks; a stale version refuses a
+/// replace and a delete; attributes go and come with the object.
+#[test]
+fn conditional_commits_and_deletes_are_atomic_and_leak_nothing() {
+    let store = Arc::new(MapStore::new(64 << 10));
+    let cache = Arc::new(
+        BigCache::builder(Arc::clone(&store))
+            .block_size(4096)
+            .open()
+            .unwrap(),
+    );
+    for (round, len) in [10usize, 50_000].into_iter().cycle().take(10).enumerate() {
+        let key = format!("race-{round}");
+        let barrier = Arc::new(std::sync::Barrier::new(16));
+        let results: Vec<_> = (0..16u8)
+            .map(|t| {
+                let (cache, barrier, key) = (cache.clone(), barrier.clone(), key.clone());
+                std::thread::spawn(move || {
+                    let mut w = cache.writer(&key).unwrap();
+                    w.write_all(&vec![t; len]).unwrap();
+                    barrier.wait();
+                    (t, w.commit_if(|current| current.is_none()))
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        let won: Vec<_> = results.iter().filter(|(_, r)| r.is_ok()).collect();
+        assert_eq!(won.len(), 1, "round {round}");
+        for (_, r) in &results {
+            if let Err(e) = r {
+                assert!(matches!(e, Error::PreconditionFailed { .. }), "{e}");
+            }
+        }
+        let (winner, committed) = won[0];
+        assert_eq!(cache.get(&key).unwrap(), Some(vec![*winner; len]));
+        let reader = cache.reader(&key).unwrap().unwrap();
+        assert_eq!(reader.version(), committed.as_ref().unwrap().version);
+    }
+    // Only the winners' blocks are left.
+    let blocks: usize = (0..10).map(|i| if i % 2 == 1 { 13 } else { 0 }).sum();
+    assert_eq!(block_count(&store), blocks);
+
+    // A stale version refuses a replace and a delete; the current one allows both.
+    let mut w = cache.writer("doc").unwrap();
+    let mut attrs = logcache::Attributes::default();
+    attrs.content_type = Some("text/plain".into());
+    attrs.metadata.push(("lang".into(), "en".into()));
+    w.set_attributes(attrs.clone()).unwrap();
+    w.write_all(b"one").unwrap();
+    let first = w.commit().unwrap().version;
+    let second = {
+        let mut w = cache.writer("doc").unwrap();
+        w.write_all(b"two").unwrap();
+        w.commit_if(|v| v == Some(first)).unwrap().version
+    };
+    assert_ne!(first, second);
+    let mut w = cache.writer("doc").unwrap();
+    w.write_all(b"three").unwrap();
+    let err = w.commit_if(|v| v == Some(first)).unwrap_err();
+    assert!(
+        matches!(err, Error::PreconditionFailed { op: "write", .. }),
+        "{err}"
+    );
+    let err = cache.delete_if("doc", |v| v == Some(first)).unwrap_err();
+    assert!(
+        matches!(err, Error::PreconditionFailed { op: "delete", .. }),
+        "{err}"
+    );
+    let r = cache.reader("doc").unwrap().unwrap();
+    assert!(
+        r.attributes().is_empty(),
+        "the replace dropped the attributes"
+    );
+    drop(r);
+    assert_eq!(cache.get("doc").unwrap().as_deref(), Some(&b"two"[..]));
+    assert!(cache.delete_if("doc", |v| v == Some(second)).unwrap());
+    assert!(!cache.delete_if("doc", |v| v.is_none()).unwrap());
+    // Attributes round-trip, and bad ones are refused before anything is written.
+    let mut w = cache.writer("typed").unwrap();
+    w.set_attributes(attrs.clone()).unwrap();
+    w.write_all(&[1; 9000]).unwrap();
+    w.commit().unwrap();
+    assert_eq!(cache.reader("typed").unwrap().unwrap().attributes(), &attrs);
+    let mut bad = attrs;
+    bad.metadata.push(("Bad Name".into(), String::new()));
+    assert!(matches!(
+        cache.writer("typed").unwrap().set_attributes(bad),
+        Err(Error::InvalidArgument(_))
+    ));
+}

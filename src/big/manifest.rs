@@ -2,7 +2,11 @@
 //! the whole object when it is small.
 //!
 //! ```text
-//! version 2 (written):
+//! version 3 (written for an object with a content type or metadata):
+//! "LCBM" | 3 u8 | flags u8 | size u64 | block_size u32 | id [u8; 16] | object_crc u32 |
+//! block_count u32 | attributes | block_crc u32 × block_count | data [u8; size] if inline |
+//! manifest_crc u32
+//! version 2 (written for an object without; read):
 //! "LCBM" | 2 u8 | flags u8 | size u64 | block_size u32 | id [u8; 16] | object_crc u32 |
 //! block_count u32 | block_crc u32 × block_count | data [u8; size] if inline | manifest_crc u32
 //! version 1 (read):
@@ -15,12 +19,18 @@
 //! manifest; other flag bits are reserved and refused. A block object's count must be exactly
 //! `ceil(size / block_size)`, and the length exactly what count and data imply, so a damaged
 //! manifest is rejected, never half-trusted, and decoding allocates no more than the bytes
-//! given.
+//! given. The attributes' layout is in [`attributes`](super::attributes); an object without
+//! any is written as version 2, so that the release before version 3 still reads it.
+
+use super::attributes::Attributes;
 
 const MAGIC: &[u8; 4] = b"LCBM";
-/// The version written; version 1 (no flags byte, never inline) is still read.
+/// The version written for an object without attributes; version 1 (no flags byte, never
+/// inline) is still read.
 const VERSION: u8 = 2;
 const V1: u8 = 1;
+/// The version written for an object with attributes (version 2 plus their section).
+const V3: u8 = 3;
 /// Flag: the object's bytes are inside the manifest.
 const INLINE: u8 = 1;
 /// Bytes after the magic and version and before the block CRCs.
@@ -40,6 +50,8 @@ pub(crate) struct Manifest {
     pub(crate) block_crcs: Vec<u32>,
     /// The object's bytes when they are stored in the manifest (then there are no blocks).
     pub(crate) inline: Option<Vec<u8>>,
+    /// Content type and metadata (empty: none, written as version 2).
+    pub(crate) attrs: Attributes,
 }
 
 impl Manifest {
@@ -55,7 +67,16 @@ impl Manifest {
 
     /// Bytes of the encoded manifest.
     pub(crate) fn encoded_len(&self) -> u64 {
-        encoded_len(self.size, self.blocks(), self.inline.is_some())
+        encoded_len(self.size, self.blocks(), self.inline.is_some()) + self.attrs_len()
+    }
+
+    /// Bytes of the attributes section (0 when there are none: version 2).
+    fn attrs_len(&self) -> u64 {
+        if self.attrs.is_empty() {
+            0
+        } else {
+            2 + self.attrs.encoded_len() as u64
+        }
     }
 
     /// What the object is charged against a byte capacity: its key, its manifest and its
@@ -68,7 +89,7 @@ impl Manifest {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(usize::try_from(self.encoded_len()).unwrap_or(0));
         out.extend_from_slice(MAGIC);
-        out.push(VERSION);
+        out.push(if self.attrs.is_empty() { VERSION } else { V3 });
         out.push(if self.inline.is_some() { INLINE } else { 0 });
         out.extend_from_slice(&self.size.to_le_bytes());
         out.extend_from_slice(&self.block_size.to_le_bytes());
@@ -76,6 +97,9 @@ impl Manifest {
         out.extend_from_slice(&self.object_crc.to_le_bytes());
         // Block counts are bounded by size / block_size and checked at decode.
         out.extend_from_slice(&(self.block_crcs.len() as u32).to_le_bytes());
+        if !self.attrs.is_empty() {
+            self.attrs.encode_into(&mut out);
+        }
         for crc in &self.block_crcs {
             out.extend_from_slice(&crc.to_le_bytes());
         }
@@ -98,7 +122,7 @@ impl Manifest {
         let (&version, rest) = rest.split_first()?;
         let (flags, rest) = match version {
             V1 => (0, rest),
-            VERSION => {
+            VERSION | V3 => {
                 let (&flags, rest) = rest.split_first()?;
                 (flags, rest)
             }
@@ -113,6 +137,12 @@ impl Manifest {
         let (object_crc, rest) = rest.split_first_chunk::<4>()?;
         let (count, rest) = rest.split_first_chunk::<4>()?;
         let count = u32::from_le_bytes(*count);
+        let (attrs, rest) = if version == V3 {
+            // Version 3 is written only for attributes: an empty section is not canonical.
+            Attributes::decode(rest).filter(|(a, _)| !a.is_empty())?
+        } else {
+            (Attributes::default(), rest)
+        };
         let size = u64::from_le_bytes(*size);
         let block_size = u32::from_le_bytes(*block_size);
         let object_crc = u32::from_le_bytes(*object_crc);
@@ -144,6 +174,7 @@ impl Manifest {
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
             inline,
+            attrs,
         })
     }
 }
@@ -154,7 +185,7 @@ pub(crate) fn unknown_version(bytes: &[u8]) -> Option<u8> {
     let (body, crc) = bytes.split_last_chunk::<4>()?;
     let (magic, rest) = body.split_first_chunk::<4>()?;
     let &version = rest.first()?;
-    let known = version == V1 || version == VERSION;
+    let known = matches!(version, V1 | VERSION | V3);
     (magic == MAGIC && !known && crc32fast::hash(body) == u32::from_le_bytes(*crc))
         .then_some(version)
 }
@@ -177,6 +208,7 @@ mod tests {
             object_crc: 0xdead_beef,
             block_crcs: (0..blocks as u32).collect(),
             inline: None,
+            attrs: Attributes::default(),
         }
     }
 
@@ -188,6 +220,7 @@ mod tests {
             object_crc: crc32fast::hash(data),
             block_crcs: vec![],
             inline: Some(data.to_vec()),
+            attrs: Attributes::default(),
         }
     }
 
@@ -244,6 +277,26 @@ mod tests {
         assert_eq!(m.charge(1), 1 + m.encode().len() as u64 + 5000);
     }
 
+    fn with_attrs(mut m: Manifest) -> Manifest {
+        m.attrs.content_type = Some("video/mp4".into());
+        m.attrs
+            .metadata
+            .push(("camera".into(), "front door".into()));
+        m
+    }
+
+    #[test]
+    fn attributes_make_version_3_and_round_trip() {
+        for m in [with_attrs(sample(5000, 1024)), with_attrs(inline(b"hello"))] {
+            let bytes = m.encode();
+            assert_eq!(bytes[4], V3);
+            assert_eq!(bytes.len() as u64, m.encoded_len());
+            assert_eq!(Manifest::decode(&bytes), Some(m.clone()));
+            rejects_every_cut_and_flip(&bytes);
+        }
+        assert_eq!(sample(5000, 1024).encode()[4], VERSION, "none: version 2");
+    }
+
     #[test]
     fn version_1_manifests_still_decode() {
         for (size, bs) in [(0, 1), (1025, 1024), (10_247, 1024)] {
@@ -256,14 +309,18 @@ mod tests {
     fn any_damage_or_truncation_is_rejected() {
         let v1 = encode_v1(&sample(5000, 1024));
         for bytes in [sample(5000, 1024).encode(), inline(b"hello").encode(), v1] {
-            for cut in 0..bytes.len() {
-                assert_eq!(Manifest::decode(&bytes[..cut]), None, "cut at {cut}");
-            }
-            for i in 0..bytes.len() {
-                let mut bad = bytes.clone();
-                bad[i] ^= 0x10;
-                assert_eq!(Manifest::decode(&bad), None, "flip at {i}");
-            }
+            rejects_every_cut_and_flip(&bytes);
+        }
+    }
+
+    fn rejects_every_cut_and_flip(bytes: &[u8]) {
+        for cut in 0..bytes.len() {
+            assert_eq!(Manifest::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            let mut bad = bytes.to_vec();
+            bad[i] ^= 0x10;
+            assert_eq!(Manifest::decode(&bad), None, "flip at {i}");
         }
     }
 
@@ -278,8 +335,8 @@ mod tests {
     #[test]
     fn unknown_versions_flags_and_inconsistent_inline_data_are_rejected() {
         let good = inline(b"hello").encode();
-        let mut v3 = good.clone();
-        v3[4] = 3;
+        let mut v4 = good.clone();
+        v4[4] = 4;
         let mut flag = good.clone();
         flag[5] |= 2;
         let mut count = good.clone();
@@ -287,14 +344,17 @@ mod tests {
         let mut data = good.clone();
         let at = data.len() - 5;
         data[at] ^= 1; // the object CRC no longer matches the data
-        for bad in [v3, flag, count, data] {
+        // Version 3 with no attributes section is not what version 3 means.
+        let mut v3 = good.clone();
+        v3[4] = 3;
+        for bad in [v4, v3, flag, count, data] {
             assert_eq!(Manifest::decode(&reseal(bad)), None);
         }
         assert!(Manifest::decode(&reseal(good.clone())).is_some());
         assert_eq!(unknown_version(&good), None);
-        let mut v3 = good;
-        v3[4] = 3;
-        assert_eq!(unknown_version(&reseal(v3)), Some(3), "newer, not damaged");
+        let mut v4 = good;
+        v4[4] = 4;
+        assert_eq!(unknown_version(&reseal(v4)), Some(4), "newer, not damaged");
     }
 
     quickcheck::quickcheck! {
@@ -302,13 +362,13 @@ mod tests {
         /// never panics and never accepts what does not encode back to the same bytes.
         fn decoding_any_bytes_is_safe(tail: Vec<u8>, version: u8, flags: u8, seal: bool) -> bool {
             let mut bytes = MAGIC.to_vec();
-            bytes.push(version % 4);
+            bytes.push(version % 5);
             bytes.push(flags % 4);
             bytes.extend_from_slice(&tail);
             let bytes = if seal { reseal_appending(bytes) } else { bytes };
             let _ = unknown_version(&bytes);
             match Manifest::decode(&bytes) {
-                Some(m) if version % 4 == 2 => m.encode() == bytes,
+                Some(m) if matches!(version % 5, 2 | 3) => m.encode() == bytes,
                 _ => true,
             }
         }

@@ -4,6 +4,7 @@
 //! under the user's key: the manifest is the commit point, so a reader sees the whole old
 //! object or the whole new one, never a mix. The old version's blocks are deleted after.
 
+mod attributes;
 mod builder;
 mod keys;
 mod manifest;
@@ -19,6 +20,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use attributes::{Attributes, MAX_ATTRIBUTES};
 pub use builder::{BigCacheBuilder, FullPolicy};
 pub use recover::{ObjectProblem, Verification};
 pub use stats::BigStats;
@@ -44,6 +46,9 @@ pub const DEFAULT_INLINE_MAX: usize = 4 << 10;
 
 /// Default key namespace: every key BigCache writes starts with these bytes.
 pub const DEFAULT_NAMESPACE: &[u8] = b"\xffbc";
+
+/// A condition on the current version of a key (`None`: absent), checked under its lock.
+pub(crate) type Allow<'a> = Box<dyn FnOnce(Option<u128>) -> bool + 'a>;
 
 /// Concurrent commits and deletes of one key are serialised on one of these locks.
 const STRIPES: usize = 64;
@@ -297,16 +302,26 @@ impl<S: KvStore> BigCache<S> {
 
     /// Removes the object under `key`; returns whether there was one.
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        let key = key.as_ref();
+        self.remove(key.as_ref(), None)
+    }
+
+    /// Removes the object under `key` only if `allow`, given its current version (`None`:
+    /// absent), returns `true`; otherwise changes nothing and returns
+    /// [`Error::PreconditionFailed`]. Checked and done as one step, as
+    /// [`BigWriter::commit_if`]. Returns whether there was an object.
+    pub fn delete_if(
+        &self,
+        key: impl AsRef<[u8]>,
+        allow: impl FnOnce(Option<u128>) -> bool,
+    ) -> Result<bool> {
+        self.remove(key.as_ref(), Some(Box::new(allow)))
+    }
+
+    fn remove(&self, key: &[u8], allow: Option<Allow<'_>>) -> Result<bool> {
         let mkey = self.manifest_key(key);
         let found = {
             let _stripe = self.stripe(key);
-            let manifest = self
-                .store
-                .get(&mkey)
-                .ok()
-                .flatten()
-                .and_then(|b| Manifest::decode(&b));
+            let manifest = self.previous(key, &mkey, allow, "delete")?;
             let existed = self.store.delete(&mkey)?;
             let held = lock(&self.pool).remove(key);
             match (manifest, held) {
@@ -411,6 +426,63 @@ impl<S: KvStore> BigCache<S> {
         Ok(Ok((block, crc)))
     }
 
+    /// The manifest a write or delete of `key` replaces, read under the key's stripe; with a
+    /// condition, [`Error::PreconditionFailed`] unless it allows the current version.
+    fn previous(
+        &self,
+        key: &[u8],
+        mkey: &[u8],
+        allow: Option<Allow<'_>>,
+        op: &'static str,
+    ) -> Result<Option<Manifest>> {
+        let Some(allow) = allow else {
+            // Unconditional: whatever decodes is what gets replaced.
+            return Ok(self
+                .store
+                .get(mkey)
+                .ok()
+                .flatten()
+                .and_then(|b| Manifest::decode(&b)));
+        };
+        let current = self.current(key, mkey)?;
+        if !allow(current.as_ref().map(|m| u128::from_be_bytes(m.id))) {
+            return Err(Error::PreconditionFailed {
+                key: key.escape_ascii().to_string(),
+                op,
+            });
+        }
+        Ok(current)
+    }
+
+    /// The manifest a condition is checked against, read under the key's stripe: an expired
+    /// object counts as absent, and so does a damaged one (the write replaces it, the delete
+    /// removes it); one of a newer layout and a store error are errors (a condition is never
+    /// guessed).
+    fn current(&self, key: &[u8], mkey: &[u8]) -> Result<Option<Manifest>> {
+        if lock(&self.pool)
+            .expired_version(key, self.clock.now_millis())
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let bytes = match self.store.get(mkey) {
+            Ok(Some(b)) => b,
+            Ok(None) | Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        match Manifest::decode(&bytes) {
+            None if let Some(version) = manifest::unknown_version(&bytes) => {
+                Err(Error::UnsupportedManifest {
+                    key: key.escape_ascii().to_string(),
+                    version,
+                })
+            }
+            decoded => Ok(decoded),
+        }
+    }
+
     // ---- writing (used by BigWriter) -------------------------------------------------------
 
     /// Reserves `bytes` for a write of `key`. Nothing is evicted here (see
@@ -434,6 +506,7 @@ impl<S: KvStore> BigCache<S> {
         manifest: &Manifest,
         reserved: &mut Reservation,
         ttl: Option<Duration>,
+        allow: Option<Allow<'_>>,
     ) -> Result<()> {
         let bytes = manifest.encode();
         let max = self.store.max_value_len();
@@ -448,12 +521,7 @@ impl<S: KvStore> BigCache<S> {
         let mkey = self.manifest_key(key);
         let old = {
             let _stripe = self.stripe(key);
-            let previous = self
-                .store
-                .get(&mkey)
-                .ok()
-                .flatten()
-                .and_then(|b| Manifest::decode(&b));
+            let previous = self.previous(key, &mkey, allow, "write")?;
             match ttl {
                 Some(ttl) => self.store.set_with_ttl(&mkey, &bytes, ttl)?,
                 None => self.store.set(&mkey, &bytes)?,

@@ -4,6 +4,7 @@
 use std::io;
 
 use super::BigCache;
+use super::attributes::Attributes;
 use super::manifest::{Manifest, VersionId};
 use super::pool::Reservation;
 use crate::error::{Error, Result};
@@ -39,6 +40,9 @@ pub struct Committed {
     pub size: u64,
     /// CRC32 of the whole object, as [`BigReader::crc32`] reports it.
     pub crc32: u32,
+    /// The version written, as [`BigReader::version`] reports it: unique to this write, so
+    /// it serves as a strong entity tag.
+    pub version: u128,
 }
 
 /// Writes one object block by block; nothing is visible until [`commit`](Self::commit).
@@ -56,6 +60,8 @@ pub struct BigWriter<'a, S: KvStore> {
     reservation: Reservation,
     /// The object's TTL, for the manifest.
     ttl: Option<std::time::Duration>,
+    /// Content type and metadata, for the manifest.
+    attrs: Attributes,
     failed: bool,
     done: bool,
 }
@@ -84,6 +90,7 @@ impl<S: KvStore> BigCache<S> {
             size: 0,
             reservation: Reservation::default(),
             ttl: None,
+            attrs: Attributes::default(),
             failed: false,
             done: false,
         })
@@ -186,9 +193,34 @@ impl<S: KvStore> BigWriter<'_, S> {
         Ok(())
     }
 
-    /// Publishes the object: writes the last block, then the manifest, and returns its size
-    /// and checksum. On error nothing is published and the blocks are deleted.
-    pub fn commit(mut self) -> Result<Committed> {
+    /// Sets the content type and metadata stored with the object (checked here: see
+    /// [`Attributes::check`]).
+    pub fn set_attributes(&mut self, attrs: Attributes) -> Result<()> {
+        attrs.check()?;
+        self.attrs = attrs;
+        Ok(())
+    }
+
+    /// Publishes the object: writes the last block, then the manifest, and returns its size,
+    /// checksum and version. On error nothing is published and the blocks are deleted.
+    pub fn commit(self) -> Result<Committed> {
+        self.publish(None)
+    }
+
+    /// Publishes the object only if `allow`, given the version of the object under the key
+    /// at the commit point (`None`: there is none), returns `true`; otherwise nothing is
+    /// published, the blocks are deleted and the result is [`Error::PreconditionFailed`].
+    /// The check and the publication are one step for every handle on this `BigCache` (the
+    /// key's commits and deletes are serialised): of many create-only writers
+    /// (`|current| current.is_none()`) exactly one wins. Handles in other processes over a
+    /// shared remote store are not serialised with this one.
+    ///
+    /// `allow` runs under the key's lock: keep it short, and do not touch the cache from it.
+    pub fn commit_if(self, allow: impl FnOnce(Option<u128>) -> bool) -> Result<Committed> {
+        self.publish(Some(Box::new(allow)))
+    }
+
+    fn publish(mut self, allow: Option<super::Allow<'_>>) -> Result<Committed> {
         if self.failed {
             return Err(Error::InvalidArgument(
                 "a write to this object failed earlier; nothing was published".into(),
@@ -208,10 +240,11 @@ impl<S: KvStore> BigWriter<'_, S> {
             object_crc: self.whole.clone().finalize(),
             block_crcs: std::mem::take(&mut self.crcs),
             inline: inline.then(|| std::mem::take(&mut self.buf)),
+            attrs: std::mem::take(&mut self.attrs),
         };
-        let result = self
-            .cache
-            .commit(&self.key, &manifest, &mut self.reservation, self.ttl);
+        let result =
+            self.cache
+                .commit(&self.key, &manifest, &mut self.reservation, self.ttl, allow);
         if result.is_err() {
             self.crcs = manifest.block_crcs; // so that drop deletes them
         } else {
@@ -220,6 +253,7 @@ impl<S: KvStore> BigWriter<'_, S> {
         result.map(|()| Committed {
             size: manifest.size,
             crc32: manifest.object_crc,
+            version: u128::from_be_bytes(manifest.id),
         })
     }
 }
@@ -309,9 +343,20 @@ impl<S: KvStore> BigReader<'_, S> {
         self.manifest.size == 0
     }
 
-    /// The object's CRC32 (IEEE), from its manifest: usable as an ETag.
+    /// The object's CRC32 (IEEE), from its manifest.
     pub fn crc32(&self) -> u32 {
         self.manifest.object_crc
+    }
+
+    /// The version being read: unique to the write that made it (see
+    /// [`Committed::version`]), so usable as a strong entity tag.
+    pub fn version(&self) -> u128 {
+        u128::from_be_bytes(self.manifest.id)
+    }
+
+    /// The object's content type and metadata, as written.
+    pub fn attributes(&self) -> &Attributes {
+        &self.manifest.attrs
     }
 
     /// When the object expires, in Unix milliseconds: `None` without a TTL (or over a store

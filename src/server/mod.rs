@@ -2,10 +2,13 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `PUT /v1/objects/<key>` | body streamed into the cache; `200` + `ETag` once durable |
-//! | `GET /v1/objects/<key>` | body streamed out, `Content-Length`, `ETag`; `404`; `304` on `If-None-Match` |
+//! | `PUT /v1/objects/<key>` | body streamed into the cache; `200` + `ETag` once durable; `Content-Type` and `x-logcache-meta-*` kept with it |
+//! | `GET /v1/objects/<key>` | body streamed out, `Content-Length`, `Content-Type`, `ETag`; `206` for a `Range`; `404` |
 //! | `HEAD /v1/objects/<key>` | the same headers, no body |
 //! | `DELETE /v1/objects/<key>` | `204`, or `404` when absent |
+//!
+//! `If-Match` / `If-None-Match` work on all four (`304` / `412`); for PUT and DELETE they are
+//! checked at the commit point, so `If-None-Match: *` is an atomic create-only write.
 //! | `GET /v1/objects?prefix=&after=&limit=` | keys and sizes, JSON |
 //! | `GET /v1/stats` | counters, JSON |
 //! | `GET /metrics` | counters, Prometheus text format |
@@ -41,6 +44,7 @@
 //! ```
 
 mod auth;
+mod conditions;
 mod health;
 mod io;
 mod list;
@@ -63,7 +67,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use crate::remote::http::wire::{EXPIRES_AT_HEADER, TTL_HEADER};
+pub use crate::remote::http::wire::{EXPIRES_AT_HEADER, META_PREFIX, TTL_HEADER};
 
 use crate::big::BigCache;
 use crate::error::{Error, Result};

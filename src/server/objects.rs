@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, oneshot};
 
+use super::conditions::{Conditions, Verdict, attribute_headers, attributes_of, etag};
 use super::health::writable;
 use super::io::{ChannelBody, Chunk};
 use super::metrics::add;
@@ -21,7 +22,7 @@ use super::range::{Wanted, wanted};
 use super::response::{error_response, text};
 use super::routes::{App, AppState};
 use crate::big::stream::unwrap_io;
-use crate::big::{BigCache, Committed};
+use crate::big::{Attributes, BigCache, Committed};
 use crate::error::Error;
 use crate::remote::http::wire::{EXPIRES_AT_HEADER, TTL_HEADER, percent_decode};
 use crate::store::KvStore;
@@ -31,7 +32,7 @@ const CHANNEL: usize = 4;
 /// Blocks buffered between the blocking reader of a GET and the network.
 const GET_CHANNEL: usize = 2;
 /// A request refused before any work: its status and one-line message.
-struct Refusal(StatusCode, &'static str);
+struct Refusal(StatusCode, std::borrow::Cow<'static, str>);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
@@ -44,33 +45,15 @@ fn object_key(uri: &Uri) -> Result<Vec<u8>, Refusal> {
     let raw = uri
         .path()
         .strip_prefix("/v1/objects/")
-        .ok_or(Refusal(StatusCode::NOT_FOUND, "no such endpoint"))?;
+        .ok_or(Refusal(StatusCode::NOT_FOUND, "no such endpoint".into()))?;
     let key = percent_decode(raw.as_bytes()).ok_or(Refusal(
         StatusCode::BAD_REQUEST,
-        "bad percent-encoding in the key: every % must be followed by two hex digits",
+        "bad percent-encoding in the key: every % must be followed by two hex digits".into(),
     ))?;
     if key.is_empty() {
-        return Err(Refusal(StatusCode::BAD_REQUEST, "empty key"));
+        return Err(Refusal(StatusCode::BAD_REQUEST, "empty key".into()));
     }
     Ok(key)
-}
-
-/// `"<object crc32 in hex>-<size in hex>"`.
-fn etag(size: u64, crc32: u32) -> String {
-    format!("\"{crc32:08x}-{size:x}\"")
-}
-
-/// Whether an `If-None-Match` header matches `tag` (weak comparison, as RFC 9110 asks).
-fn none_match(headers: &HeaderMap, tag: &str) -> bool {
-    let Some(value) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    value.split(',').map(str::trim).any(|candidate| {
-        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == tag
-    })
 }
 
 /// Runs blocking store work on the blocking pool.
@@ -93,16 +76,24 @@ enum Piece {
     End,
 }
 
+/// What a PUT asks besides its bytes.
+struct PutOptions {
+    ttl: Option<Duration>,
+    attrs: Attributes,
+    conditions: Conditions,
+}
+
 fn store_stream<S: KvStore>(
     cache: &BigCache<S>,
     key: &[u8],
-    ttl: Option<Duration>,
+    options: PutOptions,
     mut rx: mpsc::Receiver<Piece>,
 ) -> crate::Result<Committed> {
-    let mut w = match ttl {
+    let mut w = match options.ttl {
         Some(ttl) => cache.writer_with_ttl(key, ttl)?,
         None => cache.writer(key)?,
     };
+    w.set_attributes(options.attrs)?;
     loop {
         match rx.blocking_recv() {
             Some(Piece::Data(bytes)) => w.write_all(&bytes).map_err(unwrap_io)?,
@@ -111,7 +102,12 @@ fn store_stream<S: KvStore>(
             None => return Err(Error::InvalidArgument("the upload broke off".into())),
         }
     }
-    let committed = w.commit()?;
+    let conditions = options.conditions;
+    let committed = if conditions.any() {
+        w.commit_if(|current| conditions.evaluate(current, false) == Verdict::Proceed)?
+    } else {
+        w.commit()?
+    };
     cache.store().sync()?;
     Ok(committed)
 }
@@ -128,7 +124,7 @@ fn parse_ttl(headers: &HeaderMap) -> Result<Option<Duration>, Refusal> {
         Some(secs) if secs > 0 => Ok(Some(Duration::from_secs(secs))),
         _ => Err(Refusal(
             StatusCode::BAD_REQUEST,
-            "x-logcache-ttl must be a whole number of seconds, at least 1",
+            "x-logcache-ttl must be a whole number of seconds, at least 1".into(),
         )),
     }
 }
@@ -149,12 +145,22 @@ pub(super) async fn put_object<S: KvStore + 'static>(
         .and_then(|v| v.parse::<u64>().ok());
     // An object larger than the whole capacity could never fit: refuse it before evicting
     // anything for it (the streamed write would otherwise evict as it grows).
-    let checked = object_key(req.uri()).and_then(|key| Ok((key, parse_ttl(req.headers())?)));
+    let checked = object_key(req.uri()).and_then(|key| {
+        let headers = req.headers();
+        let attrs =
+            attributes_of(headers).map_err(|e| Refusal(StatusCode::BAD_REQUEST, e.into()))?;
+        let options = PutOptions {
+            ttl: parse_ttl(headers)?,
+            attrs,
+            conditions: Conditions::of(headers),
+        };
+        Ok((key, options))
+    });
     let over_capacity = match (&checked, declared) {
         (Ok((key, _)), Some(len)) => !app.cache.could_hold(key, len),
         _ => false,
     };
-    let (key, ttl) = match checked {
+    let (key, options) = match checked {
         Ok(ok) if declared.is_none_or(|len| len <= max) && !over_capacity => ok,
         refused => {
             let response = match refused {
@@ -173,7 +179,7 @@ pub(super) async fn put_object<S: KvStore + 'static>(
     let (tx, rx) = mpsc::channel::<Piece>(CHANNEL);
     let cache = app.cache.clone();
     let task_key = key.clone();
-    let task = tokio::task::spawn_blocking(move || store_stream(&cache, &task_key, ttl, rx));
+    let task = tokio::task::spawn_blocking(move || store_stream(&cache, &task_key, options, rx));
     let mut body = req.into_body();
     let mut received = 0u64;
     let early: Option<Response> = loop {
@@ -222,7 +228,7 @@ pub(super) async fn put_object<S: KvStore + 'static>(
             match task.await {
                 Ok(Ok(c)) => {
                     let mut r = StatusCode::OK.into_response();
-                    if let Ok(v) = HeaderValue::from_str(&etag(c.size, c.crc32)) {
+                    if let Ok(v) = HeaderValue::from_str(&etag(c.version)) {
                         r.headers_mut().insert(header::ETAG, v);
                     }
                     r
@@ -248,8 +254,11 @@ fn too_large<S: KvStore>(app: &App<S>, max: u64) -> Response {
 /// What the blocking reader found.
 struct Found {
     size: u64,
-    crc32: u32,
+    version: u128,
+    attrs: Attributes,
     expires_at: Option<u64>,
+    /// What `If-Match` / `If-None-Match` decided.
+    verdict: Verdict,
     /// What a GET's `Range` asks for.
     wanted: Wanted,
 }
@@ -286,14 +295,17 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
                 return;
             }
         };
-        let tag = etag(reader.len(), reader.crc32());
+        let tag = etag(reader.version());
+        let verdict = Conditions::of(&task_headers).evaluate(Some(reader.version()), true);
         let mut found = Found {
             size: reader.len(),
-            crc32: reader.crc32(),
+            version: reader.version(),
+            attrs: reader.attributes().clone(),
             expires_at: reader.expires_at(),
+            verdict,
             wanted: Wanted::Whole,
         };
-        let skip = !want_body || none_match(&task_headers, &tag);
+        let skip = !want_body || verdict != Verdict::Proceed;
         if !skip {
             found.wanted = wanted(&task_headers, found.size, &tag);
         }
@@ -351,8 +363,11 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
         Ok(Err(e)) => return error_response(&e),
         Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     };
-    let tag = etag(found.size, found.crc32);
-    let not_modified = none_match(&headers, &tag);
+    let tag = etag(found.version);
+    let not_modified = found.verdict == Verdict::NotModified;
+    if found.verdict == Verdict::Failed {
+        return precondition_failed(&tag);
+    }
     if found.wanted == Wanted::Unsatisfiable {
         let mut response = text(
             StatusCode::RANGE_NOT_SATISFIABLE,
@@ -393,12 +408,21 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
     }
     if !not_modified {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
+        attribute_headers(h, &found.attrs);
     }
     response
+}
+
+/// `412`, with the current `ETag` when there is an object.
+fn precondition_failed(tag: &str) -> Response {
+    let mut r = text(
+        StatusCode::PRECONDITION_FAILED,
+        "the object is not in the state If-Match / If-None-Match require; nothing was changed",
+    );
+    if let Ok(v) = HeaderValue::from_str(tag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
 }
 
 pub(super) async fn get_object<S: KvStore + 'static>(
@@ -420,7 +444,9 @@ pub(super) async fn head_object<S: KvStore + 'static>(
 pub(super) async fn delete_object<S: KvStore + 'static>(
     State(app): AppState<S>,
     uri: Uri,
+    headers: HeaderMap,
 ) -> Response {
+    let conditions = Conditions::of(&headers);
     let key = match object_key(&uri) {
         Ok(k) => k,
         Err(r) => return r.into_response(),
@@ -430,7 +456,14 @@ pub(super) async fn delete_object<S: KvStore + 'static>(
     }
     let cache = app.cache.clone();
     match blocking(move || {
-        let existed = cache.delete(&key)?;
+        // An absent object is a 404 whatever the conditions (RFC 9110 §13.2.1).
+        let existed = if conditions.any() {
+            cache.delete_if(&key, |current| {
+                current.is_none() || conditions.evaluate(current, false) == Verdict::Proceed
+            })?
+        } else {
+            cache.delete(&key)?
+        };
         cache.store().sync()?;
         Ok(existed)
     })
@@ -499,29 +532,4 @@ pub(super) fn drain_body(mut body: Body, timeout: Duration, bound: DrainBound) {
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn etags_and_if_none_match() {
-        let tag = etag(10, 0xdead_beef);
-        assert_eq!(tag, "\"deadbeef-a\"");
-        let mut h = HeaderMap::new();
-        assert!(!none_match(&h, &tag));
-        h.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"x\", W/\"deadbeef-a\""),
-        );
-        assert!(none_match(&h, &tag));
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert!(none_match(&h, &tag));
-        h.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"deadbeef-b\""),
-        );
-        assert!(!none_match(&h, &tag));
-    }
 }

@@ -86,6 +86,12 @@ fn status_and_message(e: &Error) -> (StatusCode, String) {
             "the server failed; the server log has the details".into(),
         ),
         Error::Remote { .. } => (StatusCode::BAD_GATEWAY, e.to_string()),
+        Error::PreconditionFailed { .. } => (
+            StatusCode::PRECONDITION_FAILED,
+            "the object is not in the state If-Match / If-None-Match require; nothing was \
+             changed"
+                .into(),
+        ),
     }
 }
 

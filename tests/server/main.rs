@@ -9,6 +9,7 @@ mod common;
 
 mod auth;
 mod clients;
+mod conditional;
 mod keys;
 mod lifecycle;
 mod misuse;
