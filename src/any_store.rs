@@ -240,6 +240,9 @@ impl KvStore for AnyStore {
     fn failure(&self) -> Option<String> {
         dispatch!(self, s => s.failure())
     }
+    fn probe(&self) -> Result<()> {
+        dispatch!(self, s => s.probe())
+    }
     fn recover(&self) -> Result<bool> {
         dispatch!(self, s => s.recover())
     }

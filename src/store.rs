@@ -6,6 +6,9 @@ use std::time::Duration;
 use crate::durable::DurableKVCache;
 use crate::error::Result;
 
+/// The key a remote store reads to answer [`KvStore::probe`] (it need not exist).
+pub(crate) const PROBE_KEY: &[u8] = b"logcache:probe";
+
 /// A key-value store that values of bounded size can be kept in: the embedded
 /// [`DurableKVCache`], [`MemoryCache`](crate::MemoryCache), [`Tiered`](crate::Tiered),
 /// [`MemcachedStore`](crate::MemcachedStore), `HttpStore` (feature `http-store`), and a
@@ -69,6 +72,17 @@ pub trait KvStore: Send + Sync {
         None
     }
 
+    /// Checks that the store can serve now, asking it when it is remote: a memcached or
+    /// `logcache serve` node answers one read of a probe key, a ring succeeds when at least
+    /// one node answers. The error says why not. By default, [`Error::Poisoned`] while
+    /// [`failure`](Self::failure) reports one. The HTTP server's `/healthz` uses it.
+    fn probe(&self) -> Result<()> {
+        match self.failure() {
+            Some(reason) => Err(crate::error::Error::Poisoned { reason }),
+            None => Ok(()),
+        }
+    }
+
     /// Brings a store that refuses writes after a failure back into service, when it can:
     /// `Ok(true)` when it recovered, `Ok(false)` when there was nothing to recover, an error
     /// when it cannot yet (try again later). Nothing by default; see
@@ -102,6 +116,9 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     }
     fn failure(&self) -> Option<String> {
         (**self).failure()
+    }
+    fn probe(&self) -> Result<()> {
+        (**self).probe()
     }
     fn recover(&self) -> Result<bool> {
         (**self).recover()

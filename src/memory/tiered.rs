@@ -279,6 +279,9 @@ impl<S: KvStore> KvStore for Tiered<S> {
     fn failure(&self) -> Option<String> {
         self.back.failure()
     }
+    fn probe(&self) -> Result<()> {
+        self.back.probe()
+    }
     fn recover(&self) -> Result<bool> {
         self.back.recover()
     }

@@ -18,13 +18,17 @@ use axum::response::{IntoResponse, Response};
 use super::response::{error_response, text};
 use super::routes::App;
 use crate::big::BigCache;
+use crate::error::Error;
 use crate::store::KvStore;
 
-/// `GET /healthz`: `200 ok`, or `503` with the reason while the store refuses writes.
+/// `GET /healthz`: `200 ok`, or `503` with the reason while the store refuses writes or
+/// (a remote store) does not answer: a ring is healthy while at least one node answers.
 pub(super) async fn healthz<S: KvStore + 'static>(State(app): State<Arc<App<S>>>) -> Response {
-    match app.cache.failure() {
-        None => "ok\n".into_response(),
-        Some(reason) => text(
+    let cache = app.cache.clone();
+    let probed = tokio::task::spawn_blocking(move || cache.store().probe()).await;
+    match probed {
+        Ok(Ok(())) => "ok\n".into_response(),
+        Ok(Err(Error::Poisoned { reason })) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             format_args!(
                 "unhealthy: the store refuses writes after a failure ({reason}); it recovers at \
@@ -32,6 +36,14 @@ pub(super) async fn healthz<S: KvStore + 'static>(State(app): State<Arc<App<S>>>
                 app.config.recovery_interval
             ),
         ),
+        Ok(Err(e)) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format_args!("unhealthy: the store does not answer: {e}"),
+        ),
+        Err(e) => {
+            log::error!("the health probe did not run: {e}");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //! | `GET /v1/objects?prefix=&after=&limit=` | keys and sizes, JSON |
 //! | `GET /v1/stats` | counters, JSON |
 //! | `GET /metrics` | counters, Prometheus text format |
-//! | `GET /healthz` | `200 ok`; `503` with the reason while the store refuses writes |
+//! | `GET /healthz` | `200 ok`; `503` with the reason while the store refuses writes or no node of a ring answers |
 //!
 //! Keys are the percent-decoded bytes after `/v1/objects/`: never file paths, never
 //! normalised (`a/b/c`, `../x`, `%2e%2e%2f` are keys). `x-logcache-ttl: <seconds>` on a PUT

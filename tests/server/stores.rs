@@ -114,6 +114,34 @@ fn a_100_mib_file_over_three_memcached_round_trips_and_outlives_a_killed_server(
     assert!(body.contains("cannot list"), "{body}");
 }
 
+/// `/healthz` over a ring tells the truth: `200` while any node answers (one killed: still
+/// `200`), `503` naming every node when none does, `200` again once one is back.
+#[test]
+fn healthz_over_a_ring_is_503_only_when_no_node_answers() {
+    let mut mc = three_memcached();
+    let addrs: Vec<&str> = mc.iter().map(|m| m.addr.as_str()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_store(
+        &spec_of("memcached", &addrs, 1),
+        &dir.path().join("log"),
+        &[],
+    );
+    let healthz = format!("{}/healthz", server.url);
+    assert_eq!(curl(&[&healthz]), (200, "ok\n".to_string()));
+    mc[0].kill();
+    assert_eq!(curl(&[&healthz]).0, 200, "two of three answer");
+    mc[1].kill();
+    mc[2].kill();
+    let (code, body) = curl(&[&healthz]);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("no node answers"), "{body}");
+    for m in &mc {
+        assert!(body.contains(&m.addr), "{body} names {}", m.addr);
+    }
+    mc[2].restart();
+    assert_eq!(curl(&[&healthz]).0, 200, "one is back");
+}
+
 #[test]
 fn with_one_copy_a_lost_block_is_a_404_or_a_cut_stream_never_wrong_bytes() {
     for lose in ["kill", "flush_all"] {

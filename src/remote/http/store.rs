@@ -278,6 +278,11 @@ impl HttpStore {
 
 /// The number after `"name":` in a flat JSON text.
 impl KvStore for HttpStore {
+    /// One read of a probe key: an error when the node does not answer.
+    fn probe(&self) -> Result<()> {
+        self.get(crate::store::PROBE_KEY).map(drop)
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.get_with_expiry(key)?.map(|(v, _)| v))
     }

@@ -403,6 +403,11 @@ impl MemcachedStore {
 }
 
 impl KvStore for MemcachedStore {
+    /// One read of a probe key: an error when the node does not answer.
+    fn probe(&self) -> Result<()> {
+        self.get(crate::store::PROBE_KEY).map(drop)
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.get_item(key)?.map(|(v, _)| v))
     }

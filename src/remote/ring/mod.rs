@@ -381,6 +381,47 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
             .unwrap_or(usize::MAX)
     }
 
+    /// Probes every node at once (each probe is a call: it marks the node down or up); `Ok`
+    /// when at least one answers, else an error naming each node with its failure.
+    fn probe(&self) -> Result<()> {
+        let nodes = self.ring().nodes.clone();
+        let results: Vec<Result<()>> = std::thread::scope(|scope| {
+            let probes: Vec<_> = nodes
+                .iter()
+                .map(|node| scope.spawn(move || self.call(node, |s| s.probe())))
+                .collect();
+            probes
+                .into_iter()
+                .map(|p| {
+                    p.join()
+                        .unwrap_or_else(|_| Err(Error::InvalidArgument("a probe panicked".into())))
+                })
+                .collect()
+        });
+        if results.iter().any(Result::is_ok) {
+            return Ok(());
+        }
+        let failures: Vec<String> = nodes
+            .iter()
+            .zip(&results)
+            .filter_map(|(n, r)| {
+                r.as_ref().err().map(|e| match e {
+                    Error::Remote { reason, .. } => format!("{}: {reason}", n.name),
+                    other => format!("{}: {other}", n.name),
+                })
+            })
+            .collect();
+        Err(Error::Remote {
+            node: format!("ring of {}", nodes.len()),
+            reason: if failures.is_empty() {
+                "the ring has no nodes".into()
+            } else {
+                format!("no node answers ({})", failures.join("; "))
+            },
+            source: None,
+        })
+    }
+
     /// The union over every node (sorted, without duplicates), when every node can list;
     /// an error if a node cannot be asked.
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
