@@ -74,6 +74,11 @@ macro_rules! stats {
 
         #[allow(dead_code)]
         impl $stats {
+            /// The names of the counters (monotonic totals).
+            pub(crate) const COUNTER_NAMES: &'static [&'static str] = &[ $( stringify!($counter), )* ];
+            /// The names of the gauges (levels).
+            pub(crate) const GAUGE_NAMES: &'static [&'static str] = &[ $( stringify!($gauge), )* ];
+
             /// The counters (not the gauges) as `(name, value)` rows, in declaration order.
             pub(crate) fn counter_rows(&self) -> Vec<(&'static str, u64)> {
                 vec![ $( (stringify!($counter), self.$counter), )* ]

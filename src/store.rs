@@ -74,7 +74,7 @@ pub trait KvStore: Send + Sync {
 
     /// Checks that the store can serve now, asking it when it is remote: a memcached or
     /// `logcache serve` node answers one read of a probe key, a ring succeeds when at least
-    /// one node answers. The error says why not. By default, [`Error::Poisoned`] while
+    /// one node answers. The error says why not. By default, [`Error::Poisoned`](crate::Error::Poisoned) while
     /// [`failure`](Self::failure) reports one. The HTTP server's `/healthz` uses it.
     fn probe(&self) -> Result<()> {
         match self.failure() {

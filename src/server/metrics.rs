@@ -1,16 +1,14 @@
-//! The server's counters, rendered as JSON (`/v1/stats`) and Prometheus text (`/metrics`).
+//! The server's counters, rendered as JSON (`/v1/stats`); `/metrics` is in
+//! [`prometheus`](super::prometheus).
 
-use std::fmt::Write as _;
 use std::sync::atomic::AtomicU64;
-
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::objects::blocking;
-use super::routes::{App, AppState};
+use super::routes::AppState;
 use crate::big::BigStats;
 use crate::remote::http::wire::{Rows, StatsDoc};
 use crate::store::KvStore;
@@ -109,7 +107,7 @@ pub(crate) fn json(c: &Counters, big: &BigStats, store: &[(&'static str, u64)]) 
 }
 
 /// The `# HELP` text of a counter.
-fn help(name: &str) -> &'static str {
+pub(super) fn help(name: &str) -> &'static str {
     match name {
         "connections_accepted" => "TCP connections accepted.",
         "connections_open" => "TCP connections open now.",
@@ -140,89 +138,12 @@ fn help(name: &str) -> &'static str {
     }
 }
 
-/// `/metrics` in the Prometheus text exposition format (version 0.0.4).
-pub(crate) fn prometheus_text(
-    c: &Counters,
-    big: &BigStats,
-    store: &[(&'static str, u64)],
-) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, v) in samples {
-            let _ = writeln!(out, "{name}{labels} {v}");
-        }
-    };
-    let one = |v: u64| vec![(String::new(), v)];
-    for (metric, help, label, names, counters) in [
-        (
-            "logcache_http_requests_total",
-            "HTTP requests received, by method.",
-            "method",
-            &METHODS,
-            &c.requests,
-        ),
-        (
-            "logcache_http_responses_total",
-            "HTTP responses sent, by status class.",
-            "class",
-            &CLASSES,
-            &c.responses,
-        ),
-    ] {
-        let samples: Vec<(String, u64)> = labelled(names, counters)
-            .into_iter()
-            .map(|(k, n)| (format!("{{{label}=\"{k}\"}}"), n))
-            .collect();
-        family(metric, "counter", help, &samples);
-    }
-    for (name, v) in c.server_rows() {
-        let (metric, kind) = if matches!(name, "connections_open" | "max_object_size") {
-            (format!("logcache_http_{name}"), "gauge")
-        } else {
-            (format!("logcache_http_{name}_total"), "counter")
-        };
-        family(&metric, kind, help(name), &one(v));
-    }
-    for (name, v) in big.counters() {
-        let (metric, kind) = match name {
-            "objects" => ("logcache_objects".to_string(), "gauge"),
-            "used_bytes" | "reserved_bytes" | "blocks" | "block_size" | "capacity_bytes"
-            | "free_bytes" => (format!("logcache_objects_{name}"), "gauge"),
-            _ => (format!("logcache_objects_{name}_total"), "counter"),
-        };
-        family(&metric, kind, help(name), &one(v));
-    }
-    for (name, v) in store {
-        family(
-            &format!("logcache_store_{name}"),
-            "untyped",
-            "The store's own counter.",
-            &one(*v),
-        );
-    }
-    out
-}
-
-/// The counters rendered by `render` (the store's stats take its locks: blocking pool).
-async fn report<S: KvStore + 'static>(
-    app: Arc<App<S>>,
-    content_type: &'static str,
-    render: fn(&Counters, &crate::BigStats, &[(&'static str, u64)]) -> String,
-) -> Response {
+/// `GET /v1/stats` (the store's stats take its locks: blocking pool).
+pub(super) async fn stats<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
     let cache = app.cache.clone();
     let counters = app.counters.clone();
-    match blocking(move || Ok(render(&counters, &cache.stats(), &cache.store().counters()))).await {
-        Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+    match blocking(move || Ok(json(&counters, &cache.stats(), &cache.store().counters()))).await {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(r) => r,
     }
-}
-
-pub(super) async fn stats<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
-    report(app, "application/json", json).await
-}
-
-pub(super) async fn prometheus<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
-    report(app, "text/plain; version=0.0.4", prometheus_text).await
 }

@@ -43,6 +43,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod auth;
 mod conditions;
 mod health;
@@ -51,6 +52,7 @@ mod list;
 pub mod memcache;
 mod metrics;
 mod objects;
+mod prometheus;
 mod range;
 mod response;
 mod routes;
@@ -68,12 +70,13 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use crate::remote::http::wire::{EXPIRES_AT_HEADER, META_PREFIX, TTL_HEADER};
+pub use access::ACCESS_TARGET;
 
 use crate::big::BigCache;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
 use io::{Activity, Tracked};
-use metrics::{Counters, add};
+use metrics::add;
 use routes::App;
 
 /// How a [`Server`] listens and what it accepts.
@@ -177,18 +180,9 @@ impl<S: KvStore + 'static> Server<S> {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::system(format_args!("listening on {}", config.listen), e))?;
-        let counters = Counters::default();
-        counters
-            .named
-            .max_object_size
-            .store(config.max_object_size, Ordering::Relaxed);
         Ok(Server {
             listener,
-            app: Arc::new(App {
-                cache,
-                config,
-                counters: Arc::new(counters),
-            }),
+            app: Arc::new(App::new(cache, config)),
         })
     }
 

@@ -11,11 +11,13 @@ use axum::response::Response;
 use axum::routing::get;
 
 use super::ServerConfig;
+use super::access::Started;
 use super::auth;
 use super::health::healthz;
 use super::list::list_objects;
-use super::metrics::{Counters, add, prometheus, stats};
+use super::metrics::{Counters, add, stats};
 use super::objects::{REFUSED, delete_object, drain_later, get_object, head_object, put_object};
+use super::prometheus::{RequestMetrics, prometheus};
 use super::response::text;
 use crate::big::BigCache;
 use crate::store::KvStore;
@@ -25,6 +27,30 @@ pub(crate) struct App<S: KvStore> {
     pub(crate) cache: Arc<BigCache<S>>,
     pub(crate) config: ServerConfig,
     pub(crate) counters: Arc<Counters>,
+    /// Requests by route, method and status, and their latencies.
+    pub(crate) requests: Arc<RequestMetrics>,
+    /// What `/metrics` renders.
+    pub(crate) registry: prometheus_client::registry::Registry,
+}
+
+impl<S: KvStore + 'static> App<S> {
+    pub(crate) fn new(cache: Arc<BigCache<S>>, config: ServerConfig) -> Self {
+        let counters = Counters::default();
+        counters
+            .named
+            .max_object_size
+            .store(config.max_object_size, std::sync::atomic::Ordering::Relaxed);
+        let counters = Arc::new(counters);
+        let requests = Arc::new(RequestMetrics::default());
+        let registry = super::prometheus::registry(&requests, cache.clone(), counters.clone());
+        App {
+            cache,
+            config,
+            counters,
+            requests,
+            registry,
+        }
+    }
 }
 
 pub(super) type AppState<S> = State<Arc<App<S>>>;
@@ -52,14 +78,20 @@ pub(crate) fn router<S: KvStore + 'static>(app: Arc<App<S>>) -> Router {
         .with_state(app)
 }
 
-/// Counts every request and response; with a token configured, answers 401 to any request
-/// without `Authorization: Bearer <token>`.
+/// Counts and logs every request and response; with a token configured, answers 401 to any
+/// request without `Authorization: Bearer <token>`.
 async fn guard<S: KvStore + 'static>(
     State(app): AppState<S>,
     req: Request,
     next: Next,
 ) -> Response {
     app.counters.request(req.method());
+    let started = Started::new(
+        req.method(),
+        req.uri().path(),
+        req.headers(),
+        app.requests.clone(),
+    );
     let response = match &app.config.token {
         Some(token) if !auth::authorized(req.headers(), token) => {
             add(&app.counters.named.unauthorized, 1);
@@ -76,7 +108,7 @@ async fn guard<S: KvStore + 'static>(
         _ => next.run(req).await,
     };
     app.counters.response(response.status().as_u16());
-    response
+    started.finish(response)
 }
 
 /// Whether the body's transfer codings are ones hyper decodes: none, or `chunked` alone.

@@ -138,10 +138,12 @@ fn head_etags_ttl_delete_stats_and_metrics() {
     assert!(stats.contains("\"DELETE\":2"), "{stats}");
     let mut r = agent.get(format!("{}/metrics", server.url)).call().unwrap();
     let metrics = r.body_mut().read_to_string().unwrap();
-    assert!(
-        metrics.contains("logcache_http_requests_total{method=\"PUT\"} 5"),
-        "{metrics}"
-    );
+    let puts: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("logcache_http_requests_total{route=\"object\",method=\"PUT\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(puts, 5, "{metrics}");
     assert!(
         metrics.contains("# TYPE logcache_objects gauge"),
         "{metrics}"

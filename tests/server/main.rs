@@ -13,6 +13,7 @@ mod conditional;
 mod keys;
 mod lifecycle;
 mod misuse;
+mod observability;
 mod ranges;
 mod readme;
 mod stores;

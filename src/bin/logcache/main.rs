@@ -174,33 +174,31 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
-/// Messages from the library (`log` crate) on standard error; `LOGCACHE_LOG` = `error`,
-/// `warn` (the default), `info`, `debug` or `off`.
-struct StderrLog;
-
-impl log::Log for StderrLog {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::max_level()
-    }
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            eprintln!("logcache: {}: {}", record.level(), record.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
+/// Log lines on standard error through `tracing-subscriber`: the server's access log
+/// (`tracing`, target `logcache::access`, level INFO) and the library's messages (the `log`
+/// facade, bridged). `LOGCACHE_LOG` is an `EnvFilter` directive: `error`, `warn` (the
+/// default), `info` (adds one line per HTTP request), `debug`, `off`, or per target such as
+/// `warn,logcache::access=info`.
 fn init_log() {
-    let level = match std::env::var("LOGCACHE_LOG").as_deref() {
-        Ok("off") => log::LevelFilter::Off,
-        Ok("error") => log::LevelFilter::Error,
-        Ok("info") => log::LevelFilter::Info,
-        Ok("debug") => log::LevelFilter::Debug,
-        Ok("trace") => log::LevelFilter::Trace,
-        _ => log::LevelFilter::Warn,
+    use tracing_subscriber::EnvFilter;
+    let spec = std::env::var("LOGCACHE_LOG").unwrap_or_default();
+    let spec = if spec.trim().is_empty() {
+        "warn"
+    } else {
+        spec.as_str()
     };
-    if log::set_logger(&StderrLog).is_ok() {
-        log::set_max_level(level);
+    let (filter, bad) = match EnvFilter::builder().parse(spec) {
+        Ok(f) => (f, None),
+        Err(e) => (EnvFilter::new("warn"), Some(e)),
+    };
+    let installed = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init()
+        .is_ok();
+    if let (true, Some(e)) = (installed, bad) {
+        log::warn!("LOGCACHE_LOG={spec:?} is not a log filter ({e}); using `warn`");
     }
 }
 

@@ -14,6 +14,7 @@ pub const TTL_HEADER: &str = "x-logcache-ttl";
 /// The header with which GET and HEAD report when an object expires, in Unix milliseconds.
 pub const EXPIRES_AT_HEADER: &str = "x-logcache-expires-at";
 /// The prefix of the headers that carry an object's user metadata: `x-logcache-meta-<name>`.
+#[cfg_attr(not(feature = "server"), allow(dead_code))] // the client does not send metadata yet
 pub const META_PREFIX: &str = "x-logcache-meta-";
 
 /// One page of `GET /v1/objects`: keys in byte order with their sizes; `truncated` when more
