@@ -130,20 +130,25 @@ impl ServerConfig {
     /// Checks the settings: a non-loopback address needs a token; a token must be non-empty
     /// printable ASCII without spaces; timeouts and the connection limit must be non-zero.
     pub fn validate(&self) -> Result<()> {
+        if self.token.is_none() && !self.listen.ip().is_loopback() {
+            return Err(Error::InvalidArgument(format!(
+                "refusing to listen on {} without a token: anyone who can reach it could \
+                 read and write every object; set a token (--token-file or LOGCACHE_TOKEN) \
+                 or listen on 127.0.0.1",
+                self.listen
+            )));
+        }
+        self.validate_requests()
+    }
+
+    /// The checks that matter to the routes alone ([`router`]): the token's form, non-zero
+    /// timeouts and limits. `listen` is not looked at.
+    fn validate_requests(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidArgument(msg));
-        match &self.token {
-            None if !self.listen.ip().is_loopback() => {
-                return bad(format!(
-                    "refusing to listen on {} without a token: anyone who can reach it could \
-                     read and write every object; set a token (--token-file or LOGCACHE_TOKEN) \
-                     or listen on 127.0.0.1",
-                    self.listen
-                ));
-            }
-            Some(t) if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) => {
-                return bad("the token must be non-empty printable ASCII without spaces".into());
-            }
-            _ => {}
+        if let Some(t) = &self.token
+            && (t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return bad("the token must be non-empty printable ASCII without spaces".into());
         }
         if self.header_timeout.is_zero()
             || self.body_timeout.is_zero()
@@ -157,6 +162,37 @@ impl ServerConfig {
         }
         Ok(())
     }
+}
+
+/// The object API as an [`axum::Router`], to nest in a program's own axum application:
+/// every route of the table above, with `config`'s token, size limit and body timeout.
+/// `config.listen`, the connection limit, the header and idle timeouts and the shutdown grace
+/// are the application's business (they belong to its listener), and so is recovery from a
+/// failed write between requests: the routes recover the store at the next PUT or DELETE,
+/// and [`Server`] adds a watchdog that tries every
+/// [`recovery_interval`](ServerConfig::recovery_interval). Paths are relative to where the
+/// router is nested: under `/cache`, objects are `/cache/v1/objects/<key>`.
+///
+/// ```no_run
+/// # async fn run() -> logcache::Result<()> {
+/// use std::sync::Arc;
+/// use logcache::server::{ServerConfig, router};
+/// use logcache::{BigCache, DurableKVCache};
+///
+/// let cache = Arc::new(BigCache::new(DurableKVCache::open("objects.log")?)?);
+/// let app = axum::Router::new()
+///     .route("/", axum::routing::get(|| async { "my application" }))
+///     .nest("/cache", router(cache, &ServerConfig::default())?);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
+/// axum::serve(listener, app).await.unwrap();
+/// # Ok(()) }
+/// ```
+pub fn router<S: KvStore + 'static>(
+    cache: Arc<BigCache<S>>,
+    config: &ServerConfig,
+) -> Result<axum::Router> {
+    config.validate_requests()?;
+    Ok(routes::router(Arc::new(App::new(cache, config.clone()))))
 }
 
 /// A bound HTTP object server; [`run`](Self::run) serves until a shutdown future completes.
@@ -310,4 +346,32 @@ pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
             _ = term.recv() => {}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DurableKVCache;
+
+    #[test]
+    fn the_router_checks_the_token_but_not_the_listen_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableKVCache::open(dir.path().join("s.log")).unwrap();
+        let cache = Arc::new(BigCache::new(store).unwrap());
+        let mut config = ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 80)),
+            ..ServerConfig::default()
+        };
+        assert!(
+            config.validate().is_err(),
+            "a public address without a token"
+        );
+        assert!(
+            router(cache.clone(), &config).is_ok(),
+            "the router has no listener"
+        );
+        config.token = Some("two words".into());
+        let err = router(cache, &config).unwrap_err();
+        assert!(err.to_string().contains("printable ASCII"), "{err}");
+    }
 }

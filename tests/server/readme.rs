@@ -71,7 +71,7 @@ pub(crate) fn run_readme_block(name: &str, dir: &Path) -> usize {
 fn the_readme_curl_examples_run() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("photo.jpg"), "not really a photo\n").unwrap();
-    assert_eq!(run_readme_block("server-example", dir.path()), 10);
+    assert_eq!(run_readme_block("server-example", dir.path()), 12);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("copy.jpg")).unwrap(),
         "not really a photo\n"
