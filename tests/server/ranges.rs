@@ -116,7 +116,7 @@ fn curl_ranges_and_a_resumed_download() {
 }
 
 /// The store's log reads (`store.hits` in `/v1/stats`) so far.
-fn log_reads(server: &Served) -> u64 {
+pub(crate) fn log_reads(server: &Served) -> u64 {
     let mut r = agent()
         .get(format!("{}/v1/stats", server.url))
         .call()

@@ -1,4 +1,5 @@
-//! Objects in and out: a 1 GiB round trip under 64 MiB of server memory, `413` before the
+//! Objects in and out: a 1 GiB round trip under 64 MiB of server memory (and a range at its
+//! end reading one block), `413` before the
 //! body is read, a full server that evicts or refuses.
 
 use std::io::{Read, Write};
@@ -10,7 +11,7 @@ use crate::common::served::Served;
 use crate::{agent, curl, etag_of};
 
 #[test]
-fn a_1_gib_object_round_trips_under_64_mib_of_server_memory() {
+fn a_1_gib_object_round_trips_under_64_mib_of_server_memory_and_its_last_mib_reads_one_block() {
     const SIZE: u64 = 1 << 30;
     let server = Served::start(&[]);
     let agent = agent();
@@ -52,6 +53,26 @@ fn a_1_gib_object_round_trips_under_64_mib_of_server_memory() {
     }
     assert_eq!(pos, SIZE);
     let get_secs = started.elapsed().as_secs_f64();
+    // The last MiB of the 1 GiB object: the manifest and one block are read from the log.
+    let before = crate::ranges::log_reads(&server);
+    let mut part = agent
+        .get(server.object("big/one-gib"))
+        .header("Range", "bytes=-1048576")
+        .call()
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers().get("content-range").unwrap(),
+        &format!("bytes {}-{}/{SIZE}", SIZE - (1 << 20), SIZE - 1)
+    );
+    let tail = part.body_mut().read_to_vec().unwrap();
+    fill(&mut want, SIZE - (1 << 20));
+    assert!(tail == want, "the last MiB");
+    assert_eq!(
+        crate::ranges::log_reads(&server) - before,
+        2,
+        "manifest + one block"
+    );
     let rss = server.peak_rss();
     println!(
         "1 GiB: PUT {:.0} MB/s, GET {:.0} MB/s, server peak RSS {:.1} MiB",
