@@ -355,6 +355,19 @@ impl<S: KvStore> BigCache<S> {
             .map(|m| m.size))
     }
 
+    /// The version of the object under `key` (see [`Committed::version`]), from its manifest;
+    /// `None` when there is none or it has expired. For a condition checked before a long
+    /// write starts; [`BigWriter::commit_if`] checks again at the commit point.
+    pub fn version_of(&self, key: impl AsRef<[u8]>) -> Result<Option<u128>> {
+        let key = key.as_ref();
+        if self.check_expired(key) {
+            return Ok(None);
+        }
+        Ok(self
+            .load_manifest(key, &self.manifest_key(key))?
+            .map(|m| u128::from_be_bytes(m.id)))
+    }
+
     /// The keys of the objects whose key starts with `prefix`, sorted; `None` when the store
     /// cannot list keys.
     pub fn keys(&self, prefix: impl AsRef<[u8]>) -> Result<Option<Vec<Vec<u8>>>> {

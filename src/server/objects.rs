@@ -176,6 +176,25 @@ pub(super) async fn put_object<S: KvStore + 'static>(
         drain_later(req, app.config.body_timeout, REFUSED);
         return response;
     }
+    // A condition that already fails is answered before the body is read (a create-only PUT
+    // of a large object that exists uploads nothing); it is checked again at the commit.
+    if options.conditions.any() {
+        let (cache, k) = (app.cache.clone(), key.clone());
+        let current = match blocking(move || cache.version_of(&k)).await {
+            Ok(v) => v,
+            Err(response) => {
+                drain_later(req, app.config.body_timeout, REFUSED);
+                return response;
+            }
+        };
+        if options.conditions.evaluate(current, false) == Verdict::Failed {
+            drain_later(req, app.config.body_timeout, REFUSED);
+            return error_response(&Error::PreconditionFailed {
+                key: key.escape_ascii().to_string(),
+                op: "write",
+            });
+        }
+    }
     let (tx, rx) = mpsc::channel::<Piece>(CHANNEL);
     let cache = app.cache.clone();
     let task_key = key.clone();

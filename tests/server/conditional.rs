@@ -164,6 +164,35 @@ fn if_match_and_if_none_match_on_every_method() {
     assert_eq!(curl_put(&url, "d", "If-None-Match: *"), 412);
 }
 
+/// A condition that already fails is answered before the body is read: only the head of a
+/// 100 MiB create-only PUT of an existing key is sent, and the 412 comes back.
+#[test]
+fn a_failing_condition_is_answered_before_the_body() {
+    use std::io::{Read, Write};
+    let server = Served::start(&[]);
+    assert_eq!(
+        agent()
+            .put(server.object("there"))
+            .send("x")
+            .unwrap()
+            .status(),
+        200
+    );
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        s,
+        "PUT /v1/objects/there HTTP/1.1\r\nHost: x\r\nIf-None-Match: *\r\n\
+         Content-Length: {}\r\n\r\n",
+        100u64 << 20
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 412");
+}
+
 /// `curl -X PUT --data-binary BODY -H HEADER URL`: the status.
 fn curl_put(url: &str, body: &str, header: &str) -> u16 {
     curl(&["-X", "PUT", "--data-binary", body, "-H", header, url]).0
