@@ -98,6 +98,8 @@ mod counters;
 mod durable;
 mod error;
 pub mod fs;
+#[cfg(feature = "tokio")]
+pub mod future;
 mod log;
 mod memory;
 mod options;

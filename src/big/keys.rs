@@ -14,7 +14,7 @@ use crate::sync::lock;
 impl<S: KvStore> BigCache<S> {
     /// Refuses a key whose manifest key the store would refuse, naming the limit on the
     /// caller's key (the store's own limit less the namespace and the manifest marker).
-    pub(super) fn check_key(&self, key: &[u8]) -> Result<()> {
+    pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
         let prefix = self.namespace.len() + 1;
         let max = self.store.max_key_len().saturating_sub(prefix);
         if key.len() > max {

@@ -352,7 +352,7 @@ impl MemoryCache {
 
     /// Stores `value` under `key` until the absolute instant `expiry` (Unix ms, 0 = never):
     /// how a tier copies an entry's expiry from the store behind it.
-    fn set_until(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
+    pub(crate) fn set_until(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
         self.insert(key, value, expiry)
     }
 
