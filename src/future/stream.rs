@@ -47,7 +47,8 @@ type Reserving = Pin<Box<dyn Future<Output = Result<OwnedPermit<Bytes>, SendErro
 pub struct AsyncBigWriter {
     tx: mpsc::Sender<Bytes>,
     commit: Option<oneshot::Sender<Commit>>,
-    task: JoinHandle<Result<Committed>>,
+    /// The blocking thread (`None` once its failure has been collected).
+    task: Option<JoinHandle<Result<Committed>>>,
     reserving: Option<Reserving>,
     attrs: Attributes,
     written: u64,
@@ -95,7 +96,7 @@ impl AsyncBigWriter {
         Ok(AsyncBigWriter {
             tx,
             commit: Some(commit_tx),
-            task,
+            task: Some(task),
             reserving: None,
             attrs: Attributes::default(),
             written: 0,
@@ -140,6 +141,20 @@ impl AsyncBigWriter {
         self.finish(Some(Box::new(allow))).await
     }
 
+    /// Gives the object up: nothing is published, and once this returns the blocks written are
+    /// deleted and their reservation freed (dropping the writer does the same, in the
+    /// background).
+    pub async fn abort(self) {
+        let AsyncBigWriter {
+            tx, commit, task, ..
+        } = self;
+        drop(commit);
+        drop(tx);
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
     async fn finish(mut self, allow: Option<Allow>) -> Result<Committed> {
         let commit = Commit {
             attrs: std::mem::take(&mut self.attrs),
@@ -150,15 +165,21 @@ impl AsyncBigWriter {
         }
         let AsyncBigWriter { tx, task, .. } = self;
         drop(tx); // the data channel closes: the thread goes on to the commit
-        task.await.map_err(|e| worker("an object write", e))?
+        match task {
+            Some(task) => task.await.map_err(|e| worker("an object write", e))?,
+            None => Err(stopped()),
+        }
     }
 
-    /// Why the blocking thread stopped taking bytes: its error.
+    /// Why the blocking thread stopped taking bytes: its error (collected once).
     async fn failure(&mut self) -> Error {
-        match (&mut self.task).await {
-            Ok(Err(e)) => e,
-            Ok(Ok(_)) => Error::InvalidArgument("the object was already committed".into()),
-            Err(e) => worker("an object write", e),
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(Err(e)) => e,
+                Ok(Ok(_)) => Error::InvalidArgument("the object was already committed".into()),
+                Err(e) => worker("an object write", e),
+            },
+            None => stopped(),
         }
     }
 }
@@ -200,6 +221,13 @@ impl AsyncWrite for AsyncBigWriter {
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+}
+
+/// The error of a writer whose failure was already reported.
+fn stopped() -> Error {
+    Error::InvalidArgument(
+        "a write to this object failed earlier (reported then); nothing was published".into(),
+    )
 }
 
 /// One piece of a streamed object: bytes, or why the stream broke off.

@@ -17,18 +17,16 @@ use axum::response::{IntoResponse, Response};
 
 use super::response::{error_response, text};
 use super::routes::App;
-use crate::big::BigCache;
 use crate::error::Error;
+use crate::future::AsyncBigCache;
 use crate::store::KvStore;
 
 /// `GET /healthz`: `200 ok`, or `503` with the reason while the store refuses writes or
 /// (a remote store) does not answer: a ring is healthy while at least one node answers.
 pub(super) async fn healthz<S: KvStore + 'static>(State(app): State<Arc<App<S>>>) -> Response {
-    let cache = app.cache.clone();
-    let probed = tokio::task::spawn_blocking(move || cache.store().probe()).await;
-    match probed {
-        Ok(Ok(())) => "ok\n".into_response(),
-        Ok(Err(Error::Poisoned { reason })) => text(
+    match app.objects.run(|c| c.store().probe()).await {
+        Ok(()) => "ok\n".into_response(),
+        Err(Error::Poisoned { reason }) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             format_args!(
                 "unhealthy: the store refuses writes after a failure ({reason}); it recovers at \
@@ -36,56 +34,43 @@ pub(super) async fn healthz<S: KvStore + 'static>(State(app): State<Arc<App<S>>>
                 app.config.recovery_interval
             ),
         ),
-        Ok(Err(e)) => text(
+        Err(e @ Error::Worker { .. }) => error_response(&e),
+        Err(e) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             format_args!("unhealthy: the store does not answer: {e}"),
         ),
-        Err(e) => {
-            log::error!("the health probe did not run: {e}");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }
     }
 }
 
 /// Before a write: when the store refuses writes after a failure, tries to recover it (on the
 /// blocking pool). `Err` is the answer to give when it cannot recover yet.
-pub(super) async fn writable<S: KvStore + 'static>(
-    cache: &Arc<BigCache<S>>,
-) -> Result<(), Response> {
-    if cache.failure().is_none() {
+pub(super) async fn writable<S: KvStore + 'static>(app: &App<S>) -> Result<(), Response> {
+    if app.cache.failure().is_none() {
         return Ok(());
     }
-    let cache = cache.clone();
-    match tokio::task::spawn_blocking(move || cache.recover()).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(error_response(&e)),
-        Err(e) => {
-            log::error!("recovering the store did not run: {e}");
-            Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
-        }
-    }
+    app.objects
+        .run(|c| c.recover())
+        .await
+        .map(drop)
+        .map_err(|e| error_response(&e))
 }
 
 /// Tries to recover a store that has refused writes since the previous tick, every
 /// `interval`, until the task is aborted.
-pub(super) async fn watchdog<S: KvStore + 'static>(cache: Arc<BigCache<S>>, interval: Duration) {
+pub(super) async fn watchdog<S: KvStore + 'static>(objects: AsyncBigCache<S>, interval: Duration) {
     let mut failed_before = false;
     loop {
         tokio::time::sleep(interval).await;
-        let failed = cache.failure().is_some();
-        if failed && failed_before {
-            let cache = cache.clone();
-            match tokio::task::spawn_blocking(move || cache.recover()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    log::warn!(
-                        "the store still cannot recover: {}",
-                        super::response::chain(&e)
-                    );
-                }
-                Err(e) => log::error!("recovering the store did not run: {e}"),
-            }
+        let failed = objects.inner().failure().is_some();
+        if failed
+            && failed_before
+            && let Err(e) = objects.run(|c| c.recover()).await
+        {
+            log::warn!(
+                "the store still cannot recover: {}",
+                super::response::chain(&e)
+            );
         }
-        failed_before = cache.failure().is_some();
+        failed_before = objects.inner().failure().is_some();
     }
 }

@@ -1,15 +1,16 @@
 //! Connection plumbing: a socket wrapper that records when bytes last moved (for the idle
-//! timeout), and a response body fed by a channel from a blocking reader thread.
+//! timeout), and a GET's response body, fed by an [`AsyncBigReader`].
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
+
+use crate::future::AsyncBigReader;
 
 use super::metrics::{Counters, add};
 
@@ -105,25 +106,33 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
     }
 }
 
-/// One piece of a streamed response: bytes, or the reason the stream broke off.
-pub(crate) type Chunk = std::result::Result<Bytes, std::io::Error>;
-
-/// A response body whose chunks come from a channel (filled by a blocking thread reading a
-/// [`BigReader`](crate::BigReader)). An error chunk aborts the response, so the client sees
-/// a short body, never wrong bytes.
-pub(crate) struct ChannelBody {
-    rx: mpsc::Receiver<Chunk>,
+/// A GET's response body: the object's first chunk (read before the answer started), then
+/// the rest from its [`AsyncBigReader`]. A damaged block ends the body with an error, so the
+/// client sees a short body, never wrong bytes.
+pub(crate) struct ObjectBody {
+    first: Option<Bytes>,
+    reader: AsyncBigReader,
     len: u64,
     counters: Arc<Counters>,
 }
 
-impl ChannelBody {
-    pub(crate) fn new(rx: mpsc::Receiver<Chunk>, len: u64, counters: Arc<Counters>) -> Self {
-        ChannelBody { rx, len, counters }
+impl ObjectBody {
+    pub(crate) fn new(
+        first: Option<Bytes>,
+        reader: AsyncBigReader,
+        len: u64,
+        counters: Arc<Counters>,
+    ) -> Self {
+        ObjectBody {
+            first,
+            reader,
+            len,
+            counters,
+        }
     }
 }
 
-impl http_body::Body for ChannelBody {
+impl http_body::Body for ObjectBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
@@ -131,15 +140,21 @@ impl http_body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, Self::Error>>> {
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(Ok(bytes))) => {
+        let next = match self.first.take() {
+            Some(first) => Some(Ok(first)),
+            None => ready!(self.reader.poll_next_chunk(cx)),
+        };
+        Poll::Ready(match next {
+            Some(Ok(bytes)) => {
                 add(&self.counters.named.bytes_sent, bytes.len() as u64);
-                Poll::Ready(Some(Ok(http_body::Frame::data(bytes))))
+                Some(Ok(http_body::Frame::data(bytes)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
+            Some(Err(e)) => {
+                log::warn!("streaming an object broke off: {e}");
+                Some(Err(std::io::Error::other(e)))
+            }
+            None => None,
+        })
     }
 
     fn size_hint(&self) -> http_body::SizeHint {

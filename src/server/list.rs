@@ -38,8 +38,7 @@ pub(super) async fn list_objects<S: KvStore + 'static>(
             _ => return text(StatusCode::BAD_REQUEST, "limit must be a positive number"),
         },
     };
-    let cache = app.cache.clone();
-    let listed = blocking(move || {
+    let listed = blocking(&app, move |cache| {
         let Some(mut keys) = cache.keys(&prefix)? else {
             return Ok(None);
         };

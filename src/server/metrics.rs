@@ -140,9 +140,12 @@ pub(super) fn help(name: &str) -> &'static str {
 
 /// `GET /v1/stats` (the store's stats take its locks: blocking pool).
 pub(super) async fn stats<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
-    let cache = app.cache.clone();
     let counters = app.counters.clone();
-    match blocking(move || Ok(json(&counters, &cache.stats(), &cache.store().counters()))).await {
+    match blocking(&app, move |cache| {
+        Ok(json(&counters, &cache.stats(), &cache.store().counters()))
+    })
+    .await
+    {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(r) => r,
     }

@@ -25,9 +25,10 @@
 //! the request head, each wait for body bytes, and idle connections; the number of open
 //! connections is capped (further clients wait in the listen backlog).
 //!
-//! The store is synchronous, so every store call runs on tokio's blocking pool; bytes cross
-//! between the two through small bounded channels, so memory per request stays at about one
-//! block whatever the object's size.
+//! The store is synchronous, so the routes use the library's async API ([`crate::future`]):
+//! store calls run on its pool, objects stream through its readers and writers, and bytes
+//! cross between the two through small bounded channels, so memory per request stays at about
+//! one block whatever the object's size.
 //!
 //! ```no_run
 //! # async fn run() -> logcache::Result<()> {
@@ -236,7 +237,7 @@ impl<S: KvStore + 'static> Server<S> {
         let graceful = GracefulShutdown::new();
         let counters = self.app.counters.clone();
         let watchdog = tokio::spawn(health::watchdog(
-            self.app.cache.clone(),
+            self.app.objects.clone(),
             config.recovery_interval,
         ));
         tokio::pin!(shutdown);

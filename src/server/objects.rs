@@ -1,8 +1,8 @@
-//! `PUT`, `GET`, `HEAD` and `DELETE /v1/objects/<key>`: objects streamed in and out of
-//! [`BigCache`] (whose API is synchronous: every store call runs on the blocking pool), and the
+//! `PUT`, `GET`, `HEAD` and `DELETE /v1/objects/<key>`: objects streamed in and out through
+//! the library's async API ([`AsyncBigWriter`](crate::future::AsyncBigWriter),
+//! [`AsyncBigReader`](crate::future::AsyncBigReader), store calls on its pool), and the
 //! bounded draining of a refused request's body.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,27 +10,20 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use http_body_util::BodyExt;
-use tokio::sync::{mpsc, oneshot};
 
 use super::conditions::{Conditions, Verdict, attribute_headers, attributes_of, etag};
 use super::health::writable;
-use super::io::{ChannelBody, Chunk};
+use super::io::ObjectBody;
 use super::metrics::add;
 use super::range::{Wanted, wanted};
 use super::response::{error_response, text};
 use super::routes::{App, AppState};
-use crate::big::stream::unwrap_io;
-use crate::big::{Attributes, BigCache, Committed};
+use crate::big::{Attributes, BigCache};
 use crate::error::Error;
 use crate::remote::http::wire::{EXPIRES_AT_HEADER, TTL_HEADER, percent_decode};
 use crate::store::KvStore;
 
-/// Body frames buffered between the network and the blocking writer of a PUT.
-const CHANNEL: usize = 4;
-/// Blocks buffered between the blocking reader of a GET and the network.
-const GET_CHANNEL: usize = 2;
 /// A request refused before any work: its status and one-line message.
 struct Refusal(StatusCode, std::borrow::Cow<'static, str>);
 
@@ -56,24 +49,13 @@ fn object_key(uri: &Uri) -> Result<Vec<u8>, Refusal> {
     Ok(key)
 }
 
-/// Runs blocking store work on the blocking pool.
-pub(super) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> crate::Result<T> + Send + 'static,
+/// Runs a blocking call on the cache on the server's pool ([`AsyncBigCache::run`]); a failure
+/// is the response to give.
+pub(super) async fn blocking<S: KvStore + 'static, T: Send + 'static>(
+    app: &App<S>,
+    call: impl FnOnce(&BigCache<S>) -> crate::Result<T> + Send + 'static,
 ) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(error_response(&e)),
-        Err(e) => {
-            log::error!("a store task failed: {e}");
-            Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
-        }
-    }
-}
-
-/// What the network side hands the blocking writer.
-enum Piece {
-    Data(Bytes),
-    End,
+    app.objects.run(call).await.map_err(|e| error_response(&e))
 }
 
 /// What a PUT asks besides its bytes.
@@ -81,35 +63,6 @@ struct PutOptions {
     ttl: Option<Duration>,
     attrs: Attributes,
     conditions: Conditions,
-}
-
-fn store_stream<S: KvStore>(
-    cache: &BigCache<S>,
-    key: &[u8],
-    options: PutOptions,
-    mut rx: mpsc::Receiver<Piece>,
-) -> crate::Result<Committed> {
-    let mut w = match options.ttl {
-        Some(ttl) => cache.writer_with_ttl(key, ttl)?,
-        None => cache.writer(key)?,
-    };
-    w.set_attributes(options.attrs)?;
-    loop {
-        match rx.blocking_recv() {
-            Some(Piece::Data(bytes)) => w.write_all(&bytes).map_err(unwrap_io)?,
-            Some(Piece::End) => break,
-            // The upload broke off: dropping the writer deletes what it wrote.
-            None => return Err(Error::InvalidArgument("the upload broke off".into())),
-        }
-    }
-    let conditions = options.conditions;
-    let committed = if conditions.any() {
-        w.commit_if(|current| conditions.evaluate(current, false) == Verdict::Proceed)?
-    } else {
-        w.commit()?
-    };
-    cache.store().sync()?;
-    Ok(committed)
 }
 
 fn parse_ttl(headers: &HeaderMap) -> Result<Option<Duration>, Refusal> {
@@ -172,15 +125,15 @@ pub(super) async fn put_object<S: KvStore + 'static>(
             return response;
         }
     };
-    if let Err(response) = writable(&app.cache).await {
+    if let Err(response) = writable(&app).await {
         drain_later(req, app.config.body_timeout, REFUSED);
         return response;
     }
     // A condition that already fails is answered before the body is read (a create-only PUT
     // of a large object that exists uploads nothing); it is checked again at the commit.
     if options.conditions.any() {
-        let (cache, k) = (app.cache.clone(), key.clone());
-        let current = match blocking(move || cache.version_of(&k)).await {
+        let k = key.clone();
+        let current = match blocking(&app, move |c| c.version_of(&k)).await {
             Ok(v) => v,
             Err(response) => {
                 drain_later(req, app.config.body_timeout, REFUSED);
@@ -195,10 +148,17 @@ pub(super) async fn put_object<S: KvStore + 'static>(
             });
         }
     }
-    let (tx, rx) = mpsc::channel::<Piece>(CHANNEL);
-    let cache = app.cache.clone();
-    let task_key = key.clone();
-    let task = tokio::task::spawn_blocking(move || store_stream(&cache, &task_key, options, rx));
+    let writer = match options.ttl {
+        Some(ttl) => app.objects.writer_with_ttl(&key, ttl).await,
+        None => app.objects.writer(&key).await,
+    };
+    let mut writer = match writer.and_then(|mut w| w.set_attributes(options.attrs).map(|()| w)) {
+        Ok(w) => w,
+        Err(e) => {
+            drain_later(req, app.config.body_timeout, REFUSED);
+            return error_response(&e);
+        }
+    };
     let mut body = req.into_body();
     let mut received = 0u64;
     let early: Option<Response> = loop {
@@ -228,37 +188,39 @@ pub(super) async fn put_object<S: KvStore + 'static>(
             drain_body(body, app.config.body_timeout, REFUSED);
             break Some(too_large(&app, max));
         }
-        if tx.send(Piece::Data(data)).await.is_err() {
-            // The writer stopped on an error (reported below): let the client finish sending
-            // so that it reads the answer.
+        if let Err(e) = writer.send(data).await {
+            // The writer stopped on an error: let the client finish sending so that it reads
+            // the answer.
             drain_body(body, app.config.body_timeout, REFUSED);
-            break None;
+            break Some(error_response(&e));
         }
     };
-    match early {
-        Some(response) => {
-            drop(tx); // the writer sees the channel close and deletes its blocks
-            let _ = task.await;
-            response
-        }
-        None => {
-            let _ = tx.send(Piece::End).await;
-            drop(tx);
-            match task.await {
-                Ok(Ok(c)) => {
-                    let mut r = StatusCode::OK.into_response();
-                    if let Ok(v) = HeaderValue::from_str(&etag(c.version)) {
-                        r.headers_mut().insert(header::ETAG, v);
-                    }
-                    r
-                }
-                Ok(Err(e)) => error_response(&e),
-                Err(e) => {
-                    log::error!("a store task failed: {e}");
-                    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-                }
+    if let Some(response) = early {
+        // Nothing is published; the blocks are gone before the answer.
+        writer.abort().await;
+        return response;
+    }
+    let conditions = options.conditions;
+    let committed = if conditions.any() {
+        writer
+            .commit_if(move |current| conditions.evaluate(current, false) == Verdict::Proceed)
+            .await
+    } else {
+        writer.commit().await
+    };
+    let synced = match committed {
+        Ok(c) => blocking(&app, |c| c.store().sync()).await.map(|()| c),
+        Err(e) => Err(error_response(&e)),
+    };
+    match synced {
+        Ok(c) => {
+            let mut r = StatusCode::OK.into_response();
+            if let Ok(v) = HeaderValue::from_str(&etag(c.version)) {
+                r.headers_mut().insert(header::ETAG, v);
             }
+            r
         }
+        Err(response) => response,
     }
 }
 
@@ -270,143 +232,75 @@ fn too_large<S: KvStore>(app: &App<S>, max: u64) -> Response {
     )
 }
 
-/// What the blocking reader found.
-struct Found {
-    size: u64,
-    version: u128,
-    attrs: Attributes,
-    expires_at: Option<u64>,
-    /// What `If-Match` / `If-None-Match` decided.
-    verdict: Verdict,
-    /// What a GET's `Range` asks for.
-    wanted: Wanted,
-}
-
-/// `GET` and `HEAD`: headers from the manifest; for `GET` (unless `If-None-Match` matches)
-/// the blocks streamed from a blocking thread, each checked against its CRC.
+/// `GET` and `HEAD`: headers from the manifest; for `GET` (unless a condition says `304` or
+/// `412`) the blocks streamed by an [`AsyncBigReader`](crate::future::AsyncBigReader), each
+/// checked against its CRC — only those a `Range` touches.
 async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head: bool) -> Response {
     let key = match object_key(req.uri()) {
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
-    let headers = req.headers().clone();
-    let (meta_tx, meta_rx) = oneshot::channel::<crate::Result<Option<Found>>>();
-    let (tx, rx) = mpsc::channel::<Chunk>(GET_CHANNEL);
-    let cache = app.cache.clone();
-    let want_body = !head;
-    let task_headers = headers.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut reader = match cache.reader(&key) {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                let _ = meta_tx.send(Ok(None));
-                return;
-            }
-            // A cache server that does not answer holds nothing for now: a miss, as
-            // memcached's clients treat it (the client fetches from its origin).
-            Err(e @ Error::Remote { .. }) => {
-                log::warn!("an object read as absent: {e}");
-                let _ = meta_tx.send(Ok(None));
-                return;
-            }
-            Err(e) => {
-                let _ = meta_tx.send(Err(e));
-                return;
-            }
-        };
-        let tag = etag(reader.version());
-        let verdict = Conditions::of(&task_headers).evaluate(Some(reader.version()), true);
-        let mut found = Found {
-            size: reader.len(),
-            version: reader.version(),
-            attrs: reader.attributes().clone(),
-            expires_at: reader.expires_at(),
-            verdict,
-            wanted: Wanted::Whole,
-        };
-        let skip = !want_body || verdict != Verdict::Proceed;
-        if !skip {
-            found.wanted = wanted(&task_headers, found.size, &tag);
+    let headers = req.headers();
+    let mut reader = match app.objects.reader(&key).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return text(StatusCode::NOT_FOUND, "no such object"),
+        // A cache server that does not answer holds nothing for now: a miss, as memcached's
+        // clients treat it (the client fetches from its origin).
+        Err(e @ Error::Remote { .. }) => {
+            log::warn!("an object read as absent: {e}");
+            return text(StatusCode::NOT_FOUND, "no such object");
         }
-        if skip || found.wanted == Wanted::Unsatisfiable {
-            let _ = meta_tx.send(Ok(Some(found)));
-            return;
-        }
-        // A range: only the blocks it touches are read.
-        let mut left = match found.wanted {
-            Wanted::Part { start, end } => {
-                if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(start)) {
-                    let _ = meta_tx.send(Err(unwrap_io(e)));
-                    return;
-                }
-                end - start + 1
-            }
-            _ => found.size,
-        };
-        // The first block is read before the answer starts: an object whose first block is
-        // gone (memcached lost it) is a clean 404, not a connection closed without a status.
-        let mut next = match reader.next_chunk() {
-            Ok(first) => first,
-            Err(e) => {
-                log::warn!("an object read as absent: its first block {e}");
-                let _ = meta_tx.send(Ok(None));
-                return;
-            }
-        };
-        if meta_tx.send(Ok(Some(found))).is_err() {
-            return;
-        }
-        // Blocks go out as they are read from the store: no copy, no zeroed buffers.
-        while let Some(mut chunk) = next.take() {
-            chunk.truncate(usize::try_from(left).unwrap_or(usize::MAX));
-            left -= chunk.len() as u64;
-            if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
-                return; // the client went away
-            }
-            if left == 0 {
-                return;
-            }
-            match reader.next_chunk() {
-                Ok(chunk) => next = chunk,
-                Err(e) => {
-                    log::warn!("streaming an object broke off: {e}");
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-        }
-    });
-    let found = match meta_rx.await {
-        Ok(Ok(Some(found))) => found,
-        Ok(Ok(None)) => return text(StatusCode::NOT_FOUND, "no such object"),
-        Ok(Err(e)) => return error_response(&e),
-        Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        Err(e) => return error_response(&e),
     };
-    let tag = etag(found.version);
-    let not_modified = found.verdict == Verdict::NotModified;
-    if found.verdict == Verdict::Failed {
+    let size = reader.len();
+    let tag = etag(reader.version());
+    let expires_at = reader.expires_at();
+    let attrs = reader.attributes().clone();
+    let verdict = Conditions::of(headers).evaluate(Some(reader.version()), true);
+    if verdict == Verdict::Failed {
         return precondition_failed(&tag);
     }
-    if found.wanted == Wanted::Unsatisfiable {
-        let mut response = text(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "the range starts past the end of the object",
-        );
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", found.size)) {
-            response.headers_mut().insert(header::CONTENT_RANGE, v);
+    let not_modified = verdict == Verdict::NotModified;
+    let wanted = if head || not_modified {
+        Wanted::Whole
+    } else {
+        wanted(headers, size, &tag)
+    };
+    let (status, length) = match wanted {
+        Wanted::Unsatisfiable => {
+            let mut response = text(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "the range starts past the end of the object",
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return response;
         }
-        return response;
-    }
-    let (status, length) = match found.wanted {
         Wanted::Part { start, end } => (StatusCode::PARTIAL_CONTENT, end - start + 1),
-        _ if not_modified => (StatusCode::NOT_MODIFIED, 0),
-        _ => (StatusCode::OK, found.size),
+        Wanted::Whole if not_modified => (StatusCode::NOT_MODIFIED, 0),
+        Wanted::Whole => (StatusCode::OK, size),
     };
     let mut response = if head || not_modified {
         Response::new(Body::empty())
     } else {
-        Response::new(Body::new(ChannelBody::new(
-            rx,
+        if let Wanted::Part { start, end } = wanted
+            && let Err(e) = reader.set_range(start..end + 1)
+        {
+            return error_response(&e);
+        }
+        // The first block is read before the answer starts: an object whose first block is
+        // gone (memcached lost it) is a clean 404, not a connection closed without a status.
+        let first = match reader.next_chunk().await {
+            Ok(first) => first,
+            Err(e) => {
+                log::warn!("an object read as absent: its first block {e}");
+                return text(StatusCode::NOT_FOUND, "no such object");
+            }
+        };
+        Response::new(Body::new(ObjectBody::new(
+            first,
+            reader,
             length,
             app.counters.clone(),
         )))
@@ -414,20 +308,20 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Wanted::Part { start, end } = found.wanted
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", found.size))
+    if let Wanted::Part { start, end } = wanted
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}"))
     {
         h.insert(header::CONTENT_RANGE, v);
     }
     if let Ok(v) = HeaderValue::from_str(&tag) {
         h.insert(header::ETAG, v);
     }
-    if let Some(ms) = found.expires_at {
+    if let Some(ms) = expires_at {
         h.insert(EXPIRES_AT_HEADER, HeaderValue::from(ms));
     }
     if !not_modified {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        attribute_headers(h, &found.attrs);
+        attribute_headers(h, &attrs);
     }
     response
 }
@@ -470,11 +364,10 @@ pub(super) async fn delete_object<S: KvStore + 'static>(
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
-    if let Err(response) = writable(&app.cache).await {
+    if let Err(response) = writable(&app).await {
         return response;
     }
-    let cache = app.cache.clone();
-    match blocking(move || {
+    match blocking(&app, move |cache| {
         // An absent object is a 404 whatever the conditions (RFC 9110 §13.2.1).
         let existed = if conditions.any() {
             cache.delete_if(&key, |current| {

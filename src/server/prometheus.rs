@@ -221,9 +221,10 @@ impl<S: KvStore + 'static> Collector for Figures<S> {
 /// `GET /metrics`: OpenMetrics text.
 pub(super) async fn prometheus<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
     let app: Arc<App<S>> = app;
-    match blocking(move || {
+    let shared = app.clone();
+    match blocking(&app, move |_| {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &app.registry).map_err(|_| {
+        prometheus_client::encoding::text::encode(&mut out, &shared.registry).map_err(|_| {
             crate::Error::Worker {
                 what: "rendering /metrics".into(),
                 reason: "a metric did not encode".into(),

@@ -20,11 +20,18 @@ use super::objects::{REFUSED, delete_object, drain_later, get_object, head_objec
 use super::prometheus::{RequestMetrics, prometheus};
 use super::response::text;
 use crate::big::BigCache;
+use crate::future::{AsyncBigCache, Pool};
 use crate::store::KvStore;
+
+/// Store calls (syncs, deletes, listings, probes) in flight at once; streams are apart.
+const POOL_THREADS: usize = 64;
 
 /// Shared by every handler.
 pub(crate) struct App<S: KvStore> {
     pub(crate) cache: Arc<BigCache<S>>,
+    /// The same cache for async code: every store call and stream of the routes goes
+    /// through it (one async path, the library's).
+    pub(crate) objects: AsyncBigCache<S>,
     pub(crate) config: ServerConfig,
     pub(crate) counters: Arc<Counters>,
     /// Requests by route, method and status, and their latencies.
@@ -43,8 +50,13 @@ impl<S: KvStore + 'static> App<S> {
         let counters = Arc::new(counters);
         let requests = Arc::new(RequestMetrics::default());
         let registry = super::prometheus::registry(&requests, cache.clone(), counters.clone());
+        let objects = AsyncBigCache::with_pool(
+            cache.clone(),
+            Pool::with_name(POOL_THREADS, "logcache-store"),
+        );
         App {
             cache,
+            objects,
             config,
             counters,
             requests,
