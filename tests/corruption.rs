@@ -115,3 +115,48 @@ fn damage_found_at_read_time_is_an_error_not_a_value() {
     assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
     assert_eq!(cache.get("b").unwrap().as_deref(), Some(&b"bbbbbbbb"[..]));
 }
+
+/// Large records are read in two parts (header and key, then the value straight into its own
+/// buffer): a flipped byte anywhere in one — header, key, value, final newline — is still an
+/// error at read time, never a value; sizes around the two-part threshold round-trip; a record
+/// cut short by a truncated file is an error.
+#[test]
+fn damage_to_a_large_record_found_at_read_time_is_an_error_not_a_value() {
+    let (_dir, path) = temp_log();
+    let cache = open_fast(&path);
+    let key = "large-value-key";
+    // Record lengths around 64 KiB, where reads switch to two parts.
+    for len in [65_400usize, 65_480, 65_536, 65_600, 300_000] {
+        let value: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        cache.put(key, &value).unwrap();
+        assert!(cache.get(key).unwrap().unwrap() == value, "{len}");
+    }
+    let value: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    cache.put(key, &value).unwrap();
+    cache.put("after", "x").unwrap();
+    cache.sync().unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let (start, len) = *record_offsets(&path).iter().rev().nth(1).unwrap();
+    // Every byte of the header, key and the start of the value, then a spread of the value,
+    // then the last bytes.
+    let positions = (0..256)
+        .chain((256..len - 64).step_by(997))
+        .chain(len - 64..len);
+    for p in positions {
+        let mut bytes = good.clone();
+        bytes[start + p] ^= 0x20;
+        std::fs::write(&path, &bytes).unwrap();
+        match cache.get(key) {
+            Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => {}
+            other => panic!(
+                "flip at byte {p} of {len}: {:?}",
+                other.map(|v| v.map(|v| v.len()))
+            ),
+        }
+    }
+    std::fs::write(&path, &good).unwrap();
+    assert!(cache.get(key).unwrap().unwrap() == value, "restored");
+    // The file cut inside the record.
+    std::fs::write(&path, &good[..start + len / 2]).unwrap();
+    assert!(cache.get(key).is_err());
+}

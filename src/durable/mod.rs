@@ -6,6 +6,7 @@ mod evict;
 mod index;
 mod key;
 mod open;
+mod read;
 mod recover;
 mod stats;
 mod write;
@@ -256,14 +257,9 @@ impl DurableKVCache {
             crate::counters::bump(&inner.counters.misses);
             return Ok(None);
         }
-        let mut buf = vec![0u8; entry.len as usize];
-        file.read_exact_at(&mut buf, entry.offset)
-            .map_err(|e| Error::io("read", &inner.path, e))?;
-        let (start, len) = inner.check_record(&buf, key, entry.offset)?;
-        buf.copy_within(start..start + len, 0);
-        buf.truncate(len);
+        let value = inner.read_value(&file, &entry, key)?;
         crate::counters::bump(&inner.counters.hits);
-        Ok(Some((buf, entry.expiry)))
+        Ok(Some((value, entry.expiry)))
     }
 
     /// Removes `key`. Returns whether it had a live value. Writes a tombstone only when the
