@@ -31,7 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let committed = writer.commit().await?;
 
     let output = dir.path().join("copy.bin");
-    let mut reader = objects.reader("films/1").await?.expect("just written");
+    let mut reader = objects
+        .reader("films/1")
+        .await?
+        .ok_or("the object was just written")?;
     let mut file = tokio::fs::File::create(&output).await?;
     tokio::io::copy(&mut reader, &mut file).await?;
     file.flush().await?;

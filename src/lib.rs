@@ -65,7 +65,7 @@ let objects = AsyncBigCache::new(BigCache::new(DurableKVCache::open(dir.path().j
 let mut w = objects.writer("film").await?;
 w.write_all(&[1u8; 5 << 20]).await?; // streamed: memory stays at about one block
 w.commit().await?;
-let mut r = objects.reader("film").await?.expect("just written");
+let mut r = objects.reader("film").await?.ok_or("the object was just written")?;
 let mut back = Vec::new();
 r.read_to_end(&mut back).await?;
 assert_eq!(back.len(), 5 << 20);

@@ -42,7 +42,7 @@
 //! let mut w = objects.writer("video:1").await?;
 //! w.write_all(&vec![7u8; 3 << 20]).await?;
 //! w.commit().await?;
-//! let mut r = objects.reader("video:1").await?.expect("just written");
+//! let mut r = objects.reader("video:1").await?.ok_or("the object was just written")?;
 //! let mut back = Vec::new();
 //! r.read_to_end(&mut back).await?;
 //! assert_eq!(back.len(), 3 << 20);

@@ -400,10 +400,7 @@ impl AsyncBigReader {
     /// The next piece of the object as it was read (a block, or the part of one in range),
     /// without a copy; `None` at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
-        if !self.current.is_empty() {
-            return Ok(Some(std::mem::take(&mut self.current)));
-        }
-        std::future::poll_fn(|cx| self.poll_chunk(cx))
+        std::future::poll_fn(|cx| self.poll_next_chunk(cx))
             .await
             .transpose()
     }
@@ -429,7 +426,6 @@ impl AsyncRead for AsyncBigReader {
     }
 }
 
-/// A stream of the object's chunks (for response bodies and `futures` users).
 impl AsyncBigReader {
     /// Polls the next chunk, for code that implements its own body or stream type.
     pub fn poll_next_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
