@@ -45,6 +45,9 @@ enum Workload {
     /// Sync writes and deletes into a byte budget far smaller than the data: evictions on
     /// most puts, compactions in the background.
     Budget,
+    /// The hint file: writes, a clean close (writes the hint), a reopen from it, writes, a
+    /// compaction (removes it, writes the new file's), writes, a close, a reopen, writes.
+    Hint,
 }
 
 /// The budget of [`Workload::Budget`]: about five of its entries.
@@ -53,7 +56,9 @@ const BUDGET: u64 = 5 * 140;
 impl Workload {
     fn durability(self) -> Durability {
         match self {
-            Workload::SyncMix | Workload::Compaction | Workload::Budget => Durability::Sync,
+            Workload::SyncMix | Workload::Compaction | Workload::Budget | Workload::Hint => {
+                Durability::Sync
+            }
             Workload::NoneWithSyncs => Durability::None,
             Workload::Interval => Durability::Interval(Duration::from_millis(1)),
         }
@@ -130,6 +135,7 @@ impl Workload {
                 }
                 cache.wait_for_compaction();
             }
+            Workload::Hint => unreachable!("run by run_hint: it reopens"),
             Workload::Budget => {
                 let mut g = Gen(seed + 555);
                 for i in 0..24 {
@@ -167,12 +173,60 @@ fn run_once(workload: Workload, seed: u64, crash_after: Option<u64>) -> (Arc<Jou
         fs.crash_after(fs.ops() + k);
     }
     let journal = Arc::new(Journal::default());
+    if matches!(workload, Workload::Hint) {
+        run_hint(cache, &fs, &journal, seed);
+        if crash_after.is_some() && !fs.has_crashed() {
+            fs.crash_now();
+        }
+        return (journal, fs);
+    }
     workload.run(&cache, &journal, seed);
     if crash_after.is_some() && !fs.has_crashed() {
         fs.crash_now();
     }
     drop(cache);
     (journal, fs)
+}
+
+/// [`Workload::Hint`]: runs until done or until the cache fails (the crash).
+fn run_hint(cache: Arc<DurableKVCache>, fs: &SimFs, journal: &Journal, seed: u64) {
+    let mut g = Gen(seed + 4242);
+    let mut writes = |cache: &DurableKVCache, round: &str, n: usize| {
+        for i in 0..n {
+            let key = format!("k{}", g.next() % 6).into_bytes();
+            let value = g.value(&format!("{round}{i}"));
+            let del = g.next().is_multiple_of(5);
+            if !journal.apply(cache, &key, (!del).then_some(&value[..])) {
+                return false;
+            }
+        }
+        true
+    };
+    let Ok(cache) = Arc::try_unwrap(cache) else {
+        unreachable!("one handle")
+    };
+    if !writes(&cache, "a", 8) || cache.close().is_err() {
+        return;
+    }
+    let Ok(cache) = open(fs, Durability::Sync, 0) else {
+        return;
+    };
+    if !fs.has_crashed() {
+        assert!(
+            cache.stats().recovery.hint_entries > 0,
+            "the reopen read the hint the close wrote"
+        );
+    }
+    if !writes(&cache, "b", 6) || cache.compact().is_err() || !writes(&cache, "c", 4) {
+        return;
+    }
+    if cache.close().is_err() {
+        return;
+    }
+    let Ok(cache) = open(fs, Durability::Sync, 0) else {
+        return;
+    };
+    writes(&cache, "d", 3);
 }
 
 /// Reopens every crash image, checks the oracle, writes once more and checks that survives.
@@ -310,6 +364,7 @@ fn crash_at_every_io_point() {
         Workload::Interval,
         Workload::Compaction,
         Workload::Budget,
+        Workload::Hint,
     ] {
         let n = enumerate(workload, seeds);
         println!("{workload:?}: {n} crash states");

@@ -18,6 +18,8 @@ enum Op {
     Delete(u8),
     Get(u8),
     Reopen,
+    /// Reopen without the hint file: the whole log replayed.
+    ReopenFull,
     Compact,
     Sync,
     Advance(u8),
@@ -44,7 +46,8 @@ impl Arbitrary for Op {
             12..=15 => Op::Get(k),
             16 => Op::Reopen,
             17 => Op::Compact,
-            18 => Op::Sync,
+            18 if bool::arbitrary(g) => Op::Sync,
+            18 => Op::ReopenFull,
             _ => Op::Advance(u8::arbitrary(g) % 30),
         }
     }
@@ -111,6 +114,18 @@ fn prop(ops: Vec<Op>, sync: bool) -> TestResult {
             }
             Op::Reopen => {
                 drop(cache);
+                cache = open();
+                // A clean close wrote the hint of the whole log: nothing is replayed.
+                let r = cache.stats().recovery;
+                if r.records_replayed != 0 {
+                    return TestResult::error(format!("reopen replayed records: {r:?}"));
+                }
+            }
+            Op::ReopenFull => {
+                drop(cache);
+                let mut hint = path.as_os_str().to_owned();
+                hint.push(".hint");
+                let _ = std::fs::remove_file(&hint);
                 cache = open();
             }
             Op::Compact => cache.compact().unwrap(),

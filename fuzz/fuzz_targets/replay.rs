@@ -2,34 +2,16 @@
 //! a bound of the input's size, and a log opened in Salvage mode reopens to the same contents.
 #![no_main]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use libfuzzer_sys::fuzz_target;
 use logcache::sim::SimFs;
 use logcache::{DurableKVCache, RecoveryMode};
 
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+#[path = "counting.rs"]
+mod counting;
 
 const LOG: &str = "/db/cache.log";
 
@@ -51,15 +33,14 @@ fuzz_target!(|data: &[u8]| {
     for mode in [RecoveryMode::Strict, RecoveryMode::Salvage] {
         let fs = SimFs::new();
         fs.write_file(Path::new(LOG), &file);
-        let base = CURRENT.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
-        let opened = DurableKVCache::builder(LOG)
-            .recovery_mode(mode)
-            .max_value_len(u64::from(u32::MAX) / 2)
-            .compaction_threshold(0)
-            .file_system(Arc::new(fs.clone()))
-            .open();
-        let peak = PEAK.load(Ordering::Relaxed) - base;
+        let (opened, peak) = counting::peak_of(|| {
+            DurableKVCache::builder(LOG)
+                .recovery_mode(mode)
+                .max_value_len(u64::from(u32::MAX) / 2)
+                .compaction_threshold(0)
+                .file_system(Arc::new(fs.clone()))
+                .open()
+        });
         // The window, the file's own copy in the simulation, an index entry per record.
         assert!(
             peak <= 64 * 1024 + 16 * file.len(),

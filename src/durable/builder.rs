@@ -31,6 +31,7 @@ pub(crate) struct Options {
     pub(crate) compaction_dead_ratio: f64,
     pub(crate) compaction_dead_bytes: u64,
     pub(crate) read_only: bool,
+    pub(crate) hint_file: bool,
     pub(crate) max_bytes: Option<u64>,
     pub(crate) eviction: Eviction,
     pub(crate) max_value_len: u64,
@@ -71,6 +72,7 @@ impl DurableKVCacheBuilder {
                 compaction_dead_ratio: DEFAULT_COMPACTION_DEAD_RATIO,
                 compaction_dead_bytes: DEFAULT_COMPACTION_DEAD_BYTES,
                 read_only: false,
+                hint_file: true,
                 max_bytes: None,
                 eviction: Eviction::default(),
                 max_value_len: DEFAULT_MAX_VALUE_LEN,
@@ -153,6 +155,21 @@ impl DurableKVCacheBuilder {
     /// no writer changes the log meanwhile. For tools that inspect a log (`logcache check`).
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.opts.read_only = read_only;
+        self
+    }
+
+    /// Whether open may read the index from the hint file (`<path>.hint`) instead of
+    /// replaying every record, and a clean close and compaction write one. Default `true`.
+    ///
+    /// A hint is used only when it decodes completely (every block checksummed) and matches
+    /// the log (the last record it covers is there, intact, with its sequence number and CRC);
+    /// then only the records appended after it are replayed. Otherwise the whole log is
+    /// replayed, as without a hint. Only in [`RecoveryMode::Salvage`]: a `Strict` open reads
+    /// every record. With a hint, damage inside the part of the log it covers is found when
+    /// the value is read ([`Error::ChecksumMismatch`]), by compaction, or by `logcache check`
+    /// (which opens with `hint_file(false)`), rather than at open.
+    pub fn hint_file(mut self, use_hint: bool) -> Self {
+        self.opts.hint_file = use_hint;
         self
     }
 

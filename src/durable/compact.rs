@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::hint::Covered;
 use super::index::{Entry, Index};
 use super::key::IndexKey;
 use super::write::Writer;
@@ -56,6 +57,11 @@ struct Copied {
     /// The index of the copied records (offsets in the new file), built during the copy so
     /// that writers do not wait for it.
     index: Index,
+    /// Where the last copied record starts in the new file.
+    last_at: Option<u64>,
+    /// Whether the hint file of the new file (its copied part) is written, under the
+    /// temporary name: it goes into place once the new log is.
+    hint_written: bool,
 }
 
 impl Inner {
@@ -100,6 +106,9 @@ impl Inner {
     pub(super) fn compact(&self) -> Result<()> {
         let _one_at_a_time = lock(&self.compact_lock);
         let started = Instant::now();
+        // The hint describes the file about to be replaced: gone (durably) before the rename,
+        // so a hint never sits beside a log it does not describe.
+        self.remove_hint()?;
         let copied = match self.snapshot_and_copy() {
             Ok(copied) => copied,
             Err(e) => {
@@ -107,12 +116,23 @@ impl Inner {
                 return Err(e);
             }
         };
+        let hint_written = copied.hint_written;
         let result = self.switch(copied);
         *lock(&self.evicted_meanwhile) = None;
+        let fs = &*self.opts.fs;
+        let hint_temp = super::open::sibling(&self.path, super::open::HINT_TEMP);
         if result.is_err() {
             // The rename did not happen (or the switch handled it): the log is as it was.
-            // Best effort; open removes a leftover file anyway.
-            let _ = self.opts.fs.remove(&self.compact_path);
+            // Best effort; open removes leftover files anyway.
+            let _ = fs.remove(&self.compact_path);
+            if hint_written {
+                let _ = fs.remove(&hint_temp);
+            }
+        } else if hint_written {
+            let dest = super::open::sibling(&self.path, super::open::HINT);
+            if let Err(e) = super::hint::publish(fs, &hint_temp, &dest) {
+                log::info!("{}: hint file not written: {e}", dest.display());
+            }
         }
         let reclaimed = result?;
         let c = &self.counters;
@@ -171,18 +191,23 @@ impl Inner {
             .open(&self.compact_path, true)
             .map_err(|e| Error::io("create", &self.compact_path, e))?;
         match self.copy_records(&*old, &*out, &mut live) {
-            Ok(copied_end) => {
+            Ok((copied_end, last)) => {
                 let mut index = Index::new(Arc::clone(&out));
                 index.reserve(live.len());
                 for (key, entry, count) in live {
                     index.insert_new(key, entry, count);
                 }
+                let hint_written = last.is_some_and(|covered| {
+                    self.opts.hint_file && self.write_copied_hint(covered, &index)
+                });
                 Ok(Copied {
                     old,
                     out,
                     snapshot_end,
                     copied_end,
                     index,
+                    last_at: last.map(|c| c.last_at),
+                    hint_written,
                 })
             }
             Err(e) => {
@@ -195,13 +220,14 @@ impl Inner {
     /// Copies the records of `live` (sorted by offset) from `old` into `out` after a file
     /// header, verifying each, and moves each entry's offset to its place in `out`. A record
     /// damaged since it was written is dropped, not copied: its value is lost either way.
-    /// Returns the end of the data in `out`, which is synced.
+    /// Returns the end of the data in `out`, which is synced, and what a hint file of the
+    /// copied records covers (`None` when nothing was copied).
     fn copy_records(
         &self,
         old: &dyn FileHandle,
         out: &dyn FileHandle,
         live: &mut Vec<(IndexKey, Entry, u8)>,
-    ) -> Result<u64> {
+    ) -> Result<(u64, Option<Covered>)> {
         let out_err = |op| move |e| Error::io(op, &self.compact_path, e);
         out.truncate(0).map_err(out_err("truncate"))?;
         let mut chunk = Vec::with_capacity(WRITE_CHUNK);
@@ -209,19 +235,26 @@ impl Inner {
         let mut flushed = 0u64;
         let mut record = Vec::new();
         let mut damaged = Vec::new();
+        let mut last = None;
         for (i, (key, entry, _)) in live.iter_mut().enumerate() {
             record.resize(entry.len as usize, 0);
             old.read_exact_at(&mut record, entry.offset)
                 .map_err(|e| Error::io("read", &self.path, e))?;
-            match decode(&record, self.opts.max_value_len) {
-                Ok(r) if r.key == &**key => {}
+            let header = match decode(&record, self.opts.max_value_len) {
+                Ok(r) if r.key == &**key => r.header,
                 _ => {
                     damaged.push(i);
                     continue;
                 }
-            }
+            };
             entry.offset = flushed + chunk.len() as u64;
             chunk.extend_from_slice(&record);
+            last = Some(Covered {
+                end: flushed + chunk.len() as u64,
+                last_at: entry.offset,
+                last_seq: header.seq,
+                last_crc: header.crc,
+            });
             if chunk.len() >= WRITE_CHUNK {
                 if self.shutdown.load(Ordering::Acquire) {
                     return Err(Error::io(
@@ -242,7 +275,32 @@ impl Inner {
         for i in damaged.into_iter().rev() {
             live.swap_remove(i);
         }
-        Ok(flushed)
+        Ok((flushed, last))
+    }
+
+    /// Removes the log's hint file, durably, if there is one.
+    fn remove_hint(&self) -> Result<()> {
+        let fs = &*self.opts.fs;
+        let hint = super::open::sibling(&self.path, super::open::HINT);
+        if fs.exists(&hint).map_err(|e| Error::io("stat", &hint, e))? {
+            fs.remove(&hint)
+                .map_err(|e| Error::io("remove", &hint, e))?;
+            fs.sync_dir(&self.dir)
+                .map_err(|e| Error::io("fsync", &self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the hint of the copied records under its temporary name; whether it was.
+    fn write_copied_hint(&self, covered: Covered, index: &Index) -> bool {
+        let temp = super::open::sibling(&self.path, super::open::HINT_TEMP);
+        match super::hint::write(&*self.opts.fs, &temp, covered, index) {
+            Ok(()) => true,
+            Err(e) => {
+                log::info!("{}: hint file not written: {e}", temp.display());
+                false
+            }
+        }
     }
 
     /// Phase 3: carry the tail over, build the new index, rename, switch. Returns the bytes
@@ -310,6 +368,10 @@ impl Inner {
         fs.rename(&self.compact_path, &self.path)
             .map_err(out_err("rename"))?;
         // From here the path names the new file: switch to it whatever happens next.
+        w.last_at = match tail.last_at {
+            Some(at) => Some(at - snapshot_end + copied_end),
+            None => copied.last_at,
+        };
         let old_index = self.install(&mut w, out, new_end, fresh);
         if let Err(e) = fs.sync_dir(&self.dir) {
             // The rename may not be durable: a crash could bring back the old log, and with it

@@ -3,6 +3,7 @@
 mod builder;
 mod compact;
 mod evict;
+mod hint;
 mod index;
 mod key;
 mod open;
@@ -124,6 +125,7 @@ impl DurableKVCache {
                 allocated: opened.data_end,
                 prealloc_failed: false,
                 seq: opened.last_seq,
+                last_at: opened.last_at,
                 buf: Vec::new(),
                 hand: evict::Hand::default(),
             }),
@@ -505,7 +507,34 @@ impl DurableKVCache {
             }
             w.allocated = end;
         }
+        if inner.opts.hint_file {
+            inner.write_hint(&w);
+        }
         Ok(())
+    }
+}
+
+impl Inner {
+    /// Writes the hint file for the log as it is now (everything synced and published, no
+    /// writer running). Best effort: without a hint the next open replays the whole log.
+    fn write_hint(&self, w: &Writer) {
+        let Some(covered) = w.last_at.and_then(|at| {
+            hint::record_ending_at(&self.path, &*w.file, at, w.end, self.opts.max_value_len)
+        }) else {
+            return; // an empty log, or the last record is not known (after a recovery)
+        };
+        if covered.last_seq != w.seq {
+            return;
+        }
+        let temp = open::sibling(&self.path, open::HINT_TEMP);
+        let dest = open::sibling(&self.path, open::HINT);
+        let index = self.read_index();
+        let fs = &*self.opts.fs;
+        let written =
+            hint::write(fs, &temp, covered, &index).and_then(|()| hint::publish(fs, &temp, &dest));
+        if let Err(e) = written {
+            log::info!("{}: hint file not written: {e}", dest.display());
+        }
     }
 }
 

@@ -11,7 +11,14 @@ use crate::error::{Error, Result};
 use crate::fs::{FileHandle, FileSystem, LockGuard, lock_holder};
 use crate::log::file::check_file_header;
 use crate::log::record::FILE_HEADER;
-use crate::log::replay::{Summary as ReplaySummary, replay};
+use crate::log::replay::{Summary as ReplaySummary, replay, replay_after};
+use crate::options::RecoveryMode;
+
+use super::hint;
+
+/// The hint file beside the log, and the name it is written under first.
+pub(super) const HINT: &str = ".hint";
+pub(super) const HINT_TEMP: &str = ".hint.tmp";
 
 /// What open hands to the engine.
 pub(super) struct Opened {
@@ -20,6 +27,8 @@ pub(super) struct Opened {
     pub(super) index: Index,
     pub(super) data_end: u64,
     pub(super) last_seq: u64,
+    /// Where the last record starts, when known (for the hint written at close).
+    pub(super) last_at: Option<u64>,
     pub(super) recovery: RecoveryStats,
 }
 
@@ -59,16 +68,19 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
         }
     })?;
 
-    // A compaction that did not reach its rename left this behind; the log is intact.
+    // A compaction that did not reach its rename left this behind; the log is intact. (And a
+    // hint that was never renamed into place.)
     let compact_path = sibling(path, ".compact");
-    if !opts.read_only
-        && fs
-            .exists(&compact_path)
-            .map_err(|e| Error::io("stat", &compact_path, e))?
-    {
-        fs.remove(&compact_path)
-            .map_err(|e| Error::io("remove", &compact_path, e))?;
-        fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
+    for leftover in [&compact_path, &sibling(path, HINT_TEMP)] {
+        if !opts.read_only
+            && fs
+                .exists(leftover)
+                .map_err(|e| Error::io("stat", leftover, e))?
+        {
+            fs.remove(leftover)
+                .map_err(|e| Error::io("remove", leftover, e))?;
+            fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
+        }
     }
 
     if opts.read_only {
@@ -85,7 +97,41 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
     let len = file.size().map_err(io_err("stat"))?;
     check_file_header(path, &*file, len)?;
 
-    let (index, summary, expired) = replay_index(path, &file, len, opts)?;
+    let Replayed {
+        index,
+        summary,
+        expired,
+        from_hint,
+        hint_used,
+        last_at,
+    } = match load_hint(path, &file, len, opts)? {
+        Some(r) => r,
+        None => {
+            let (index, summary, expired) = replay_index(path, &file, len, opts)?;
+            Replayed {
+                index,
+                last_at: summary.last_at,
+                summary,
+                expired,
+                from_hint: 0,
+                hint_used: false,
+            }
+        }
+    };
+
+    // A hint that was not used may describe bytes this open is about to cut (a Strict open
+    // of a log whose prefix was damaged since): gone, durably, before the cut.
+    let hint_path = sibling(path, HINT);
+    if !hint_used
+        && !opts.read_only
+        && fs
+            .exists(&hint_path)
+            .map_err(|e| Error::io("stat", &hint_path, e))?
+    {
+        fs.remove(&hint_path)
+            .map_err(|e| Error::io("remove", &hint_path, e))?;
+        fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
+    }
 
     // Torn tail or preallocated space: cut back to the last intact record and make the cut
     // durable before anything is appended after it.
@@ -100,7 +146,9 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
         index,
         data_end: summary.data_end,
         last_seq: summary.last_seq,
+        last_at,
         recovery: RecoveryStats {
+            hint_entries: from_hint,
             records_replayed: summary.records,
             damaged_regions: summary.damaged_regions,
             damaged_bytes: summary.damaged_bytes,
@@ -109,6 +157,72 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
             expired,
         },
     })
+}
+
+/// The index an open starts from.
+struct Replayed {
+    index: Index,
+    summary: ReplaySummary,
+    expired: u64,
+    /// Entries that came from the hint file.
+    from_hint: u64,
+    /// Whether a hint file was used.
+    hint_used: bool,
+    last_at: Option<u64>,
+}
+
+/// The index from the hint file and the log's tail after it, when there is a hint that
+/// decodes and matches the log (else `None`: replay the whole log). Only in
+/// [`RecoveryMode::Salvage`]: `Strict` promises to look at every record at open.
+fn load_hint(
+    path: &Path,
+    file: &Arc<dyn FileHandle>,
+    len: u64,
+    opts: &Options,
+) -> Result<Option<Replayed>> {
+    if !opts.hint_file || opts.recovery_mode != RecoveryMode::Salvage {
+        return Ok(None);
+    }
+    let hint_path = sibling(path, HINT);
+    let loaded = match hint::load(path, &hint_path, file, len, opts) {
+        Ok(loaded) => loaded,
+        Err("none") => return Ok(None),
+        Err(why) => {
+            log::info!(
+                "{}: hint file not used ({why}); replaying the whole log",
+                hint_path.display()
+            );
+            return Ok(None);
+        }
+    };
+    let hint::Loaded {
+        mut index,
+        covered,
+        entries,
+        mut expired,
+    } = loaded;
+    let now = opts.clock.now_millis();
+    let summary = replay_after(
+        path,
+        &**file,
+        covered.end..len,
+        opts.max_value_len,
+        opts.recovery_mode,
+        Some(covered.last_seq),
+        |event| {
+            if index.apply_replayed(event, now, 0, 0) {
+                expired += 1;
+            }
+        },
+    )?;
+    Ok(Some(Replayed {
+        index,
+        last_at: summary.last_at.or(Some(covered.last_at)),
+        summary,
+        expired,
+        from_hint: entries,
+        hint_used: true,
+    }))
 }
 
 /// Replays the log's records before byte `end` into a fresh index over `file`; also returns

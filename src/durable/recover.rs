@@ -101,6 +101,9 @@ impl Inner {
         }
         c.synced_end = c.synced_end.min(keep);
         c.generation += 1;
+        if keep != w.end {
+            w.last_at = None; // the hint written at close needs it; none this time
+        }
         w.end = keep;
         w.allocated = keep;
         w.prealloc_failed = false;

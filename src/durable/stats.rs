@@ -8,7 +8,10 @@ use crate::counters::stats;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecoveryStats {
-    /// Intact records replayed.
+    /// Index entries read from the hint file (`<path>.hint`, written at a clean close and by
+    /// compaction) instead of replaying their records; 0 when the whole log was replayed.
+    pub hint_entries: u64,
+    /// Intact records replayed (with a hint file: only those after the part it describes).
     pub records_replayed: u64,
     /// Damaged regions skipped by [`RecoveryMode::Salvage`](crate::RecoveryMode::Salvage).
     pub damaged_regions: u64,

@@ -37,6 +37,9 @@ pub(super) struct Writer {
     pub(super) prealloc_failed: bool,
     /// Sequence number of the last record written.
     pub(super) seq: u64,
+    /// Where the last record written starts, when known: the hint file written at close
+    /// checks its last record there.
+    pub(super) last_at: Option<u64>,
     /// Reused encoding buffer.
     pub(super) buf: Vec<u8>,
     /// Where the eviction hand is in the log (budget only; see evict.rs).
@@ -207,6 +210,7 @@ impl Inner {
         w.buf = buf;
         let (offset, end) = result?;
         w.seq = seq;
+        w.last_at = Some(offset);
         let change = (op == Op::Put).then_some(Entry {
             offset,
             len,

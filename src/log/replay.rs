@@ -40,6 +40,8 @@ pub(crate) struct Summary {
     pub(crate) data_end: u64,
     /// Highest sequence number seen.
     pub(crate) last_seq: u64,
+    /// Where the last intact record starts (`None` when there is none).
+    pub(crate) last_at: Option<u64>,
     /// Intact records seen.
     pub(crate) records: u64,
     /// Damaged regions skipped (salvage).
@@ -201,6 +203,20 @@ pub(crate) fn replay(
     range: Range<u64>,
     max_value_len: u64,
     mode: RecoveryMode,
+    on_event: impl FnMut(Event<'_>),
+) -> Result<Summary> {
+    replay_after(path, file, range, max_value_len, mode, None, on_event)
+}
+
+/// [`replay`] of a log's tail whose records before `range.start` end at sequence number
+/// `after` (known from a hint file): the tail's records must continue it.
+pub(crate) fn replay_after(
+    path: &Path,
+    file: &dyn FileHandle,
+    range: Range<u64>,
+    max_value_len: u64,
+    mode: RecoveryMode,
+    after: Option<u64>,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Result<Summary> {
     let io_err = |e| Error::io("read", path, e);
@@ -209,11 +225,14 @@ pub(crate) fn replay(
         win: Window::new(file, file_len),
         max_value_len,
     };
-    let mut sum = Summary::default();
+    let mut sum = Summary {
+        last_seq: after.unwrap_or(0),
+        ..Summary::default()
+    };
     let mut pos = range.start;
     while pos < file_len {
         let problem = match scan.check(pos).map_err(io_err)? {
-            Ok(header) if header.seq > sum.last_seq || sum.records == 0 => {
+            Ok(header) if header.seq > sum.last_seq || (sum.records == 0 && after.is_none()) => {
                 on_event(Event::Record {
                     offset: pos,
                     header,
@@ -221,6 +240,7 @@ pub(crate) fn replay(
                 });
                 sum.records += 1;
                 sum.last_seq = header.seq;
+                sum.last_at = Some(pos);
                 pos += header.record_len();
                 continue;
             }

@@ -4,6 +4,7 @@
 //! ```sh
 //! cd benches/peers && cargo run --release            # the full run (medians of 2)
 //! cd benches/peers && cargo run --release -- --quick # 1/100 of the sizes: checks every adapter
+//! cd benches/peers && cargo run --release -- --only reopen,overwrite   # some workloads
 //! ```
 //!
 //! How each store is driven (as its documentation recommends for a bulk load; durability at the
@@ -313,7 +314,16 @@ fn workload(name: &str, w: &str, n: u64) -> Result<Figure> {
 }
 
 fn main() -> Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|i| match args.get(i + 1) {
+            Some(list) => Ok(list.split(',').map(str::to_string).collect()),
+            None => Err("--only needs a list of workloads, e.g. --only reopen,overwrite"),
+        })
+        .transpose()?;
     let n: u64 = if quick { 2_000 } else { 200_000 };
     let runs = if quick { 1 } else { 2 };
     let stores = ["logcache", "sled", "redb", "fjall"];
@@ -341,7 +351,15 @@ fn main() -> Result<()> {
     );
     println!("| workload | unit | logcache | sled | redb | fjall | logcache / best peer |");
     println!("|---|---|---|---|---|---|---|");
+    if let Some(only) = &only
+        && let Some(bad) = only.iter().find(|o| !workloads.iter().any(|(w, _)| w == o))
+    {
+        return Err(format!("no workload named {bad}").into());
+    }
     for (w, unit) in workloads {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|x| x == w)) {
+            continue;
+        }
         let mut cells = Vec::new();
         let mut values = Vec::new();
         for name in stores {

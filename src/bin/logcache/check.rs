@@ -44,7 +44,10 @@ fn check(cli: &Cli) -> anyhow::Result<bool> {
     // Then the objects: every manifest, every block, every checksum, through a read-only
     // handle (no accounting rebuilt, no orphan removed).
     spin.set_message("checking objects");
-    let store = DurableKVCache::builder(&path).read_only(true).open()?;
+    let store = DurableKVCache::builder(&path)
+        .read_only(true)
+        .hint_file(false)
+        .open()?;
     let Verification {
         objects, problems, ..
     } = BigCache::builder(store).verify()?.unwrap_or_default();
