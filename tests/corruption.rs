@@ -193,6 +193,13 @@ fn damage_to_a_large_record_found_at_read_time_is_an_error_not_a_value() {
                 other.map(|v| v.map(|v| v.len()))
             ),
         }
+        // The same through a reused buffer: an error, and nothing of the damaged value left.
+        let mut buf = vec![1u8; 10];
+        match cache.get_into(key, &mut buf) {
+            Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => {}
+            other => panic!("get_into, flip at byte {p} of {len}: {other:?}"),
+        }
+        assert!(buf.is_empty(), "flip at byte {p}: bytes left in the buffer");
     }
     std::fs::write(&path, &good).unwrap();
     assert!(cache.get(key).unwrap().unwrap() == value, "restored");

@@ -20,23 +20,43 @@ use crate::log::record::{DecodeError, MAX_HEADER_LEN, Op, parse_header};
 /// Records at least this long are read straight into the value's buffer.
 pub(super) const DIRECT_MIN: usize = 64 << 10;
 
+/// A large value is read in pieces of this size, each checksummed right after its read while
+/// it is still in the CPU's cache: one pass over memory for the copy and the CRC together
+/// instead of a second pass over the whole value.
+const PIECE: usize = 128 << 10;
+
+/// Makes `out` exactly `len` bytes long for a read to overwrite, without zeroing the bytes it
+/// already has (a reused buffer costs no `memset`; a new one is allocated zeroed, which the
+/// allocator gets from fresh pages).
+fn sized(out: &mut Vec<u8>, len: usize) {
+    if out.capacity() == 0 {
+        *out = vec![0u8; len];
+    } else if out.len() >= len {
+        out.truncate(len);
+    } else {
+        out.resize(len, 0);
+    }
+}
+
 impl Inner {
-    /// The value of the record `entry` points at, which must be a put of `key`.
-    pub(super) fn read_value(
+    /// The value of the record `entry` points at, which must be a put of `key`, into `out`
+    /// (whose capacity is reused; its contents are replaced).
+    pub(super) fn read_value_into(
         &self,
         file: &Arc<dyn FileHandle>,
         entry: &Entry,
         key: &[u8],
-    ) -> Result<Vec<u8>> {
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let len = entry.len as usize;
         if len < DIRECT_MIN {
-            let mut buf = vec![0u8; len];
-            file.read_exact_at(&mut buf, entry.offset)
+            sized(out, len);
+            file.read_exact_at(out, entry.offset)
                 .map_err(|e| Error::io("read", &self.path, e))?;
-            let (start, value_len) = self.check_record(&buf, key, entry.offset)?;
-            buf.copy_within(start..start + value_len, 0);
-            buf.truncate(value_len);
-            return Ok(buf);
+            let (start, value_len) = self.check_record(out, key, entry.offset)?;
+            out.copy_within(start..start + value_len, 0);
+            out.truncate(value_len);
+            return Ok(());
         }
         let corrupt = |reason: &str| Error::Corrupt {
             path: self.path.clone(),
@@ -63,17 +83,23 @@ impl Inner {
                 "the index points at a record of another key; reopen the cache",
             ));
         }
-        // The value and the final newline, into the buffer that will be returned.
+        // The value and the final newline, into the buffer the caller gets, piece by piece,
+        // each piece checksummed while it is in cache.
         let value_len = usize::try_from(header.value_len).map_err(|_| corrupt("value too long"))?;
-        let mut value = vec![0u8; value_len + 1];
-        file.read_exact_at(&mut value, entry.offset + key_end as u64 + 1)
-            .map_err(|e| Error::io("read", &self.path, e))?;
-        if value.last() != Some(&b'\n') {
-            return Err(corrupt("missing separator after key or value"));
-        }
+        sized(out, value_len + 1);
         let mut crc = crc32fast::Hasher::new();
         crc.update(head.get(8..=key_end).unwrap_or_default());
-        crc.update(&value);
+        let value_at = entry.offset + key_end as u64 + 1;
+        let mut done = 0usize;
+        for piece in out.chunks_mut(PIECE) {
+            file.read_exact_at(piece, value_at + done as u64)
+                .map_err(|e| Error::io("read", &self.path, e))?;
+            crc.update(piece);
+            done += piece.len();
+        }
+        if out.last() != Some(&b'\n') {
+            return Err(corrupt("missing separator after key or value"));
+        }
         let actual = crc.finalize();
         if actual != header.crc {
             return Err(Error::ChecksumMismatch {
@@ -83,7 +109,7 @@ impl Inner {
                 actual,
             });
         }
-        value.truncate(value_len);
-        Ok(value)
+        out.truncate(value_len);
+        Ok(())
     }
 }
