@@ -38,6 +38,10 @@ enum Workload {
     SyncMix,
     /// Durability::None with explicit syncs now and then.
     NoneWithSyncs,
+    /// The same with compactions (in the background and one on demand): a switch carries
+    /// most of the tail before it takes the writer lock and syncs the rest only when some of
+    /// it was durable; syncs run across it.
+    NoneCompacting,
     /// Durability::Interval, with a final sync.
     Interval,
     /// Sync writes, then compactions (on demand and in the background) with writes around.
@@ -59,13 +63,16 @@ impl Workload {
             Workload::SyncMix | Workload::Compaction | Workload::Budget | Workload::Hint => {
                 Durability::Sync
             }
-            Workload::NoneWithSyncs => Durability::None,
+            Workload::NoneWithSyncs | Workload::NoneCompacting => Durability::None,
             Workload::Interval => Durability::Interval(Duration::from_millis(1)),
         }
     }
 
     fn threshold(self) -> u64 {
-        if matches!(self, Workload::Compaction | Workload::Budget) {
+        if matches!(
+            self,
+            Workload::Compaction | Workload::Budget | Workload::NoneCompacting
+        ) {
             6
         } else {
             0
@@ -96,9 +103,15 @@ impl Workload {
                     t.join().unwrap();
                 }
             }
-            Workload::NoneWithSyncs | Workload::Interval => {
+            Workload::NoneWithSyncs | Workload::Interval | Workload::NoneCompacting => {
                 let mut g = Gen(seed + 7);
                 for i in 0..30 {
+                    if i == 15
+                        && matches!(self, Workload::NoneCompacting)
+                        && cache.compact().is_err()
+                    {
+                        return;
+                    }
                     let key = format!("k{}", g.next() % 6).into_bytes();
                     let value = g.value(&format!("i{i}"));
                     let del = g.next().is_multiple_of(6);
@@ -110,6 +123,7 @@ impl Workload {
                     }
                 }
                 journal.sync(cache);
+                cache.wait_for_compaction();
             }
             Workload::Compaction => {
                 let mut g = Gen(seed + 99);
@@ -361,6 +375,7 @@ fn crash_at_every_io_point() {
     for workload in [
         Workload::SyncMix,
         Workload::NoneWithSyncs,
+        Workload::NoneCompacting,
         Workload::Interval,
         Workload::Compaction,
         Workload::Budget,

@@ -360,6 +360,13 @@ impl Inner {
                 self.commit_cv.notify_all();
                 return Err(Error::io("fsync", &self.path, e));
             }
+            if !Arc::ptr_eq(&file, &c.file) {
+                // A compaction switched files during this fsync: it synced the old file, which
+                // says nothing of the new one (its switch may leave the last part of the tail
+                // unsynced). Sync again, the new file this time.
+                self.commit_cv.notify_all();
+                continue;
+            }
             let covered = c.pending.partition_point(|p| p.seq <= upto);
             if covered > 0 {
                 let mut index = self.write_index();
@@ -373,9 +380,7 @@ impl Inner {
                 }
             }
             c.synced_seq = c.synced_seq.max(upto);
-            if Arc::ptr_eq(&file, &c.file) {
-                c.synced_end = c.synced_end.max(upto_end);
-            }
+            c.synced_end = c.synced_end.max(upto_end);
             self.commit_cv.notify_all();
         }
     }

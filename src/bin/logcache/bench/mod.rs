@@ -36,13 +36,14 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     runner(a.args.clone()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-const WORKLOADS: [&str; 9] = [
+const WORKLOADS: [&str; 10] = [
     "fill",
     "fill-sync",
     "group-commit",
     "read-random",
     "reopen",
     "overwrite",
+    "compaction",
     "big",
     "big-stream",
     "index-memory",
@@ -223,6 +224,7 @@ fn child(workload: &str, engine: &str, scale: Scale) -> Res<()> {
         "read-random" => vec![read_random(&dir, lc, scale.records)?],
         "reopen" => vec![reopen(&dir, lc, scale.records)?],
         "overwrite" => vec![overwrite(&dir, lc, scale.records, scale.overwrite_keys)?],
+        "compaction" => compaction(&dir, lc, scale.records * 100)?,
         "big" => big(&dir, lc, scale.big_mib)?,
         "big-stream" => vec![big_stream(&dir, lc, scale.stream_mib)?],
         "index-memory" => vec![index_memory(&dir, lc, scale.records)?],
