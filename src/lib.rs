@@ -2,7 +2,9 @@
 //!
 //! [`DurableKVCache`] keeps every write in one append-only log of tab-separated,
 //! CRC32-checked, binary-safe records, and rebuilds an in-memory index by replaying the log on
-//! open. A text value under a text key stays readable with `less`.
+//! open — or, after a clean close or a compaction, by reading the checksummed hint file beside
+//! it and replaying only the records after it. A text value under a text key stays readable
+//! with `less`.
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
@@ -16,7 +18,7 @@
 //! assert!(cache.delete("session:9")?);
 //! drop(cache);
 //!
-//! let cache = DurableKVCache::open(&path)?; // replays the log
+//! let cache = DurableKVCache::open(&path)?; // reads the index back (hint file, then the log)
 //! assert_eq!(
 //!     cache.get("user:123")?.as_deref(),
 //!     Some(&br#"{"name": "Alice", "role": "admin"}"#[..])

@@ -44,8 +44,9 @@ const READ_WINDOW: usize = 1 << 20;
 
 /// Coalesced reads of the old log: records sorted by offset are served from one read of up to
 /// [`READ_WINDOW`] bytes starting at the first of them, gaps (dead records) included, instead
-/// of one `pread` per record. Reads at most twice the live bytes at the default dead ratio,
-/// and never more than one window per live record.
+/// of one `pread` per record. A window starts at the first record the last one did not hold
+/// whole, so the reads add up to about the log's size at most (a record longer than a window
+/// is read alone).
 #[derive(Default)]
 struct Window {
     buf: Vec<u8>,
