@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use super::hint::Covered;
 use super::index::{Entry, Index};
-use super::key::IndexKey;
+use super::key::{IndexKey, SHORT};
 use super::write::Writer;
 use super::{Inner, dead_bytes};
 use crate::error::{Error, Result};
@@ -204,7 +204,7 @@ impl Inner {
             let live: Vec<(IndexKey, Entry, u8)> = index
                 .iter_counted()
                 .filter(|(_, e, _)| e.offset < snapshot_end && !e.is_expired(now))
-                .map(|(k, e, c)| (k.clone(), e, c))
+                .map(|(k, e, c)| (IndexKey::from(k), e, c))
                 .collect();
             let bytes = live.iter().map(|(_, e, _)| u64::from(e.len)).sum::<u64>();
             (live, Arc::clone(&index.file), bytes, index.seed())
@@ -239,10 +239,11 @@ impl Inner {
         match self.copy_records(&*old, &*out, &mut live, &order, snapshot_end) {
             Ok((copied_end, last, damaged)) => {
                 let mut index = Index::with_seed(Arc::clone(&out), seed);
-                index.reserve(live.len());
-                for ((key, entry, count), damaged) in live.into_iter().zip(damaged) {
+                let short = live.iter().filter(|(k, _, _)| k.len() <= SHORT).count();
+                index.reserve(short, live.len() - short);
+                for ((key, entry, count), damaged) in live.iter().zip(damaged) {
                     if !damaged {
-                        index.insert_new(key, entry, count);
+                        index.insert_new(key, *entry, *count);
                     }
                 }
                 let hint_written = last.is_some_and(|covered| {

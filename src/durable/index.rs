@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use std::hash::{BuildHasher, Hasher};
 
 use foldhash::fast::{FixedState, RandomState};
 
-use super::key::{INLINE, IndexKey};
+use super::key::{SHORT, ShortKey};
 use crate::fs::FileHandle;
 use crate::log::record::Op;
 use crate::log::replay::Event;
@@ -35,38 +35,55 @@ impl Entry {
 /// hand lowers it by one per pass.
 pub(crate) const MAX_COUNT: u8 = 3;
 
-/// What the table holds per key: 16 bytes. The expiry lives in `Index::expiries`, used only by
-/// keys that have one, so that the common entry without a TTL stays small (index memory per
-/// key is what bounds how many keys fit in RAM).
+/// `Slot::meta` bit: the entry has an expiry (in `Index::expiries`).
+const HAS_EXPIRY: u8 = 4;
+
+/// What the table holds per key: 11 bytes, byte-aligned, so that with a [`ShortKey`] a bucket
+/// is 28 bytes (index memory per key is what bounds how many keys fit in RAM). The expiry, used
+/// only by keys that have one, lives in `Index::expiries`, keyed by the record's offset.
 #[derive(Debug)]
 struct Slot {
-    offset: u64,
-    len: u32,
-    /// The 1-based index into `Index::expiries` (0 = no expiry) shifted left by 2, and the
-    /// entry's read count in the low 2 bits. Atomic so that a `get` raises the count under the
-    /// index's read lock: the count shares the cache line the lookup already loaded, where a
-    /// separate table of counts cost gets a tenth of their speed (measured).
-    meta: AtomicU32,
+    /// Offset of the record, 48 bits little-endian (256 TiB).
+    offset: [u8; 6],
+    len: [u8; 4],
+    /// The read count in the low 2 bits, [`HAS_EXPIRY`]. Atomic so that a `get` raises the
+    /// count under the index's read lock: the count shares the cache line the lookup already
+    /// loaded, where a separate table of counts cost gets a tenth of their speed (measured).
+    meta: AtomicU8,
 }
 
+/// Largest offset a slot holds.
+const MAX_OFFSET: u64 = (1 << 48) - 1;
+
 impl Slot {
-    fn new(offset: u64, len: u32, ttl: u32, count: u8) -> Slot {
+    fn new(entry: Entry, count: u8) -> Slot {
+        let mut offset = [0u8; 6];
+        offset.copy_from_slice(&entry.offset.min(MAX_OFFSET).to_le_bytes()[..6]);
+        let expiry = if entry.expiry == 0 { 0 } else { HAS_EXPIRY };
         Slot {
             offset,
-            len,
-            meta: AtomicU32::new(ttl << 2 | u32::from(count.min(MAX_COUNT))),
+            len: entry.len.to_le_bytes(),
+            meta: AtomicU8::new(expiry | count.min(MAX_COUNT)),
         }
     }
-    fn ttl(&self) -> u32 {
-        self.meta.load(Ordering::Relaxed) >> 2
+    fn offset(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b[..6].copy_from_slice(&self.offset);
+        u64::from_le_bytes(b)
+    }
+    fn len(&self) -> u32 {
+        u32::from_le_bytes(self.len)
+    }
+    fn has_expiry(&self) -> bool {
+        self.meta.load(Ordering::Relaxed) & HAS_EXPIRY != 0
     }
     fn count(&self) -> u8 {
-        (self.meta.load(Ordering::Relaxed) & 3) as u8
+        self.meta.load(Ordering::Relaxed) & 3
     }
     /// Raises the count by one (up to [`MAX_COUNT`]); a lost race only misses one raise.
     fn raise(&self) {
         let m = self.meta.load(Ordering::Relaxed);
-        if m & 3 < u32::from(MAX_COUNT) {
+        if m & 3 < MAX_COUNT {
             self.meta.store(m + 1, Ordering::Relaxed);
         }
     }
@@ -81,59 +98,27 @@ impl Slot {
     }
 }
 
-/// A slab of expiry times with a free list.
-#[derive(Debug, Default)]
-struct Expiries {
-    at: Vec<u64>,
-    free: Vec<u32>,
-}
-
-impl Expiries {
-    fn alloc(&mut self, expiry: u64) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.at[i as usize - 1] = expiry;
-                i
-            }
-            None => {
-                self.at.push(expiry);
-                // 2^30 keys with a TTL would take some 40 GiB of index: not reached.
-                u32::try_from(self.at.len()).unwrap_or(u32::MAX) & (u32::MAX >> 2)
-            }
-        }
-    }
-    fn release(&mut self, i: u32) {
-        if i != 0 {
-            self.free.push(i);
-        }
-    }
-    fn get(&self, i: u32) -> u64 {
-        match i {
-            0 => 0,
-            i => self.at.get(i as usize - 1).copied().unwrap_or(0),
-        }
-    }
-    fn live(&self) -> u64 {
-        (self.at.len() - self.free.len()) as u64
-    }
-}
-
 /// The index together with the file its offsets point into: readers take both under one read
 /// lock, so a compaction that swaps files can never pair an offset with the wrong file.
 #[derive(Debug)]
 pub(crate) struct Index {
+    /// Keys of at most [`SHORT`] bytes (most keys): 28 bytes per bucket.
+    ///
     /// foldhash: several times faster than SipHash on short keys (a quarter of replay time
     /// was SipHash). Seeded with a random 64-bit `seed` per index, kept in the hint file: an
     /// index loaded from its hint with the same seed and size puts every key in the bucket it
     /// had, and the hint lists them in bucket order, so the load walks the table in order
     /// instead of missing the cache on every insert (1M inserts: ~250 ms at random, a fraction
     /// of that in order). The random per-index seed is what resists chosen-key flooding.
-    map: HashMap<IndexKey, Slot, FixedState>,
-    /// The hasher's seed.
+    short: HashMap<ShortKey, Slot, FixedState>,
+    /// Longer keys, boxed.
+    long: HashMap<Box<[u8]>, Slot, FixedState>,
+    /// Expiry (Unix ms) by record offset, for the entries that have one.
+    expiries: HashMap<u64, u64, FixedState>,
+    /// The hashers' seed.
     seed: u64,
-    expiries: Expiries,
     pub(crate) file: Arc<dyn FileHandle>,
-    /// Sum of `len` over `map` (expired entries included until they are removed).
+    /// Sum of the entries' `len` (expired entries included until they are removed).
     pub(crate) live_bytes: u64,
     /// Records in the file that no longer hold a live value: superseded, deleted, tombstones,
     /// expired, damaged. Compaction's trigger counts these.
@@ -147,12 +132,13 @@ impl Index {
         Self::with_seed(file, seed)
     }
 
-    /// An empty index whose hasher has `seed` (the one a hint file was written with).
+    /// An empty index whose hashers have `seed` (the one a hint file was written with).
     pub(crate) fn with_seed(file: Arc<dyn FileHandle>, seed: u64) -> Self {
         Index {
-            map: HashMap::with_hasher(FixedState::with_seed(seed)),
+            short: HashMap::with_hasher(FixedState::with_seed(seed)),
+            long: HashMap::with_hasher(FixedState::with_seed(seed)),
+            expiries: HashMap::with_hasher(FixedState::with_seed(seed)),
             seed,
-            expiries: Expiries::default(),
             file,
             live_bytes: 0,
             stale_records: 0,
@@ -160,21 +146,34 @@ impl Index {
     }
 
     fn entry(&self, slot: &Slot) -> Entry {
+        let offset = slot.offset();
         Entry {
-            offset: slot.offset,
-            len: slot.len,
-            expiry: self.expiries.get(slot.ttl()),
+            offset,
+            len: slot.len(),
+            expiry: if slot.has_expiry() {
+                self.expiries.get(&offset).copied().unwrap_or(0)
+            } else {
+                0
+            },
+        }
+    }
+
+    fn slot_of(&self, key: &[u8]) -> Option<&Slot> {
+        if key.len() <= SHORT {
+            self.short.get(key)
+        } else {
+            self.long.get(key)
         }
     }
 
     /// The newest entry of `key`.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Entry> {
-        self.map.get(key).map(|s| self.entry(s))
+        self.slot_of(key).map(|s| self.entry(s))
     }
 
     /// The newest entry of `key`, counting a read of it (for the eviction policy).
     pub(crate) fn get_and_raise(&self, key: &[u8]) -> Option<Entry> {
-        self.map.get(key).map(|s| {
+        self.slot_of(key).map(|s| {
             s.raise();
             self.entry(s)
         })
@@ -184,103 +183,127 @@ impl Index {
     /// and its read count is 0 (or `counted` is false: FIFO), removes and returns the entry;
     /// else lowers the count. One lookup for the common case.
     pub(crate) fn evict_at(&mut self, key: &[u8], offset: u64, counted: bool) -> Option<Entry> {
-        let slot = self.map.get(key).filter(|s| s.offset == offset)?;
+        let slot = self.slot_of(key).filter(|s| s.offset() == offset)?;
         if counted && !slot.pass() {
             return None;
         }
         self.remove(key)
     }
 
-    /// Every key with its entry.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&IndexKey, Entry)> {
-        self.map.iter().map(|(k, s)| (k, self.entry(s)))
+    /// Every key with its entry (short keys first, in bucket order).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], Entry)> {
+        self.iter_counted().map(|(k, e, _)| (k, e))
     }
 
     /// Every key with its entry and read count.
-    pub(crate) fn iter_counted(&self) -> impl Iterator<Item = (&IndexKey, Entry, u8)> {
-        self.map.iter().map(|(k, s)| (k, self.entry(s), s.count()))
+    pub(crate) fn iter_counted(&self) -> impl Iterator<Item = (&[u8], Entry, u8)> {
+        let short = self.short.iter().map(|(k, s)| (&**k, s));
+        let long = self.long.iter().map(|(k, s)| (&**k, s));
+        short
+            .chain(long)
+            .map(|(k, s)| (k, self.entry(s), s.count()))
     }
 
-    pub(crate) fn reserve(&mut self, n: usize) {
-        self.map.reserve(n);
+    /// Room for `short` more keys of at most [`SHORT`] bytes and `long` longer ones.
+    pub(crate) fn reserve(&mut self, short: usize, long: usize) {
+        self.short.reserve(short);
+        self.long.reserve(long);
+    }
+
+    /// Keys of at most [`SHORT`] bytes.
+    pub(crate) fn short_len(&self) -> usize {
+        self.short.len()
     }
 
     fn slot(&mut self, entry: Entry, count: u8) -> Slot {
-        let ttl = if entry.expiry == 0 {
-            0
-        } else {
-            self.expiries.alloc(entry.expiry)
-        };
-        Slot::new(entry.offset, entry.len, ttl, count)
+        if entry.expiry != 0 {
+            self.expiries.insert(entry.offset, entry.expiry);
+        }
+        Slot::new(entry, count)
     }
 
-    fn forget(&mut self, old: Slot) {
-        self.live_bytes -= u64::from(old.len);
+    fn forget(&mut self, old: &Slot) {
+        self.live_bytes -= u64::from(old.len());
         self.stale_records += 1;
-        self.expiries.release(old.ttl());
+        if old.has_expiry() {
+            self.expiries.remove(&old.offset());
+        }
     }
 
     /// Records that `key`'s newest record is `entry` (a replaced entry's read count carries
     /// over: a new value of a popular key stays popular).
     pub(crate) fn put(&mut self, key: &[u8], entry: Entry) {
         use std::collections::hash_map::Entry as MapEntry;
-        let mut slot = self.slot(entry, 0);
-        let carry = |slot: &mut Slot, old: &Slot| {
-            slot.meta = AtomicU32::new(slot.ttl() << 2 | u32::from(old.count()));
-        };
-        let old = if key.len() <= INLINE {
-            // An inline key costs no allocation to build, so the entry API can hash once.
-            match self.map.entry(IndexKey::from(key)) {
+        let old = match ShortKey::new(key) {
+            // A short key costs no allocation to build, so the entry API can hash once.
+            Some(short) => match self.short.entry(short) {
                 MapEntry::Occupied(mut o) => {
-                    carry(&mut slot, o.get());
+                    let slot = Slot::new(entry, o.get().count());
                     Some(std::mem::replace(o.get_mut(), slot))
                 }
                 MapEntry::Vacant(v) => {
-                    v.insert(slot);
+                    v.insert(Slot::new(entry, 0));
                     None
                 }
-            }
-        } else {
-            match self.map.get_mut(key) {
+            },
+            None => match self.long.get_mut(key) {
                 Some(s) => {
-                    carry(&mut slot, s);
+                    let slot = Slot::new(entry, s.count());
                     Some(std::mem::replace(s, slot))
                 }
                 None => {
-                    self.map.insert(IndexKey::from(key), slot);
+                    self.long.insert(key.into(), Slot::new(entry, 0));
                     None
                 }
-            }
+            },
         };
+        // The old slot's expiry goes before the new one's is recorded (a record's offset is
+        // unique in its file, but a replayed tail may reuse nothing: keep the order anyway).
         if let Some(old) = old {
-            self.forget(old);
+            self.forget(&old);
+        }
+        if entry.expiry != 0 {
+            self.expiries.insert(entry.offset, entry.expiry);
         }
         self.live_bytes += u64::from(entry.len);
     }
 
-    /// Adds a key known to be absent, taking ownership of it (building an index from unique
-    /// keys without copying them again), with its read count. Returns `false` if the key was
-    /// there after all (its older entry is replaced, the accounting kept right).
-    pub(crate) fn insert_new(&mut self, key: IndexKey, entry: Entry, count: u8) -> bool {
-        let slot = self.slot(entry, count);
+    /// Adds a key known to be absent, with its read count (building an index from unique
+    /// keys). Returns `false` if the key was there after all (its older entry is replaced, the
+    /// accounting kept right).
+    pub(crate) fn insert_new(&mut self, key: &[u8], entry: Entry, count: u8) -> bool {
+        let old = match ShortKey::new(key) {
+            Some(short) => {
+                let slot = self.slot(entry, count);
+                self.short.insert(short, slot)
+            }
+            None => {
+                let slot = self.slot(entry, count);
+                self.long.insert(key.into(), slot)
+            }
+        };
         self.live_bytes += u64::from(entry.len);
-        match self.map.insert(key, slot) {
+        match old {
             Some(old) => {
-                self.forget(old);
+                self.forget(&old);
+                // The old slot may have shared the new one's offset: keep its expiry.
+                if entry.expiry != 0 {
+                    self.expiries.insert(entry.offset, entry.expiry);
+                }
                 false
             }
             None => true,
         }
     }
 
-    /// The hasher's seed.
+    /// The hashers' seed.
     pub(crate) fn seed(&self) -> u64 {
         self.seed
     }
 
     /// Keys in the table (expired ones included until they are removed).
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.short.len() + self.long.len()
     }
 
     /// Records a tombstone for `key`; returns the entry it removed.
@@ -291,9 +314,13 @@ impl Index {
 
     /// Drops `key` without a record of its own (expiry, salvage).
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let old = self.map.remove(key)?;
+        let old = if key.len() <= SHORT {
+            self.short.remove(key)
+        } else {
+            self.long.remove(key)
+        }?;
         let entry = self.entry(&old);
-        self.forget(old);
+        self.forget(&old);
         Some(entry)
     }
 
@@ -309,8 +336,8 @@ impl Index {
 
     /// Live (unexpired) keys and their bytes.
     pub(crate) fn live(&self, now: u64) -> (u64, u64) {
-        if self.expiries.live() == 0 {
-            return (self.map.len() as u64, self.live_bytes);
+        if self.expiries.is_empty() {
+            return (self.len() as u64, self.live_bytes);
         }
         self.iter()
             .filter(|(_, e)| !e.is_expired(now))
@@ -396,8 +423,57 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_stays_16_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 16);
+    fn a_short_key_and_its_slot_take_28_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 11);
+        assert_eq!(std::mem::size_of::<(ShortKey, Slot)>(), 28);
+    }
+
+    #[test]
+    fn offsets_lengths_and_expiries_round_trip_for_short_and_long_keys() {
+        let mut index = Index::new(Arc::new(NoFile));
+        let long = vec![b'l'; 100];
+        let cases = [
+            (
+                &b""[..],
+                Entry {
+                    offset: 0,
+                    len: 0,
+                    expiry: 0,
+                },
+            ),
+            (
+                &b"sixteen-bytes-ok"[..],
+                Entry {
+                    offset: MAX_OFFSET,
+                    len: u32::MAX,
+                    expiry: 9,
+                },
+            ),
+            (
+                &long[..],
+                Entry {
+                    offset: 1 << 40,
+                    len: 7,
+                    expiry: u64::MAX,
+                },
+            ),
+        ];
+        for (k, e) in cases {
+            index.put(k, e);
+            assert_eq!(index.get(k), Some(e));
+        }
+        assert_eq!(index.len(), 3);
+        assert_eq!(index.short_len(), 2);
+        let mut seen: Vec<(Vec<u8>, Entry)> = index.iter().map(|(k, e)| (k.to_vec(), e)).collect();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(seen.len(), 3);
+        // A new value without an expiry drops the old one's.
+        index.put(b"sixteen-bytes-ok", entry(5, 0));
+        assert_eq!(index.get(b"sixteen-bytes-ok"), Some(entry(5, 0)));
+        assert_eq!(index.expiries.len(), 1);
+        assert_eq!(index.remove(&long).map(|e| e.expiry), Some(u64::MAX));
+        assert!(index.expiries.is_empty());
+        assert_eq!(index.live_bytes, 10);
     }
 
     #[test]
@@ -448,7 +524,7 @@ mod tests {
         assert_eq!(index.evict_at(b"absent", 0, true), None);
         // A rebuilt index (compaction) takes the counts it is given.
         let mut fresh = Index::new(Arc::new(NoFile));
-        fresh.insert_new(IndexKey::from(&b"k"[..]), entry(11, 9), 2);
+        assert!(fresh.insert_new(b"k", entry(11, 9), 2));
         assert_eq!(
             fresh.iter_counted().map(|(_, e, c)| (e, c)).next(),
             Some((entry(11, 9), 2))
