@@ -134,12 +134,12 @@ pub enum Error {
         holder: Option<u32>,
     },
 
-    /// A key or value is larger than the configured limit.
+    /// A key or value is larger than the configured limit (or the log than its format allows).
     #[error(
         "{what} of {len} bytes is over the limit of {max} bytes; split it (BigCache does) or raise the limit"
     )]
     TooLarge {
-        /// `"key"` or `"value"`.
+        /// `"key"`, `"value"`, `"record"`, or `"log"` (a log cannot grow past 256 TiB).
         what: &'static str,
         /// The size given.
         len: u64,

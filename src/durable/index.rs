@@ -52,8 +52,8 @@ struct Slot {
     meta: AtomicU8,
 }
 
-/// Largest offset a slot holds.
-const MAX_OFFSET: u64 = (1 << 48) - 1;
+/// Largest offset a slot holds (writes past it are refused).
+pub(crate) const MAX_OFFSET: u64 = (1 << 48) - 1;
 
 impl Slot {
     fn new(entry: Entry, count: u8) -> Slot {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::Inner;
-use super::index::Entry;
+use super::index::{Entry, MAX_OFFSET};
 use crate::error::{Error, Result};
 use crate::fs::FileHandle;
 use crate::log::record::{Op, Payload};
@@ -194,6 +194,15 @@ impl Inner {
                 max: u64::from(u32::MAX),
             });
         };
+        // The index holds offsets in 48 bits: a log does not grow past 256 TiB.
+        if w.end + u64::from(len) > MAX_OFFSET {
+            w.buf = buf;
+            return Err(Error::TooLarge {
+                what: "log",
+                len: w.end + u64::from(len),
+                max: MAX_OFFSET,
+            });
+        }
         if let (Op::Put, Some(max)) = (op, self.opts.max_bytes) {
             if u64::from(len) > max {
                 w.buf = buf;
