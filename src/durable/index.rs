@@ -257,8 +257,8 @@ impl Index {
                 }
             },
         };
-        // The old slot's expiry goes before the new one's is recorded (a record's offset is
-        // unique in its file, but a replayed tail may reuse nothing: keep the order anyway).
+        // The old slot's expiry is dropped before the new one's is recorded, so that the new
+        // one stays even if the two offsets were ever equal.
         if let Some(old) = old {
             self.forget(&old);
         }
