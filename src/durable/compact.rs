@@ -22,8 +22,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::hint::Covered;
-use super::index::{Entry, Index};
-use super::key::{IndexKey, SHORT};
+use super::index::{Entry, Index, Sizes};
+use super::key::IndexKey;
 use super::write::Writer;
 use super::{Inner, dead_bytes};
 use crate::error::{Error, Result};
@@ -239,8 +239,9 @@ impl Inner {
         match self.copy_records(&*old, &*out, &mut live, &order, snapshot_end) {
             Ok((copied_end, last, damaged)) => {
                 let mut index = Index::with_seed(Arc::clone(&out), seed);
-                let short = live.iter().filter(|(k, _, _)| k.len() <= SHORT).count();
-                index.reserve(short, live.len() - short);
+                let mut sizes = Sizes::default();
+                live.iter().for_each(|(k, _, _)| sizes.add(k));
+                index.reserve(sizes);
                 for ((key, entry, count), damaged) in live.iter().zip(damaged) {
                     if !damaged {
                         index.insert_new(key, *entry, *count);

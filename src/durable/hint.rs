@@ -24,10 +24,10 @@
 //! Entries are listed in the index's bucket order, with its hasher seed: a load into a table
 //! of the same size and seed then fills it front to back (see `Index::map`).
 //!
-//! Layout (little-endian): an 80-byte header — magic `logcache-hint\t1\n`, `end` u64,
+//! Layout (little-endian): an 88-byte header — magic `logcache-hint\t1\n`, `end` u64,
 //! `last_at` u64, `last_seq` u64, `last_crc` u32, `stale_records` u64, `entries` u64, of
-//! which keys of at most 16 bytes u64, hasher `seed` u64, CRC u32 of the preceding 76 bytes —
-//! then blocks of `payload_len` u32, `entries` u32, CRC u32 of
+//! which keys of at most 16 bytes u64 and of 17 to 24 bytes u64, hasher `seed` u64, CRC u32 of
+//! the preceding 84 bytes — then blocks of `payload_len` u32, `entries` u32, CRC u32 of
 //! (previous CRC, the two lengths, payload), payload: entries of `key_len` u32, `offset` u64,
 //! `len` u32, `expiry` u64, read count u8, key bytes. A block with no payload ends the file.
 
@@ -36,7 +36,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::builder::Options;
-use super::index::{Entry, Index, MAX_COUNT};
+use super::index::{Entry, Index, MAX_COUNT, Sizes};
 use crate::fs::{FileHandle, FileSystem};
 use crate::log::record::{FILE_HEADER, MAX_HEADER_LEN, MAX_KEY_LEN};
 use crate::log::replay::{Event, replay};
@@ -44,7 +44,7 @@ use crate::options::RecoveryMode;
 
 /// The file's first bytes.
 pub(super) const MAGIC: &[u8; 16] = b"logcache-hint\t1\n";
-const HEADER_LEN: usize = 80;
+const HEADER_LEN: usize = 88;
 const BLOCK_HEADER: usize = 12;
 const ENTRY_FIXED: usize = 25;
 /// Entries are gathered into blocks of about this many bytes.
@@ -150,7 +150,9 @@ fn write_into(file: &dyn FileHandle, covered: Covered, index: &Index) -> io::Res
     header.extend_from_slice(&covered.last_crc.to_le_bytes());
     header.extend_from_slice(&index.stale_records.to_le_bytes());
     header.extend_from_slice(&(index.len() as u64).to_le_bytes());
-    header.extend_from_slice(&(index.short_len() as u64).to_le_bytes());
+    let sizes = index.sizes();
+    header.extend_from_slice(&(sizes.k16 as u64).to_le_bytes());
+    header.extend_from_slice(&(sizes.k24 as u64).to_le_bytes());
     header.extend_from_slice(&index.seed().to_le_bytes());
     let mut prev = crc32fast::hash(&header);
     header.extend_from_slice(&prev.to_le_bytes());
@@ -240,8 +242,8 @@ pub(super) fn load(
     if &header[..16] != MAGIC {
         return Err("not a hint file of this version");
     }
-    let mut prev = crc32fast::hash(&header[..76]);
-    if u32_at(&header, 76) != Some(prev) {
+    let mut prev = crc32fast::hash(&header[..84]);
+    if u32_at(&header, 84) != Some(prev) {
         return Err("header checksum");
     }
     let covered = Covered {
@@ -252,8 +254,8 @@ pub(super) fn load(
     };
     let stale = field(44)?;
     let total = field(52)?;
-    let short = field(60)?;
-    let seed = field(68)?;
+    let (k16, k24) = (field(60)?, field(68)?);
+    let seed = field(76)?;
     if covered.end > log_len {
         return Err("the log is shorter than the hint says");
     }
@@ -268,14 +270,22 @@ pub(super) fn load(
         return Err("the log does not match");
     }
     // Never more entries than the file has bytes for.
-    if total > (size - HEADER_LEN as u64) / ENTRY_FIXED as u64 || short > total {
+    let long = total
+        .checked_sub(k16)
+        .and_then(|rest| rest.checked_sub(k24))
+        .ok_or("entry count")?;
+    if total > (size - HEADER_LEN as u64) / ENTRY_FIXED as u64 {
         return Err("entry count");
     }
     let max_record = (MAX_HEADER_LEN + MAX_KEY_LEN + 2) as u64 + opts.max_value_len;
     let now = opts.clock.now_millis();
     let mut index = Index::with_seed(Arc::clone(log), seed);
     let count = |n: u64| usize::try_from(n).map_err(|_| "entry count");
-    index.reserve(count(short)?, count(total - short)?);
+    index.reserve(Sizes {
+        k16: count(k16)?,
+        k24: count(k24)?,
+        long: count(long)?,
+    });
     let (mut seen, mut expired) = (0u64, 0u64);
     let mut pos = HEADER_LEN as u64;
     let mut block = Vec::new();

@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use foldhash::fast::{FixedState, RandomState};
 
-use super::key::{SHORT, ShortKey};
+use super::key::InlineKey;
 use crate::fs::FileHandle;
 use crate::log::record::Op;
 use crate::log::replay::Event;
@@ -38,8 +38,8 @@ pub(crate) const MAX_COUNT: u8 = 3;
 /// `Slot::meta` bit: the entry has an expiry (in `Index::expiries`).
 const HAS_EXPIRY: u8 = 4;
 
-/// What the table holds per key: 11 bytes, byte-aligned, so that with a [`ShortKey`] a bucket
-/// is 28 bytes (index memory per key is what bounds how many keys fit in RAM). The expiry, used
+/// What the table holds per key: 11 bytes, byte-aligned, so that with an `InlineKey<16>` a
+/// bucket is 28 bytes (index memory per key is what bounds how many keys fit in RAM). The expiry, used
 /// only by keys that have one, lives in `Index::expiries`, keyed by the record's offset.
 #[derive(Debug)]
 struct Slot {
@@ -98,11 +98,99 @@ impl Slot {
     }
 }
 
+/// How many keys each of the index's tables holds (or should have room for).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Sizes {
+    /// Keys of at most 16 bytes.
+    pub(crate) k16: usize,
+    /// Keys of 17 to 24 bytes.
+    pub(crate) k24: usize,
+    /// Longer keys.
+    pub(crate) long: usize,
+}
+
+impl Sizes {
+    /// Counts `key` in its table.
+    pub(crate) fn add(&mut self, key: &[u8]) {
+        match key.len() {
+            0..=16 => self.k16 += 1,
+            17..=24 => self.k24 += 1,
+            _ => self.long += 1,
+        }
+    }
+}
+
+/// One of the index's tables, keyed by a key of the lengths it holds.
+trait Table {
+    fn find(&self, key: &[u8]) -> Option<&Slot>;
+    fn take(&mut self, key: &[u8]) -> Option<Slot>;
+    /// Sets `key`'s slot to `make(its old slot)`; returns the old slot.
+    fn replace(&mut self, key: &[u8], make: impl FnOnce(Option<&Slot>) -> Slot) -> Option<Slot>;
+}
+
+impl<const N: usize> Table for HashMap<InlineKey<N>, Slot, FixedState> {
+    fn find(&self, key: &[u8]) -> Option<&Slot> {
+        self.get(key)
+    }
+    fn take(&mut self, key: &[u8]) -> Option<Slot> {
+        self.remove(key)
+    }
+    fn replace(&mut self, key: &[u8], make: impl FnOnce(Option<&Slot>) -> Slot) -> Option<Slot> {
+        use std::collections::hash_map::Entry as MapEntry;
+        // An inline key costs no allocation to build, so the entry API can hash once.
+        let Some(inline) = InlineKey::new(key) else {
+            return None; // by_len! sends only keys that fit
+        };
+        match self.entry(inline) {
+            MapEntry::Occupied(mut o) => {
+                let slot = make(Some(o.get()));
+                Some(std::mem::replace(o.get_mut(), slot))
+            }
+            MapEntry::Vacant(v) => {
+                v.insert(make(None));
+                None
+            }
+        }
+    }
+}
+
+impl Table for HashMap<Box<[u8]>, Slot, FixedState> {
+    fn find(&self, key: &[u8]) -> Option<&Slot> {
+        self.get(key)
+    }
+    fn take(&mut self, key: &[u8]) -> Option<Slot> {
+        self.remove(key)
+    }
+    fn replace(&mut self, key: &[u8], make: impl FnOnce(Option<&Slot>) -> Slot) -> Option<Slot> {
+        match self.get_mut(key) {
+            Some(s) => {
+                let slot = make(Some(s));
+                Some(std::mem::replace(s, slot))
+            }
+            None => {
+                self.insert(key.into(), make(None));
+                None
+            }
+        }
+    }
+}
+
+/// Calls a [`Table`] method on the table that holds keys of `key`'s length.
+macro_rules! by_len {
+    ($index:expr, $key:expr, $method:ident ( $($arg:expr),* )) => {
+        match $key.len() {
+            0..=16 => $index.k16.$method($($arg),*),
+            17..=24 => $index.k24.$method($($arg),*),
+            _ => $index.long.$method($($arg),*),
+        }
+    };
+}
+
 /// The index together with the file its offsets point into: readers take both under one read
 /// lock, so a compaction that swaps files can never pair an offset with the wrong file.
 #[derive(Debug)]
 pub(crate) struct Index {
-    /// Keys of at most [`SHORT`] bytes (most keys): 28 bytes per bucket.
+    /// Keys of at most 16 bytes (most keys): 28 bytes per bucket.
     ///
     /// foldhash: several times faster than SipHash on short keys (a quarter of replay time
     /// was SipHash). Seeded with a random 64-bit `seed` per index, kept in the hint file: an
@@ -110,7 +198,9 @@ pub(crate) struct Index {
     /// had, and the hint lists them in bucket order, so the load walks the table in order
     /// instead of missing the cache on every insert (1M inserts: ~250 ms at random, a fraction
     /// of that in order). The random per-index seed is what resists chosen-key flooding.
-    short: HashMap<ShortKey, Slot, FixedState>,
+    k16: HashMap<InlineKey<16>, Slot, FixedState>,
+    /// Keys of 17 to 24 bytes: 36 bytes per bucket.
+    k24: HashMap<InlineKey<24>, Slot, FixedState>,
     /// Longer keys, boxed.
     long: HashMap<Box<[u8]>, Slot, FixedState>,
     /// Expiry (Unix ms) by record offset, for the entries that have one.
@@ -135,7 +225,8 @@ impl Index {
     /// An empty index whose hashers have `seed` (the one a hint file was written with).
     pub(crate) fn with_seed(file: Arc<dyn FileHandle>, seed: u64) -> Self {
         Index {
-            short: HashMap::with_hasher(FixedState::with_seed(seed)),
+            k16: HashMap::with_hasher(FixedState::with_seed(seed)),
+            k24: HashMap::with_hasher(FixedState::with_seed(seed)),
             long: HashMap::with_hasher(FixedState::with_seed(seed)),
             expiries: HashMap::with_hasher(FixedState::with_seed(seed)),
             seed,
@@ -159,11 +250,7 @@ impl Index {
     }
 
     fn slot_of(&self, key: &[u8]) -> Option<&Slot> {
-        if key.len() <= SHORT {
-            self.short.get(key)
-        } else {
-            self.long.get(key)
-        }
+        by_len!(self, key, find(key))
     }
 
     /// The newest entry of `key`.
@@ -190,29 +277,35 @@ impl Index {
         self.remove(key)
     }
 
-    /// Every key with its entry (short keys first, in bucket order).
+    /// Every key with its entry (table by table, each in its bucket order).
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], Entry)> {
         self.iter_counted().map(|(k, e, _)| (k, e))
     }
 
-    /// Every key with its entry and read count.
+    /// Every key with its entry and read count (each table in its bucket order).
     pub(crate) fn iter_counted(&self) -> impl Iterator<Item = (&[u8], Entry, u8)> {
-        let short = self.short.iter().map(|(k, s)| (&**k, s));
+        let k16 = self.k16.iter().map(|(k, s)| (&**k, s));
+        let k24 = self.k24.iter().map(|(k, s)| (&**k, s));
         let long = self.long.iter().map(|(k, s)| (&**k, s));
-        short
+        k16.chain(k24)
             .chain(long)
             .map(|(k, s)| (k, self.entry(s), s.count()))
     }
 
-    /// Room for `short` more keys of at most [`SHORT`] bytes and `long` longer ones.
-    pub(crate) fn reserve(&mut self, short: usize, long: usize) {
-        self.short.reserve(short);
-        self.long.reserve(long);
+    /// Room for more keys, counted by table.
+    pub(crate) fn reserve(&mut self, sizes: Sizes) {
+        self.k16.reserve(sizes.k16);
+        self.k24.reserve(sizes.k24);
+        self.long.reserve(sizes.long);
     }
 
-    /// Keys of at most [`SHORT`] bytes.
-    pub(crate) fn short_len(&self) -> usize {
-        self.short.len()
+    /// Keys in each table.
+    pub(crate) fn sizes(&self) -> Sizes {
+        Sizes {
+            k16: self.k16.len(),
+            k24: self.k24.len(),
+            long: self.long.len(),
+        }
     }
 
     fn slot(&mut self, entry: Entry, count: u8) -> Slot {
@@ -233,30 +326,11 @@ impl Index {
     /// Records that `key`'s newest record is `entry` (a replaced entry's read count carries
     /// over: a new value of a popular key stays popular).
     pub(crate) fn put(&mut self, key: &[u8], entry: Entry) {
-        use std::collections::hash_map::Entry as MapEntry;
-        let old = match ShortKey::new(key) {
-            // A short key costs no allocation to build, so the entry API can hash once.
-            Some(short) => match self.short.entry(short) {
-                MapEntry::Occupied(mut o) => {
-                    let slot = Slot::new(entry, o.get().count());
-                    Some(std::mem::replace(o.get_mut(), slot))
-                }
-                MapEntry::Vacant(v) => {
-                    v.insert(Slot::new(entry, 0));
-                    None
-                }
-            },
-            None => match self.long.get_mut(key) {
-                Some(s) => {
-                    let slot = Slot::new(entry, s.count());
-                    Some(std::mem::replace(s, slot))
-                }
-                None => {
-                    self.long.insert(key.into(), Slot::new(entry, 0));
-                    None
-                }
-            },
-        };
+        let old = by_len!(
+            self,
+            key,
+            replace(key, |old| { Slot::new(entry, old.map_or(0, Slot::count)) })
+        );
         // The old slot's expiry is dropped before the new one's is recorded, so that the new
         // one stays even if the two offsets were ever equal.
         if let Some(old) = old {
@@ -272,16 +346,8 @@ impl Index {
     /// keys). Returns `false` if the key was there after all (its older entry is replaced, the
     /// accounting kept right).
     pub(crate) fn insert_new(&mut self, key: &[u8], entry: Entry, count: u8) -> bool {
-        let old = match ShortKey::new(key) {
-            Some(short) => {
-                let slot = self.slot(entry, count);
-                self.short.insert(short, slot)
-            }
-            None => {
-                let slot = self.slot(entry, count);
-                self.long.insert(key.into(), slot)
-            }
-        };
+        let slot = self.slot(entry, count);
+        let old = by_len!(self, key, replace(key, |_| slot));
         self.live_bytes += u64::from(entry.len);
         match old {
             Some(old) => {
@@ -303,7 +369,7 @@ impl Index {
 
     /// Keys in the table (expired ones included until they are removed).
     pub(crate) fn len(&self) -> usize {
-        self.short.len() + self.long.len()
+        self.k16.len() + self.k24.len() + self.long.len()
     }
 
     /// Records a tombstone for `key`; returns the entry it removed.
@@ -314,11 +380,7 @@ impl Index {
 
     /// Drops `key` without a record of its own (expiry, salvage).
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let old = if key.len() <= SHORT {
-            self.short.remove(key)
-        } else {
-            self.long.remove(key)
-        }?;
+        let old = by_len!(self, key, take(key))?;
         let entry = self.entry(&old);
         self.forget(&old);
         Some(entry)
@@ -423,9 +485,10 @@ mod tests {
     }
 
     #[test]
-    fn a_short_key_and_its_slot_take_28_bytes() {
+    fn a_16_byte_key_and_its_slot_take_28_bytes() {
         assert_eq!(std::mem::size_of::<Slot>(), 11);
-        assert_eq!(std::mem::size_of::<(ShortKey, Slot)>(), 28);
+        assert_eq!(std::mem::size_of::<(InlineKey<16>, Slot)>(), 28);
+        assert_eq!(std::mem::size_of::<(InlineKey<24>, Slot)>(), 36);
     }
 
     #[test]
@@ -450,6 +513,14 @@ mod tests {
                 },
             ),
             (
+                &b"twenty-four-bytes-long!!"[..],
+                Entry {
+                    offset: 77,
+                    len: 3,
+                    expiry: 0,
+                },
+            ),
+            (
                 &long[..],
                 Entry {
                     offset: 1 << 40,
@@ -462,11 +533,21 @@ mod tests {
             index.put(k, e);
             assert_eq!(index.get(k), Some(e));
         }
-        assert_eq!(index.len(), 3);
-        assert_eq!(index.short_len(), 2);
+        assert_eq!(index.len(), 4);
+        assert_eq!(
+            index.sizes(),
+            Sizes {
+                k16: 2,
+                k24: 1,
+                long: 1
+            }
+        );
         let mut seen: Vec<(Vec<u8>, Entry)> = index.iter().map(|(k, e)| (k.to_vec(), e)).collect();
         seen.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(seen.len(), 3);
+        let mut want: Vec<(Vec<u8>, Entry)> = cases.iter().map(|(k, e)| (k.to_vec(), *e)).collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(seen, want);
+        assert_eq!(index.remove(b"twenty-four-bytes-long!!"), Some(cases[2].1));
         // A new value without an expiry drops the old one's.
         index.put(b"sixteen-bytes-ok", entry(5, 0));
         assert_eq!(index.get(b"sixteen-bytes-ok"), Some(entry(5, 0)));
