@@ -29,7 +29,7 @@ use super::{Inner, dead_bytes};
 use crate::error::{Error, Result};
 use crate::fs::FileHandle;
 use crate::log::record::{FILE_HEADER, decode};
-use crate::log::replay::{Summary as ReplaySummary, replay};
+use crate::log::replay::{Summary as ReplaySummary, Window, replay};
 use crate::options::{Durability, RecoveryMode};
 use crate::sync::lock;
 
@@ -38,38 +38,6 @@ const WRITE_CHUNK: usize = 1 << 20;
 
 /// Free space required beyond the live bytes: for the records written during the copy.
 const SPACE_MARGIN: u64 = 1 << 20;
-
-/// Live records are read from the old log through windows of this many bytes.
-const READ_WINDOW: usize = 1 << 20;
-
-/// Coalesced reads of the old log: records sorted by offset are served from one read of up to
-/// [`READ_WINDOW`] bytes starting at the first of them, gaps (dead records) included, instead
-/// of one `pread` per record. A window starts at the first record the last one did not hold
-/// whole, so the reads add up to about the log's size at most (a record longer than a window
-/// is read alone).
-#[derive(Default)]
-struct Window {
-    buf: Vec<u8>,
-    start: u64,
-}
-
-impl Window {
-    /// The bytes of `entry`'s record; nothing at or past `limit` (the snapshot's end) is read.
-    fn record(&mut self, old: &dyn FileHandle, entry: &Entry, limit: u64) -> io::Result<&[u8]> {
-        let len = entry.len as usize;
-        let end = entry.offset + len as u64;
-        if entry.offset < self.start || end > self.start + self.buf.len() as u64 {
-            let span = limit.saturating_sub(entry.offset).min(READ_WINDOW as u64) as usize;
-            self.buf.resize(span.max(len), 0);
-            old.read_exact_at(&mut self.buf, entry.offset)?;
-            self.start = entry.offset;
-        }
-        let from = usize::try_from(entry.offset - self.start).unwrap_or(usize::MAX);
-        self.buf
-            .get(from..from.saturating_add(len))
-            .ok_or_else(|| io::Error::other("record outside the read window"))
-    }
-}
 
 /// State of the background compactor, behind `Inner::background`.
 #[derive(Debug, Default)]
@@ -140,7 +108,7 @@ impl Inner {
         let started = Instant::now();
         // The hint describes the file about to be replaced: gone (durably) before the rename,
         // so a hint never sits beside a log it does not describe.
-        self.remove_hint()?;
+        super::open::remove_durably(&*self.opts.fs, &self.hint_path, &self.dir)?;
         let copied = match self.snapshot_and_copy() {
             Ok(copied) => copied,
             Err(e) => {
@@ -152,19 +120,17 @@ impl Inner {
         let result = self.switch(copied);
         *lock(&self.evicted_meanwhile) = None;
         let fs = &*self.opts.fs;
-        let hint_temp = super::open::sibling(&self.path, super::open::HINT_TEMP);
         if result.is_err() {
             // The rename did not happen (or the switch handled it): the log is as it was.
             // Best effort; open removes leftover files anyway.
             let _ = fs.remove(&self.compact_path);
             if hint_written {
-                let _ = fs.remove(&hint_temp);
+                let _ = fs.remove(&self.hint_temp);
             }
-        } else if hint_written {
-            let dest = super::open::sibling(&self.path, super::open::HINT);
-            if let Err(e) = super::hint::publish(fs, &hint_temp, &dest) {
-                log::info!("{}: hint file not written: {e}", dest.display());
-            }
+        } else if hint_written
+            && let Err(e) = super::hint::publish(fs, &self.hint_temp, &self.hint_path)
+        {
+            log::info!("{}: hint file not written: {e}", self.hint_path.display());
         }
         let reclaimed = result?;
         let c = &self.counters;
@@ -286,15 +252,26 @@ impl Inner {
         let mut chunk = Vec::with_capacity(WRITE_CHUNK);
         chunk.extend_from_slice(FILE_HEADER);
         let mut flushed = 0u64;
-        let mut window = Window::default();
+        // Coalesced reads: a window of 1 MiB starting at the first record the last one did not
+        // hold whole serves the records in it, gaps (dead records) included, so the reads add up
+        // to about the log's size at most; a longer record is read alone.
+        let mut window = Window::new(old, limit);
         let mut damaged = vec![false; live.len()];
         let mut last = None;
         for &i in order {
             let Some((key, entry, _)) = live.get_mut(i) else {
                 continue;
             };
+            let len = entry.len as usize;
             let record = window
-                .record(old, entry, limit)
+                .bytes(entry.offset, len)
+                .and_then(|r| {
+                    if r.len() == len {
+                        Ok(r)
+                    } else {
+                        Err(io::ErrorKind::UnexpectedEof.into())
+                    }
+                })
                 .map_err(|e| Error::io("read", &self.path, e))?;
             let header = match decode(record, self.opts.max_value_len) {
                 Ok(r) if r.key == &**key => r.header,
@@ -332,26 +309,12 @@ impl Inner {
         Ok((flushed, last, damaged))
     }
 
-    /// Removes the log's hint file, durably, if there is one.
-    fn remove_hint(&self) -> Result<()> {
-        let fs = &*self.opts.fs;
-        let hint = super::open::sibling(&self.path, super::open::HINT);
-        if fs.exists(&hint).map_err(|e| Error::io("stat", &hint, e))? {
-            fs.remove(&hint)
-                .map_err(|e| Error::io("remove", &hint, e))?;
-            fs.sync_dir(&self.dir)
-                .map_err(|e| Error::io("fsync", &self.dir, e))?;
-        }
-        Ok(())
-    }
-
     /// Writes the hint of the copied records under its temporary name; whether it was.
     fn write_copied_hint(&self, covered: Covered, index: &Index) -> bool {
-        let temp = super::open::sibling(&self.path, super::open::HINT_TEMP);
-        match super::hint::write(&*self.opts.fs, &temp, covered, index) {
+        match super::hint::write(&*self.opts.fs, &self.hint_temp, covered, index) {
             Ok(()) => true,
             Err(e) => {
-                log::info!("{}: hint file not written: {e}", temp.display());
+                log::info!("{}: hint file not written: {e}", self.hint_temp.display());
                 false
             }
         }

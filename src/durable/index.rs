@@ -308,13 +308,6 @@ impl Index {
         }
     }
 
-    fn slot(&mut self, entry: Entry, count: u8) -> Slot {
-        if entry.expiry != 0 {
-            self.expiries.insert(entry.offset, entry.expiry);
-        }
-        Slot::new(entry, count)
-    }
-
     fn forget(&mut self, old: &Slot) {
         self.live_bytes -= u64::from(old.len());
         self.stale_records += 1;
@@ -326,40 +319,34 @@ impl Index {
     /// Records that `key`'s newest record is `entry` (a replaced entry's read count carries
     /// over: a new value of a popular key stays popular).
     pub(crate) fn put(&mut self, key: &[u8], entry: Entry) {
-        let old = by_len!(
-            self,
-            key,
-            replace(key, |old| { Slot::new(entry, old.map_or(0, Slot::count)) })
-        );
-        // The old slot's expiry is dropped before the new one's is recorded, so that the new
-        // one stays even if the two offsets were ever equal.
-        if let Some(old) = old {
-            self.forget(&old);
-        }
-        if entry.expiry != 0 {
-            self.expiries.insert(entry.offset, entry.expiry);
-        }
-        self.live_bytes += u64::from(entry.len);
+        self.set(key, entry, |old| old.map_or(0, Slot::count));
     }
 
     /// Adds a key known to be absent, with its read count (building an index from unique
     /// keys). Returns `false` if the key was there after all (its older entry is replaced, the
     /// accounting kept right).
     pub(crate) fn insert_new(&mut self, key: &[u8], entry: Entry, count: u8) -> bool {
-        let slot = self.slot(entry, count);
-        let old = by_len!(self, key, replace(key, |_| slot));
-        self.live_bytes += u64::from(entry.len);
-        match old {
-            Some(old) => {
-                self.forget(&old);
-                // The old slot may have shared the new one's offset: keep its expiry.
-                if entry.expiry != 0 {
-                    self.expiries.insert(entry.offset, entry.expiry);
-                }
-                false
-            }
-            None => true,
+        self.set(key, entry, |_| count).is_none()
+    }
+
+    /// Sets `key`'s entry, its read count `count(the old slot)`; returns the old slot.
+    fn set(
+        &mut self,
+        key: &[u8],
+        entry: Entry,
+        count: impl FnOnce(Option<&Slot>) -> u8,
+    ) -> Option<Slot> {
+        let old = by_len!(self, key, replace(key, |old| Slot::new(entry, count(old))));
+        // The old slot's expiry is dropped before the new one's is recorded, so that the new
+        // one stays even if the two offsets were ever equal.
+        if let Some(old) = &old {
+            self.forget(old);
         }
+        if entry.expiry != 0 {
+            self.expiries.insert(entry.offset, entry.expiry);
+        }
+        self.live_bytes += u64::from(entry.len);
+        old
     }
 
     /// The hashers' seed.

@@ -74,6 +74,9 @@ struct Inner {
     path: PathBuf,
     dir: PathBuf,
     compact_path: PathBuf,
+    /// The hint file, and the name it is written under first.
+    hint_path: PathBuf,
+    hint_temp: PathBuf,
     opts: Options,
     index: RwLock<Index>,
     writer: Mutex<Writer>,
@@ -119,6 +122,8 @@ impl DurableKVCache {
         let inner = Arc::new(Inner {
             dir: open::parent_dir(&path),
             compact_path: open::sibling(&path, ".compact"),
+            hint_path: open::sibling(&path, open::HINT),
+            hint_temp: open::sibling(&path, open::HINT_TEMP),
             writer: Mutex::new(Writer {
                 file: Arc::clone(&opened.file),
                 end: opened.data_end,
@@ -560,14 +565,12 @@ impl Inner {
         if covered.last_seq != w.seq {
             return;
         }
-        let temp = open::sibling(&self.path, open::HINT_TEMP);
-        let dest = open::sibling(&self.path, open::HINT);
         let index = self.read_index();
         let fs = &*self.opts.fs;
-        let written =
-            hint::write(fs, &temp, covered, &index).and_then(|()| hint::publish(fs, &temp, &dest));
+        let written = hint::write(fs, &self.hint_temp, covered, &index)
+            .and_then(|()| hint::publish(fs, &self.hint_temp, &self.hint_path));
         if let Err(e) = written {
-            log::info!("{}: hint file not written: {e}", dest.display());
+            log::info!("{}: hint file not written: {e}", self.hint_path.display());
         }
     }
 }

@@ -39,6 +39,15 @@ pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Removes `path` if it is there, and makes the removal durable (fsyncs `dir`).
+pub(super) fn remove_durably(fs: &dyn FileSystem, path: &Path, dir: &Path) -> Result<()> {
+    if fs.exists(path).map_err(|e| Error::io("stat", path, e))? {
+        fs.remove(path).map_err(|e| Error::io("remove", path, e))?;
+        fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+    }
+    Ok(())
+}
+
 /// The directory holding `path`, for directory fsyncs.
 pub(super) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
@@ -71,16 +80,9 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
     // A compaction that did not reach its rename left this behind; the log is intact. (And a
     // hint that was never renamed into place.)
     let compact_path = sibling(path, ".compact");
-    for leftover in [&compact_path, &sibling(path, HINT_TEMP)] {
-        if !opts.read_only
-            && fs
-                .exists(leftover)
-                .map_err(|e| Error::io("stat", leftover, e))?
-        {
-            fs.remove(leftover)
-                .map_err(|e| Error::io("remove", leftover, e))?;
-            fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
-        }
+    if !opts.read_only {
+        remove_durably(fs, &compact_path, &dir)?;
+        remove_durably(fs, &sibling(path, HINT_TEMP), &dir)?;
     }
 
     if opts.read_only {
@@ -121,16 +123,8 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
 
     // A hint that was not used may describe bytes this open is about to cut (a Strict open
     // of a log whose prefix was damaged since): gone, durably, before the cut.
-    let hint_path = sibling(path, HINT);
-    if !hint_used
-        && !opts.read_only
-        && fs
-            .exists(&hint_path)
-            .map_err(|e| Error::io("stat", &hint_path, e))?
-    {
-        fs.remove(&hint_path)
-            .map_err(|e| Error::io("remove", &hint_path, e))?;
-        fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
+    if !hint_used && !opts.read_only {
+        remove_durably(fs, &sibling(path, HINT), &dir)?;
     }
 
     // Torn tail or preallocated space: cut back to the last intact record and make the cut

@@ -53,7 +53,9 @@ pub(crate) struct Summary {
     pub(crate) torn_tail_bytes: u64,
 }
 
-struct Window<'a> {
+/// Reads a file through a window of at least [`WINDOW`] bytes: the scan below, and
+/// compaction's reads of the live records (coalesced instead of one `pread` per record).
+pub(crate) struct Window<'a> {
     file: &'a dyn FileHandle,
     file_len: u64,
     buf: Vec<u8>,
@@ -61,7 +63,8 @@ struct Window<'a> {
 }
 
 impl<'a> Window<'a> {
-    fn new(file: &'a dyn FileHandle, file_len: u64) -> Self {
+    /// A window over the first `file_len` bytes of `file` (nothing past them is read).
+    pub(crate) fn new(file: &'a dyn FileHandle, file_len: u64) -> Self {
         Window {
             file,
             file_len,
@@ -70,19 +73,22 @@ impl<'a> Window<'a> {
         }
     }
 
-    /// Up to `want` (≤ WINDOW) bytes at `off`; fewer only at the end of the file.
-    fn bytes(&mut self, off: u64, want: usize) -> io::Result<&[u8]> {
-        let want =
-            want.min(usize::try_from(self.file_len.saturating_sub(off)).unwrap_or(usize::MAX));
+    /// Up to `want` bytes at `off`; fewer only at the end of the file. When they are not in
+    /// the window, it moves to `off` and reads `WINDOW` bytes there, or `want` if more (the
+    /// scan never asks for more than `WINDOW`).
+    pub(crate) fn bytes(&mut self, off: u64, want: usize) -> io::Result<&[u8]> {
+        let left = usize::try_from(self.file_len.saturating_sub(off)).unwrap_or(usize::MAX);
+        let want = want.min(left);
         let end = off + want as u64;
         if off < self.start || end > self.start + self.buf.len() as u64 {
-            let n = WINDOW.min(usize::try_from(self.file_len - off).unwrap_or(WINDOW));
-            self.buf.resize(n, 0);
+            self.buf.resize(WINDOW.max(want).min(left), 0);
             self.file.read_exact_at(&mut self.buf, off)?;
             self.start = off;
         }
-        let from = (off - self.start) as usize;
-        Ok(&self.buf[from..from + want])
+        let from = usize::try_from(off - self.start).unwrap_or(usize::MAX);
+        self.buf
+            .get(from..from.saturating_add(want))
+            .ok_or_else(|| io::Error::other("read window out of step"))
     }
 }
 
