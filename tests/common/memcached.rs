@@ -73,6 +73,13 @@ impl Memcached {
                 return false;
             }
             if TcpStream::connect(&self.addr).is_ok() {
+                // The port answered, but perhaps another test's server took it first and
+                // this memcached is about to exit with "address in use" (a refused
+                // connection later, found in CI): it must still run a moment after.
+                std::thread::sleep(Duration::from_millis(100));
+                if let Ok(Some(_)) = child.try_wait() {
+                    return false;
+                }
                 self.child = Some(child);
                 return true;
             }
