@@ -246,4 +246,7 @@ impl KvStore for AnyStore {
     fn recover(&self) -> Result<bool> {
         dispatch!(self, s => s.recover())
     }
+    fn waits(&self) -> crate::store::Waits {
+        dispatch!(self, s => s.waits())
+    }
 }

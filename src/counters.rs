@@ -66,6 +66,11 @@ macro_rules! stats {
                 $( stats.$counter = $crate::counters::load(&self.$counter); )*
             }
 
+            /// Sets every counter back to zero (memcached's `stats reset`).
+            pub(crate) fn reset(&self) {
+                $( self.$counter.store(0, ::std::sync::atomic::Ordering::Relaxed); )*
+            }
+
             /// The counters as `(name, value)` rows, in declaration order.
             pub(crate) fn rows(&self) -> Vec<(&'static str, u64)> {
                 vec![ $( (stringify!($counter), $crate::counters::load(&self.$counter)), )* ]

@@ -137,6 +137,7 @@ pub mod future;
 mod log;
 mod memory;
 mod options;
+mod protocol;
 mod remote;
 #[cfg(feature = "server")]
 pub mod server;
@@ -175,7 +176,7 @@ pub use remote::ring::{
     DEFAULT_VNODES, NodeStats, ShardedStats, ShardedStore, ShardedStoreBuilder, ring_hash,
 };
 pub use spec::StoreSpec;
-pub use store::KvStore;
+pub use store::{KvStore, Waits};
 
 /// The README's examples, compiled as doctests so they cannot drift from the API (its async
 /// example needs the `tokio` feature, as `./scripts/test` builds them).

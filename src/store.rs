@@ -83,6 +83,13 @@ pub trait KvStore: Send + Sync {
         }
     }
 
+    /// Which of its calls may wait long — for an `fdatasync` or the network — so that an
+    /// event loop serving many clients runs those on threads of their own and the rest in
+    /// place. [`Waits::Always`] by default (a remote store).
+    fn waits(&self) -> Waits {
+        Waits::Always
+    }
+
     /// Brings a store that refuses writes after a failure back into service, when it can:
     /// `Ok(true)` when it recovered, `Ok(false)` when there was nothing to recover, an error
     /// when it cannot yet (try again later). Nothing by default; see
@@ -90,6 +97,20 @@ pub trait KvStore: Send + Sync {
     fn recover(&self) -> Result<bool> {
         Ok(false)
     }
+}
+
+/// Which calls of a [`KvStore`] may wait long ([`KvStore::waits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Waits {
+    /// None: every call is served from memory or the page cache (a [`DurableKVCache`] whose
+    /// writes do not wait for `fdatasync`, a [`MemoryCache`](crate::MemoryCache)).
+    Never,
+    /// Writes wait for the disk (a [`DurableKVCache`] with
+    /// [`Durability::Sync`](crate::Durability::Sync)); reads do not.
+    Writes,
+    /// Any call may wait (for the network).
+    Always,
 }
 
 impl<T: KvStore + ?Sized> KvStore for Arc<T> {
@@ -122,6 +143,9 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     }
     fn recover(&self) -> Result<bool> {
         (**self).recover()
+    }
+    fn waits(&self) -> Waits {
+        (**self).waits()
     }
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         (**self).keys_with_prefix(prefix)
@@ -161,6 +185,12 @@ impl KvStore for DurableKVCache {
     }
     fn recover(&self) -> Result<bool> {
         DurableKVCache::recover(self)
+    }
+    fn waits(&self) -> Waits {
+        match self.durability() {
+            crate::Durability::Sync => Waits::Writes,
+            _ => Waits::Never,
+        }
     }
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         Ok(Some(

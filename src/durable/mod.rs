@@ -191,6 +191,11 @@ impl DurableKVCache {
         &self.inner.path
     }
 
+    /// When a write is durable ([`DurableKVCacheBuilder::durability`]).
+    pub fn durability(&self) -> Durability {
+        self.inner.opts.durability
+    }
+
     /// The largest value [`put`](Self::put) accepts
     /// ([`DurableKVCacheBuilder::max_value_len`]).
     pub fn max_value_len(&self) -> u64 {

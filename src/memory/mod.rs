@@ -508,6 +508,9 @@ impl Shard {
 }
 
 impl KvStore for MemoryCache {
+    fn waits(&self) -> crate::store::Waits {
+        crate::store::Waits::Never
+    }
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(MemoryCache::get(self, key))
     }

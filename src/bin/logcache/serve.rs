@@ -34,10 +34,11 @@ pub struct Args {
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30.0)]
     shutdown_grace: f64,
-    /// Also speak memcached's text protocol on this address (e.g. 127.0.0.1:11211), over the
-    /// same embedded store: a memcached that keeps what it acknowledged through `kill -9`.
-    #[arg(long)]
-    memcached: Option<SocketAddr>,
+    /// Also speak memcached's text protocol on this address (e.g. 127.0.0.1:11211, or
+    /// unix:/path/to/socket as memcached's -s), over the same embedded store: a memcached that
+    /// keeps what it acknowledged through `kill -9`.
+    #[arg(long, value_parser = parse_memcached_listen)]
+    memcached: Option<MemcachedListen>,
     /// Let the memcached listener take a non-loopback address (its protocol has no
     /// authentication: only on a network you trust).
     #[arg(long)]
@@ -45,6 +46,13 @@ pub struct Args {
     /// The largest memcached item, in bytes (memcached's -I).
     #[arg(long, default_value = "1MiB", value_parser = crate::parse_size)]
     max_item_size: u64,
+    /// memcached connections served at once (memcached's -c); more are refused and logged.
+    #[arg(long, default_value_t = 1024)]
+    memcached_max_connections: usize,
+    /// Bytes of memcached values received and not yet stored, over all connections: past it
+    /// a `set` waits for room (suffixes as above).
+    #[arg(long, default_value = "256MiB", value_parser = crate::parse_size)]
+    memcached_inflight: u64,
     /// When a write is durable: `sync` (an answer means on disk; the default with
     /// --memcached), `interval:MS` or `none` (the default for HTTP alone, which syncs
     /// before every answer anyway).
@@ -53,6 +61,26 @@ pub struct Args {
     /// No HTTP listener: memcached's protocol only.
     #[arg(long, requires = "memcached")]
     no_http: bool,
+}
+
+/// Where the memcached door listens.
+#[derive(Debug, Clone)]
+pub enum MemcachedListen {
+    Tcp(SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
+/// `HOST:PORT` or `unix:PATH`.
+fn parse_memcached_listen(s: &str) -> Result<MemcachedListen, String> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("`unix:` needs a socket path, e.g. unix:/run/logcache.sock".into());
+        }
+        return Ok(MemcachedListen::Unix(path.into()));
+    }
+    s.parse()
+        .map(MemcachedListen::Tcp)
+        .map_err(|_| format!("`{s}`: give HOST:PORT (e.g. 127.0.0.1:11211) or unix:PATH"))
 }
 
 /// `sync`, `none` or `interval:MS`.
@@ -166,13 +194,18 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
     }
     let cache = Arc::new(builder.open()?);
 
-    let memcached = match a.memcached {
+    let memcached = match &a.memcached {
         None => None,
-        Some(addr) => {
+        Some(listen) => {
             let mut mc = MemcacheConfig::default();
-            mc.listen = addr;
+            match listen {
+                MemcachedListen::Tcp(addr) => mc.listen = *addr,
+                MemcachedListen::Unix(path) => mc.unix_socket = Some(path.clone()),
+            }
             mc.allow_remote = a.memcached_remote;
             mc.max_item_size = usize::try_from(a.max_item_size).unwrap_or(usize::MAX);
+            mc.max_connections = a.memcached_max_connections;
+            mc.max_inflight_bytes = usize::try_from(a.memcached_inflight).unwrap_or(usize::MAX);
             mc.limit_maxbytes = a.capacity.unwrap_or(0);
             Some(MemcacheServer::bind(mc, Arc::clone(&store))?)
         }
@@ -181,10 +214,10 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(a.max_connections.saturating_add(16))
-        .thread_name("logcache-http")
+        .thread_name("logcache-serve")
         .build()
         .context("cannot start the async runtime")?;
-    let memcached = runtime.block_on(async {
+    runtime.block_on(async {
         let shutdown = shutdown_signal()?;
         let server = match a.no_http {
             true => None,
@@ -194,15 +227,12 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
         if let Some(server) = &server {
             writeln!(out, "listening on http://{}", server.local_addr())?;
         }
+        // One event loop for both doors: the memcached door is a task on this runtime.
         let memcached = match memcached {
             Some(mc) => {
-                writeln!(out, "memcached protocol on {}", mc.local_addr())?;
+                writeln!(out, "memcached protocol on {}", mc.endpoint())?;
                 let stopper = mc.stopper();
-                let thread = std::thread::Builder::new()
-                    .name("logcache-memcached-accept".into())
-                    .spawn(move || mc.run())
-                    .context("cannot start the memcached listener")?;
-                Some((stopper, thread))
+                Some((stopper, tokio::spawn(mc.serve())))
             }
             None => None,
         };
@@ -212,12 +242,13 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
             Some(server) => server.run(shutdown).await?,
             None => shutdown.await,
         }
-        anyhow::Ok(memcached)
+        if let Some((stopper, task)) = memcached {
+            stopper.stop();
+            // Each connection ends after the request it is running.
+            let _ = task.await;
+        }
+        anyhow::Ok(())
     })?;
-    if let Some((stopper, thread)) = memcached {
-        stopper.stop();
-        let _ = thread.join();
-    }
     runtime.shutdown_timeout(Duration::from_secs(5));
     drop(
         Arc::try_unwrap(cache)

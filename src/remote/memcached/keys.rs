@@ -60,58 +60,7 @@ pub(super) fn wire_key(key: &[u8], text: bool) -> WireKey {
     }
 }
 
-/// Standard base64 with padding.
-pub(super) fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Decodes standard base64 (padding optional); `None` for anything else. (The memcached
-/// front end reads `b` keys with it.)
-#[cfg_attr(not(feature = "server"), allow(dead_code))]
-pub(crate) fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
-    let text = text
-        .strip_suffix(b"==")
-        .or(text.strip_suffix(b"="))
-        .unwrap_or(text);
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in text {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = acc << 6 | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Leftover bits must be zero padding, and a lone 6-bit group is no byte at all.
-    (acc == 0 && bits < 6).then_some(out)
-}
+pub(super) use crate::protocol::memcache::base64;
 
 /// memcached's expiry for a TTL: whole seconds, at least 1; over 30 days as a Unix time.
 pub(super) fn exptime(ttl: Duration) -> u64 {
@@ -133,35 +82,6 @@ pub(super) fn unix_now() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_round_trips() {
-        for n in 0..40u8 {
-            let data: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
-            assert_eq!(base64_decode(base64(&data).as_bytes()), Some(data));
-        }
-        assert_eq!(base64_decode(b"Zm9v"), Some(b"foo".to_vec()));
-        assert_eq!(
-            base64_decode(b"Zm8"),
-            Some(b"fo".to_vec()),
-            "padding optional"
-        );
-        assert_eq!(base64_decode(b"Zm9"), None, "non-zero leftover bits");
-        assert_eq!(base64_decode(b"Z"), None);
-        assert_eq!(base64_decode(b"Zm9v!"), None);
-    }
-
-    #[test]
-    fn base64_matches_the_standard() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foob"), "Zm9vYg==");
-        assert_eq!(base64(b"fooba"), "Zm9vYmE=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
-    }
 
     #[test]
     fn keys_go_plain_base64_or_hashed() {

@@ -12,19 +12,17 @@ pub(super) use crate::counters::bump;
 use crate::counters::stats;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
-#[cfg(feature = "server")]
-pub(crate) use keys::base64_decode;
 use keys::{WireKey, exptime, unix_now, wire_key};
 use pool::{Conn, Failure, unexpected};
 
 /// The longest key memcached takes as text.
-pub const MEMCACHED_MAX_KEY: usize = 250;
+pub const MEMCACHED_MAX_KEY: usize = crate::protocol::memcache::MAX_KEY;
 /// The longest binary key that fits in 250 characters of base64.
 const MAX_BINARY_KEY: usize = 186;
 /// memcached's `struct item` on 64-bit builds, plus the key's NUL and the data's `\r\n`.
 const ITEM_HEADER: u64 = 48 + 1 + 2;
 /// memcached reads an expiry over 30 days as an absolute Unix time.
-const RELATIVE_TTL_MAX: u64 = 30 * 24 * 3600;
+const RELATIVE_TTL_MAX: u64 = crate::protocol::memcache::RELATIVE_MAX_SECS as u64;
 /// The longest response line accepted.
 const MAX_LINE: usize = 8192;
 /// Client flag of an item stored under a digest of a long key.

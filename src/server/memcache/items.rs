@@ -30,8 +30,11 @@ const HEADER: usize = 4 + 8 + 1;
 pub(super) const STALE: u8 = 1;
 /// State bit: a fetch has been told it won (`W`); later ones are told `Z`.
 pub(super) const WON: u8 = 2;
+/// State bit: the key was given in base64 (meta `b`): returned in base64 (`k`), as
+/// memcached returns it.
+pub(super) const BINARY: u8 = 4;
 /// memcached reads an exptime above 30 days as an absolute Unix time.
-const RELATIVE_MAX: i64 = 30 * 24 * 3600;
+const RELATIVE_MAX: i64 = crate::protocol::memcache::RELATIVE_MAX_SECS;
 const STRIPES: usize = 256;
 
 /// One item.
@@ -97,6 +100,8 @@ pub(super) struct Cond {
     pub(super) explicit: Option<u64>,
     /// Meta `I`: when `compare` is older than the item's CAS, store anyway, marked stale.
     pub(super) invalidate: bool,
+    /// The key came in base64 (meta `b`): the item is marked [`BINARY`].
+    pub(super) binary: bool,
 }
 
 /// A storage command's answer.
@@ -120,6 +125,36 @@ pub(super) enum Delta {
     NonNumeric,
     /// The CAS to compare did not match.
     Exists,
+}
+
+/// What an `mg` may change: its `T`, `N`, `R` and `E` flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Lease {
+    /// A new exptime for the item (`T`).
+    pub(super) touch: Option<i64>,
+    /// Create an empty item with this exptime on a miss, and win its recache (`N`).
+    pub(super) vivify: Option<i64>,
+    /// Win the recache when less TTL than this, in seconds, is left (`R`).
+    pub(super) recache: Option<i64>,
+    /// The CAS an item changed by this fetch gets (`E`).
+    pub(super) explicit: Option<u64>,
+    /// The key came in base64 (`b`): an item created is marked [`BINARY`].
+    pub(super) binary: bool,
+}
+
+/// How `md` keeps an item instead of deleting it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Invalidate {
+    /// A new exptime (`T`, with `I` only).
+    pub(super) touch: Option<i64>,
+    /// The new CAS (`E`).
+    pub(super) explicit: Option<u64>,
+    /// Only if the item's CAS is this (`C`).
+    pub(super) compare: Option<u64>,
+    /// Empty the value (`x`).
+    pub(super) empty: bool,
+    /// Mark it stale (`I`).
+    pub(super) stale: bool,
 }
 
 /// What `touch` found.
@@ -198,6 +233,8 @@ pub(super) struct Items<S: KvStore> {
     hasher: foldhash::fast::FixedState,
     /// The next CAS value, and the high-water mark stored (values below it may be used).
     cas: Mutex<(u64, u64)>,
+    /// When a delayed `flush_all` takes effect, in Unix milliseconds (0: none pending).
+    flush_at: std::sync::atomic::AtomicU64,
 }
 
 impl<S: KvStore> Items<S> {
@@ -224,6 +261,7 @@ impl<S: KvStore> Items<S> {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x6d63),
             cas: Mutex::new((mark, mark)),
+            flush_at: std::sync::atomic::AtomicU64::new(0),
         };
         Ok(items)
     }
@@ -271,12 +309,6 @@ impl<S: KvStore> Items<S> {
             data: data.to_vec(),
             expiry,
         }))
-    }
-
-    /// Writes an item with a new CAS, returned; an expiry in the past removes the key
-    /// instead (`None`).
-    fn put(&self, key: &[u8], flags: u32, exp: Exp, data: &[u8]) -> Result<Option<u64>> {
-        self.put_as(key, flags, None, 0, exp, data)
     }
 
     /// Writes an item with `cas` (a new one when `None`) and `state`.
@@ -335,8 +367,9 @@ impl<S: KvStore> Items<S> {
             compare,
             explicit,
             invalidate,
+            binary,
         } = cond;
-        let mut state = 0;
+        let mut state = if binary { BINARY } else { 0 };
         let current = match (mode, compare) {
             (Mode::Set, None) => None,
             _ => self.get(key)?,
@@ -347,7 +380,12 @@ impl<S: KvStore> Items<S> {
                     bump(&self.counts.cas_misses);
                     return Ok(Outcome::NotFound);
                 }
-                Some(item) if invalidate && want < item.cas => state = STALE,
+                // A late write of an older version: stored, but stale, keeping the item's
+                // TTL and its win mark (a client already recaching it keeps its token), as
+                // memcached does.
+                Some(item) if invalidate && want < item.cas => {
+                    state |= STALE | (item.state & WON);
+                }
                 Some(item) if item.cas != want => {
                     bump(&self.counts.cas_badval);
                     return Ok(Outcome::Exists);
@@ -355,6 +393,10 @@ impl<S: KvStore> Items<S> {
                 Some(_) => bump(&self.counts.cas_hits),
             }
         }
+        let exp = match &current {
+            Some(item) if state & STALE != 0 => Exp::from_expiry(item.expiry),
+            _ => exp,
+        };
         let cas = match (mode, &current) {
             (Mode::Set, _) | (Mode::Add, None) | (Mode::Replace, Some(_)) => {
                 self.put_as(key, flags, explicit, state, exp, data)?
@@ -404,17 +446,22 @@ impl<S: KvStore> Items<S> {
 
     /// `incr` / `decr`: 64-bit, `incr` wrapping, `decr` stopping at 0. A shorter result keeps
     /// the item's length, padded with spaces, as memcached does. The meta protocol's `ma` may
-    /// create a missing counter (`vivify`: its exptime and initial value) and compare a CAS.
+    /// create a missing counter (`vivify`: its exptime and initial value), compare a CAS and
+    /// give the item a new exptime (`touch`, meta `T`).
     pub(super) fn delta(
         &self,
         key: &[u8],
         incr: bool,
         by: u64,
         vivify: Option<(i64, u64)>,
+        touch: Option<i64>,
         cond: Cond,
     ) -> Result<Delta> {
         let Cond {
-            compare, explicit, ..
+            compare,
+            explicit,
+            binary,
+            ..
         } = cond;
         let _stripe = self.stripe(key);
         let (hits, misses) = if incr {
@@ -426,7 +473,9 @@ impl<S: KvStore> Items<S> {
             bump(misses);
             if let Some((exptime, initial)) = vivify {
                 let exp = Exp::from_exptime(exptime, self.now());
-                let cas = self.put_as(key, 0, explicit, 0, exp, initial.to_string().as_bytes())?;
+                let state = if binary { BINARY } else { 0 };
+                let text = initial.to_string();
+                let cas = self.put_as(key, 0, explicit, state, exp, text.as_bytes())?;
                 return Ok(Delta::Value(initial, cas.unwrap_or(0)));
             }
             return Ok(Delta::NotFound);
@@ -434,7 +483,7 @@ impl<S: KvStore> Items<S> {
         if compare.is_some_and(|want| want != item.cas) {
             return Ok(Delta::Exists);
         }
-        let Some(n) = parse_counter(&item.data) else {
+        let Some(n) = crate::protocol::memcache::counter(&item.data) else {
             return Ok(Delta::NonNumeric);
         };
         bump(hits);
@@ -447,72 +496,93 @@ impl<S: KvStore> Items<S> {
         if text.len() < item.data.len() {
             text.resize(item.data.len(), b' ');
         }
-        let exp = Exp::from_expiry(item.expiry);
-        let cas = self.put_as(key, item.flags, explicit, 0, exp, &text)?;
+        let exp = match touch {
+            Some(t) => Exp::from_exptime(t, self.now()),
+            None => Exp::from_expiry(item.expiry),
+        };
+        let cas = self.put_as(key, item.flags, explicit, item.state & BINARY, exp, &text)?;
         Ok(Delta::Value(new, cas.unwrap_or(0)))
     }
 
-    /// `mg` with the stale/win marks: the item (or, with `vivify` = an exptime, an empty one
-    /// created on a miss), and what this fetch is told: `(item, won_before, wins)`. A fetch
-    /// wins when it creates the item, or finds it stale with no win handed out yet; winning
-    /// is recorded, so later fetches are told `Z`.
-    pub(super) fn lease_get(
-        &self,
-        key: &[u8],
-        vivify: Option<i64>,
-        touch: Option<i64>,
-    ) -> Result<Option<(Item, bool, bool)>> {
+    /// `mg` with the stale/win marks: the item (or, with `lease.vivify` = an exptime, an
+    /// empty one created on a miss), and what this fetch is told: `(item, won_before, wins)`.
+    /// A fetch wins when it creates the item, finds it stale with no win handed out yet, or
+    /// finds less TTL left than `lease.recache` (seconds); winning is recorded, so later
+    /// fetches are told `Z`. A plain fetch of an item that is not stale takes no lock and
+    /// writes nothing.
+    pub(super) fn lease_get(&self, key: &[u8], lease: Lease) -> Result<Option<(Item, bool, bool)>> {
+        let plain = lease.vivify.is_none() && lease.touch.is_none() && lease.recache.is_none();
+        if plain {
+            match self.get(key)? {
+                None => return Ok(None),
+                Some(item) if item.state & STALE == 0 => {
+                    let won_before = item.state & WON != 0;
+                    return Ok(Some((item, won_before, false)));
+                }
+                Some(_) => {} // stale: may win, under the key's lock
+            }
+        }
         let _stripe = self.stripe(key);
+        let now = self.now();
         let Some(mut item) = self.get(key)? else {
-            let Some(exptime) = vivify else {
+            let Some(exptime) = lease.vivify else {
                 return Ok(None);
             };
-            let exp = Exp::from_exptime(exptime, self.now());
-            let Some(cas) = self.put_as(key, 0, None, WON, exp, b"")? else {
+            let exp = Exp::from_exptime(exptime, now);
+            let state = WON | if lease.binary { BINARY } else { 0 };
+            let Some(cas) = self.put_as(key, 0, lease.explicit, state, exp, b"")? else {
                 return Ok(None);
             };
             let item = self.get(key)?.unwrap_or(Item {
                 flags: 0,
                 cas,
-                state: WON,
+                state,
                 data: Vec::new(),
                 expiry: 0,
             });
             return Ok(Some((item, false, true)));
         };
         let won_before = item.state & WON != 0;
-        let wins = item.state & STALE != 0 && !won_before;
-        let exp = match touch {
-            Some(t) => Some(Exp::from_exptime(t, self.now())),
+        let short_ttl = lease.recache.is_some_and(|r| {
+            item.expiry != 0 && item.expiry.saturating_sub(now) < (r.max(0) as u64) * 1000
+        });
+        let wins = !won_before && (item.state & STALE != 0 || short_ttl);
+        let exp = match lease.touch {
+            Some(t) => Some(Exp::from_exptime(t, now)),
             None if wins => Some(Exp::from_expiry(item.expiry)),
             None => None,
         };
         if let Some(exp) = exp {
             let state = if wins { item.state | WON } else { item.state };
-            self.put_as(key, item.flags, Some(item.cas), state, exp, &item.data)?;
+            let cas = lease.explicit.or(Some(item.cas));
+            self.put_as(key, item.flags, cas, state, exp, &item.data)?;
             item = self.get(key)?.unwrap_or(item);
         }
         Ok(Some((item, won_before, wins)))
     }
 
-    /// `md … I`: the item stays, marked stale (its CAS raised, or set to `explicit`; its win
-    /// mark cleared), with a new expiry if `touch` is given. `false` when there is none.
-    pub(super) fn invalidate(
-        &self,
-        key: &[u8],
-        touch: Option<i64>,
-        explicit: Option<u64>,
-    ) -> Result<bool> {
+    /// `md … I` / `md … x`: the item stays — marked stale with `stale` (its win mark
+    /// cleared), emptied with `empty` — with a new CAS (or `explicit`), and a new expiry if
+    /// `touch` is given. Only if its CAS is `compare`, when given.
+    pub(super) fn invalidate(&self, key: &[u8], how: Invalidate) -> Result<Outcome> {
         let _stripe = self.stripe(key);
         let Some(item) = self.get(key)? else {
-            return Ok(false);
+            return Ok(Outcome::NotFound);
         };
-        let exp = match touch {
-            Some(t) => Exp::from_exptime(t, self.now()),
-            None => Exp::from_expiry(item.expiry),
+        if how.compare.is_some_and(|c| c != item.cas) {
+            return Ok(Outcome::Exists);
+        }
+        let exp = match how.touch {
+            Some(t) if how.stale => Exp::from_exptime(t, self.now()),
+            _ => Exp::from_expiry(item.expiry),
         };
-        self.put_as(key, item.flags, explicit, STALE, exp, &item.data)?;
-        Ok(true)
+        let (flags, data) = match how.empty {
+            true => (0, &[][..]),
+            false => (item.flags, &item.data[..]),
+        };
+        let state = (item.state & BINARY) | if how.stale { STALE } else { 0 };
+        let cas = self.put_as(key, flags, how.explicit, state, exp, data)?;
+        Ok(Outcome::Stored(cas.unwrap_or(0)))
     }
 
     /// `touch` and `gat`: a new expiry for the item; it is returned (with a new CAS).
@@ -525,16 +595,64 @@ impl<S: KvStore> Items<S> {
         };
         bump(&self.counts.touch_hits);
         let exp = Exp::from_exptime(exptime, self.now());
-        self.put(key, item.flags, exp, &item.data)?;
+        self.put_as(key, item.flags, None, item.state & BINARY, exp, &item.data)?;
         if exp == Exp::Gone {
             return Ok(Touch::Expired);
         }
         Ok(Touch::Done(self.get(key)?.unwrap_or(item)))
     }
 
+    /// Removes `key` without counting it (a `set` refused as too large drops the old value,
+    /// as memcached does, so that no stale value outlives a failed write).
+    pub(super) fn discard(&self, key: &[u8]) -> Result<()> {
+        let _stripe = self.stripe(key);
+        self.store.delete(&Self::store_key(key))?;
+        Ok(())
+    }
+
+    /// `flush_all` at `at_ms` (Unix milliseconds): one pending flush, as memcached keeps one
+    /// `oldest_live` time; a later `flush_all` replaces it. Run by the first command after
+    /// that moment ([`flush_due`](Self::flush_due)).
+    pub(super) fn flush_at(&self, at_ms: u64) {
+        self.flush_at
+            .store(at_ms.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a delayed `flush_all` is due now.
+    pub(super) fn flush_due(&self) -> bool {
+        let at = self.flush_at.load(std::sync::atomic::Ordering::Relaxed);
+        at != 0 && at <= self.now()
+    }
+
+    /// Runs a due delayed flush (once, whichever connection gets here first).
+    pub(super) fn run_due_flush(&self) -> Result<()> {
+        let at = self.flush_at.load(std::sync::atomic::Ordering::Relaxed);
+        if at == 0 || at > self.now() {
+            return Ok(());
+        }
+        if self
+            .flush_at
+            .compare_exchange(
+                at,
+                0,
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            self.flush_keys()?;
+        }
+        Ok(())
+    }
+
     /// `flush_all`: every item is gone (durably: a tombstone each).
     pub(super) fn flush(&self) -> Result<()> {
         bump(&self.counts.cmd_flush);
+        self.flush_at.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.flush_keys()
+    }
+
+    fn flush_keys(&self) -> Result<()> {
         let keys = self.store.keys_with_prefix(NAMESPACE)?.ok_or_else(|| {
             Error::InvalidArgument("flush_all needs a store that can list its keys".into())
         })?;
@@ -553,16 +671,6 @@ impl<S: KvStore> Items<S> {
             _ => 0,
         }
     }
-}
-
-/// memcached's reading of a counter: decimal digits (optionally followed by the spaces a
-/// shorter `decr` result left), at most 20 of them, fitting in a u64.
-fn parse_counter(data: &[u8]) -> Option<u64> {
-    let digits = data.trim_ascii_end();
-    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -585,16 +693,5 @@ mod tests {
             Exp::from_exptime(1_900_000_000, now),
             Exp::At(1_900_000_000_000)
         );
-    }
-
-    #[test]
-    fn counters_parse_like_memcached() {
-        assert_eq!(parse_counter(b"42"), Some(42));
-        assert_eq!(parse_counter(b"9 "), Some(9), "a shorter decr result");
-        assert_eq!(parse_counter(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_counter(b"18446744073709551616"), None);
-        assert_eq!(parse_counter(b""), None);
-        assert_eq!(parse_counter(b"-1"), None);
-        assert_eq!(parse_counter(b"1a"), None);
     }
 }

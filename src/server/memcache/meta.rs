@@ -1,358 +1,399 @@
 //! memcached's meta protocol: `mg`, `ms`, `md`, `ma`, `mn`, with the flags clients use
-//! (docs/MEMCACHED.md lists them). Return flags come back in the order they were asked for,
-//! as memcached sends them.
-
-use std::io::{self, BufRead, Write};
-use std::sync::Arc;
+//! (docs/MEMCACHED.md lists them), one function each. Return flags come back in the order
+//! they were asked for, as memcached sends them; a key asked back (`k`) of a base64 request
+//! (`b`) comes back in base64 followed by `b`, so no key can forge or split a reply line.
+//! Errors are always answered: `q` silences only the nominal answers, as in memcached.
 
 use super::Shared;
-use super::conn::{Data, key_ok, read_data, server_error};
-use super::items::{Cond, Delta, Item, Mode, Outcome, STALE};
-use crate::remote::memcached::base64_decode;
+use super::items::{BINARY, Cond, Delta, Invalidate, Item, Lease, Mode, Outcome, STALE};
+use super::text::{BAD_CHUNK, BAD_FORMAT, Reply, data_block, push_num, server_error};
+use crate::protocol::memcache::{
+    MAX_OPAQUE_TOKEN, base64_decode, base64_encode, key_ok, strtol32, strtoul32, strtoull,
+};
 use crate::store::KvStore;
 
-/// One flag token: its letter and the rest of the token.
-struct Flag<'a> {
-    letter: u8,
-    token: &'a [u8],
+const INVALID_FLAG: &[u8] = b"CLIENT_ERROR invalid flag\r\n";
+
+/// The flags of a meta command, checked against the letters it supports: each at most once,
+/// an opaque no longer than memcached's.
+struct Flags<'a> {
+    list: Vec<(u8, &'a [u8])>,
 }
 
-/// The flags of a meta command, checked against the letters it supports.
-struct Flags<'a>(Vec<Flag<'a>>);
-
 impl<'a> Flags<'a> {
-    fn parse(tokens: &[&'a [u8]], allowed: &[u8]) -> Option<Flags<'a>> {
-        let mut flags = Vec::with_capacity(tokens.len());
+    fn parse(tokens: &[&'a [u8]], allowed: &[u8]) -> Result<Flags<'a>, &'static [u8]> {
+        let mut list: Vec<(u8, &[u8])> = Vec::with_capacity(tokens.len());
         for t in tokens {
-            let (&letter, token) = t.split_first()?;
+            let Some((&letter, token)) = t.split_first() else {
+                continue;
+            };
             if !allowed.contains(&letter) {
-                return None;
+                return Err(INVALID_FLAG);
             }
-            flags.push(Flag { letter, token });
+            if list.iter().any(|(l, _)| *l == letter) {
+                return Err(b"CLIENT_ERROR duplicate flag\r\n");
+            }
+            if letter == b'O' && t.len() > MAX_OPAQUE_TOKEN {
+                return Err(b"CLIENT_ERROR opaque token too long\r\n");
+            }
+            list.push((letter, token));
         }
-        Some(Flags(flags))
+        Ok(Flags { list })
     }
 
     fn has(&self, letter: u8) -> bool {
-        self.0.iter().any(|f| f.letter == letter)
+        self.list.iter().any(|(l, _)| *l == letter)
     }
 
-    /// The token of `letter`, parsed.
-    fn value<T: std::str::FromStr>(&self, letter: u8) -> Option<Option<T>> {
-        match self.0.iter().find(|f| f.letter == letter) {
-            None => Some(None),
-            Some(f) => std::str::from_utf8(f.token).ok()?.parse().ok().map(Some),
+    fn token(&self, letter: u8) -> Option<&'a [u8]> {
+        self.list
+            .iter()
+            .find(|(l, _)| *l == letter)
+            .map(|(_, t)| *t)
+    }
+
+    /// The numeric token of `letter`: `Ok(None)` when absent, `Err` when malformed.
+    fn num<T>(&self, letter: u8, parse: fn(&[u8]) -> Option<T>) -> Result<Option<T>, ()> {
+        match self.token(letter) {
+            None => Ok(None),
+            Some(t) => parse(t).map(Some).ok_or(()),
         }
     }
 
     /// The return flags asked for among `letters`, in the order asked: ` c12 f0 kfoo O9`.
-    fn returned(&self, letters: &[u8], key: &[u8], item: Option<&Item>, now_ms: u64) -> Vec<u8> {
+    fn returned(&self, letters: &[u8], key: &Key, item: Option<&Item>, now_ms: u64) -> Vec<u8> {
         let mut out = Vec::new();
-        for f in self.0.iter().filter(|f| letters.contains(&f.letter)) {
-            out.push(b' ');
-            match (f.letter, item) {
+        for &(letter, token) in self.list.iter().filter(|(l, _)| letters.contains(l)) {
+            match (letter, item) {
                 (b'k', _) => {
-                    out.push(b'k');
-                    out.extend_from_slice(key);
+                    out.extend_from_slice(b" k");
+                    // As memcached: in base64 when the item's key was given so (or, for a
+                    // miss, the request's) — never raw bytes that could split the line.
+                    let binary = item.map_or(key.base64, |i| i.state & BINARY != 0);
+                    if binary || !printable(&key.bytes) {
+                        base64_encode(&key.bytes, &mut out);
+                        out.extend_from_slice(b" b");
+                    } else {
+                        out.extend_from_slice(&key.bytes);
+                    }
                 }
                 (b'O', _) => {
-                    out.push(b'O');
-                    out.extend_from_slice(f.token);
+                    out.extend_from_slice(b" O");
+                    out.extend_from_slice(token);
                 }
-                (b'c', Some(i)) => out.extend_from_slice(format!("c{}", i.cas).as_bytes()),
-                (b'f', Some(i)) => out.extend_from_slice(format!("f{}", i.flags).as_bytes()),
-                (b's', Some(i)) => out.extend_from_slice(format!("s{}", i.data.len()).as_bytes()),
-                (b't', Some(i)) => {
-                    let ttl = match i.expiry {
-                        0 => -1,
-                        at => (at.saturating_sub(now_ms).div_ceil(1000)) as i64,
-                    };
-                    out.extend_from_slice(format!("t{ttl}").as_bytes());
-                }
-                _ => {
-                    out.pop();
-                }
+                (b'c', Some(i)) => push_flag(&mut out, b'c', i.cas),
+                (b'f', Some(i)) => push_flag(&mut out, b'f', u64::from(i.flags)),
+                (b's', Some(i)) => push_flag(&mut out, b's', i.data.len() as u64),
+                (b't', Some(i)) => match i.expiry {
+                    0 => out.extend_from_slice(b" t-1"),
+                    at => push_flag(&mut out, b't', at.saturating_sub(now_ms).div_ceil(1000)),
+                },
+                _ => {}
             }
         }
         out
     }
 }
 
-const INVALID_FLAG: &[u8] = b"CLIENT_ERROR invalid flag\r\n";
-const BAD_FORMAT: &[u8] = b"CLIENT_ERROR bad command line format\r\n";
+/// Whether a key can go back raw on a reply line: no space or control byte.
+fn printable(key: &[u8]) -> bool {
+    key.iter().all(|&b| b > b' ' && b != 0x7f)
+}
 
-/// The key of a meta command: base64-decoded with the `b` flag.
-fn meta_key(raw: &[u8], flags: &Flags<'_>) -> Option<Vec<u8>> {
-    let key = if flags.has(b'b') {
-        base64_decode(raw)?
+fn push_flag(out: &mut Vec<u8>, letter: u8, n: u64) {
+    out.push(b' ');
+    push_num(out, letter, n);
+}
+
+/// A meta command's key: decoded from base64 with `b`.
+struct Key {
+    bytes: Vec<u8>,
+    base64: bool,
+}
+
+/// The key token, decoded and checked; the error line otherwise.
+fn meta_key(raw: &[u8], flags: &Flags<'_>) -> Result<Key, &'static [u8]> {
+    let base64 = flags.has(b'b');
+    let bytes = if base64 {
+        base64_decode(raw).ok_or(&b"CLIENT_ERROR error decoding key\r\n"[..])?
     } else {
         raw.to_vec()
     };
-    key_ok(&key).then_some(key)
+    if !key_ok(&bytes) {
+        return Err(BAD_FORMAT);
+    }
+    Ok(Key { bytes, base64 })
 }
 
-/// Runs `mg`, `ms`, `md`, `ma` or `mn`; `false` to close the connection.
-pub(super) fn command<S: KvStore + 'static>(
+/// Runs a meta command; the answer goes to `out`.
+pub(super) fn command<S: KvStore>(
+    shared: &Shared<S>,
     name: &[u8],
     args: &[&[u8]],
-    reader: &mut impl BufRead,
-    out: &mut impl Write,
-    shared: &Arc<Shared<S>>,
-) -> io::Result<bool> {
+    data: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) {
     if name == b"mn" {
-        out.write_all(b"MN\r\n")?;
-        return Ok(true);
+        return out.extend_from_slice(b"MN\r\n");
     }
     let Some((&raw_key, rest)) = args.split_first() else {
-        out.write_all(b"ERROR\r\n")?;
-        return Ok(true);
+        return out.extend_from_slice(b"ERROR\r\n");
+    };
+    let result = match name {
+        b"mg" => mg(shared, raw_key, rest, out),
+        b"ms" => ms(shared, raw_key, rest, data, out),
+        b"md" => md(shared, raw_key, rest, out),
+        b"ma" => ma(shared, raw_key, rest, out),
+        _ => Err(&b"ERROR\r\n"[..]),
+    };
+    if let Err(line) = result {
+        out.extend_from_slice(line);
+    }
+}
+
+type Answer = Result<(), &'static [u8]>;
+
+/// Writes `code`, the return flags and, for a value, the data block.
+fn answer(out: &mut Vec<u8>, code: &[u8], ret: &[u8], value: Option<&[u8]>) {
+    out.extend_from_slice(code);
+    if let Some(v) = value {
+        push_num(out, b' ', v.len() as u64);
+    }
+    out.extend_from_slice(ret);
+    out.extend_from_slice(b"\r\n");
+    if let Some(v) = value {
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// `mg <key> <flags>*`.
+fn mg<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) -> Answer {
+    let flags = Flags::parse(rest, b"bcEfkNOqRstTuv")?;
+    let key = meta_key(raw, &flags)?;
+    let lease = (|| {
+        Ok::<_, ()>(Lease {
+            touch: flags.num(b'T', strtol32)?.map(i64::from),
+            vivify: flags.num(b'N', strtol32)?.map(i64::from),
+            recache: flags.num(b'R', strtol32)?.map(i64::from),
+            explicit: flags.num(b'E', strtoull)?,
+            binary: key.base64,
+        })
+    })()
+    .map_err(|()| BAD_FORMAT)?;
+    let items = &shared.items;
+    let now = shared.clock.now_millis();
+    crate::counters::bump(&items.counts.cmd_get);
+    match items.lease_get(&key.bytes, lease) {
+        Ok(Some((item, won_before, wins))) => {
+            crate::counters::bump(&items.counts.get_hits);
+            let mut ret = flags.returned(b"cfkOst", &key, Some(&item), now);
+            // The recache marks, in memcached's order.
+            if won_before {
+                ret.extend_from_slice(b" Z");
+            }
+            if item.state & STALE != 0 {
+                ret.extend_from_slice(b" X");
+            }
+            if wins {
+                ret.extend_from_slice(b" W");
+            }
+            // `q` hides only a miss.
+            let value = flags.has(b'v').then_some(&item.data[..]);
+            answer(
+                out,
+                if value.is_some() { b"VA" } else { b"HD" },
+                &ret,
+                value,
+            );
+        }
+        Ok(None) => {
+            crate::counters::bump(&items.counts.get_misses);
+            if !flags.has(b'q') {
+                answer(out, b"EN", &flags.returned(b"kO", &key, None, now), None);
+            }
+        }
+        Err(e) => server_error(&mut Reply { out, quiet: false }, &e),
+    }
+    Ok(())
+}
+
+/// `ms <key> <datalen> <flags>*` and its data block (already read, whatever the flags say,
+/// as memcached reads it).
+fn ms<S: KvStore>(
+    shared: &Shared<S>,
+    raw: &[u8],
+    rest: &[&[u8]],
+    data: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) -> Answer {
+    let Some((_, rest)) = rest.split_first() else {
+        return Err(BAD_FORMAT);
+    };
+    // No block was read: the length was refused.
+    let Some(data) = data else {
+        return Err(BAD_FORMAT);
+    };
+    let flags = Flags::parse(rest, b"bcCEFIkMOqT")?;
+    let value = data_block(Some(data)).ok_or(BAD_CHUNK)?;
+    let mode = match flags.token(b'M') {
+        None | Some(b"S" | b"s") => Mode::Set,
+        Some(b"E" | b"e") => Mode::Add,
+        Some(b"R" | b"r") => Mode::Replace,
+        Some(b"A" | b"a") => Mode::Append,
+        Some(b"P" | b"p") => Mode::Prepend,
+        Some(_) => return Err(b"CLIENT_ERROR invalid mode for ms M token\r\n"),
+    };
+    let key = meta_key(raw, &flags)?;
+    let parsed = (|| {
+        Ok::<_, ()>((
+            flags.num(b'F', strtoul32)?.unwrap_or(0),
+            flags.num(b'T', strtol32)?.map_or(0, i64::from),
+            flags.num(b'C', strtoull)?,
+            flags.num(b'E', strtoull)?,
+        ))
+    })();
+    let (f, t, compare, explicit) = parsed.map_err(|()| BAD_FORMAT)?;
+    let cond = Cond {
+        compare,
+        explicit,
+        invalidate: flags.has(b'I'),
+        binary: key.base64,
+    };
+    let (code, cas): (&[u8], u64) = match shared.items.store(mode, cond, &key.bytes, f, t, value) {
+        Ok(Outcome::Stored(cas)) => (b"HD", cas),
+        Ok(Outcome::NotStored) => (b"NS", 0),
+        Ok(Outcome::Exists) => (b"EX", 0),
+        Ok(Outcome::NotFound) => (b"NF", 0),
+        Ok(Outcome::TooLarge) => return Err(b"SERVER_ERROR out of memory storing object\r\n"),
+        Err(e) => {
+            server_error(&mut Reply { out, quiet: false }, &e);
+            return Ok(());
+        }
+    };
+    if code == b"HD" && flags.has(b'q') {
+        return Ok(());
+    }
+    let stored = Item {
+        flags: f,
+        cas,
+        state: if key.base64 { BINARY } else { 0 },
+        data: Vec::new(),
+        expiry: 0,
+    };
+    let now = shared.clock.now_millis();
+    answer(
+        out,
+        code,
+        &flags.returned(b"ckO", &key, Some(&stored), now),
+        None,
+    );
+    Ok(())
+}
+
+/// `md <key> <flags>*`.
+fn md<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) -> Answer {
+    let flags = Flags::parse(rest, b"bCEIkOqTx")?;
+    let key = meta_key(raw, &flags)?;
+    let parsed = (|| {
+        Ok::<_, ()>((
+            flags.num(b'C', strtoull)?,
+            flags.num(b'T', strtol32)?.map(i64::from),
+            flags.num(b'E', strtoull)?,
+        ))
+    })();
+    let (compare, touch, explicit) = parsed.map_err(|()| BAD_FORMAT)?;
+    let items = &shared.items;
+    let result = if flags.has(b'I') || flags.has(b'x') {
+        // Invalidate: the item stays, stale, until a fetch wins the recache; `x` empties
+        // its value as well.
+        let how = Invalidate {
+            touch,
+            explicit,
+            compare,
+            empty: flags.has(b'x'),
+            stale: flags.has(b'I'),
+        };
+        items.invalidate(&key.bytes, how)
+    } else {
+        items.delete(&key.bytes, compare)
+    };
+    let code: &[u8] = match result {
+        Ok(Outcome::Stored(_)) => b"HD",
+        Ok(Outcome::Exists) => b"EX",
+        Ok(_) => b"NF",
+        Err(e) => {
+            server_error(&mut Reply { out, quiet: false }, &e);
+            return Ok(());
+        }
+    };
+    if code == b"HD" && flags.has(b'q') {
+        return Ok(());
+    }
+    let now = shared.clock.now_millis();
+    answer(out, code, &flags.returned(b"kO", &key, None, now), None);
+    Ok(())
+}
+
+/// `ma <key> <flags>*`: increment or decrement, creating the counter with `N`.
+fn ma<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) -> Answer {
+    let flags = Flags::parse(rest, b"bcCDEJkMNOqtTv")?;
+    let incr = match flags.token(b'M') {
+        None | Some(b"I" | b"i" | b"+") => true,
+        Some(b"D" | b"d" | b"-") => false,
+        Some(_) => return Err(b"CLIENT_ERROR invalid mode for ma M token\r\n"),
+    };
+    let key = meta_key(raw, &flags)?;
+    let parsed = (|| {
+        Ok::<_, ()>((
+            flags.num(b'D', strtoull)?,
+            flags.num(b'N', strtol32)?.map(i64::from),
+            flags.num(b'J', strtoull)?,
+            flags.num(b'C', strtoull)?,
+            flags.num(b'E', strtoull)?,
+            flags.num(b'T', strtol32)?.map(i64::from),
+        ))
+    })();
+    let (delta, vivify, initial, compare, explicit, touch) = match parsed {
+        Ok(p) => p,
+        Err(()) if flags.token(b'D').is_some_and(|d| strtoull(d).is_none()) => {
+            return Err(b"CLIENT_ERROR invalid numeric delta argument\r\n");
+        }
+        Err(()) => return Err(BAD_FORMAT),
+    };
+    let vivify = vivify.map(|exptime| (exptime, initial.unwrap_or(0)));
+    let cond = Cond {
+        compare,
+        explicit,
+        invalidate: false,
+        binary: key.base64,
     };
     let items = &shared.items;
     let now = shared.clock.now_millis();
-    match name {
-        b"mg" => {
-            let Some(flags) = Flags::parse(rest, b"bcfkNOqstTuv") else {
-                out.write_all(INVALID_FLAG)?;
-                return Ok(true);
-            };
-            let parsed = (
-                meta_key(raw_key, &flags),
-                flags.value::<i64>(b'T'),
-                flags.value::<i64>(b'N'),
-            );
-            let (Some(key), Some(touch), Some(vivify)) = parsed else {
-                out.write_all(BAD_FORMAT)?;
-                return Ok(true);
-            };
-            crate::counters::bump(&items.counts.cmd_get);
-            match items.lease_get(&key, vivify, touch) {
-                Ok(Some((item, won_before, wins))) => {
-                    crate::counters::bump(&items.counts.get_hits);
-                    let mut ret = flags.returned(b"cfkOst", &key, Some(&item), now);
-                    // The recache marks, in memcached's order.
-                    if won_before {
-                        ret.extend_from_slice(b" Z");
-                    }
-                    if item.state & STALE != 0 {
-                        ret.extend_from_slice(b" X");
-                    }
-                    if wins {
-                        ret.extend_from_slice(b" W");
-                    }
-                    if flags.has(b'v') {
-                        write!(out, "VA {}", item.data.len())?;
-                        out.write_all(&ret)?;
-                        out.write_all(b"\r\n")?;
-                        out.write_all(&item.data)?;
-                        out.write_all(b"\r\n")?;
-                    } else {
-                        out.write_all(b"HD")?;
-                        out.write_all(&ret)?;
-                        out.write_all(b"\r\n")?;
-                    }
-                }
-                Ok(None) => {
-                    crate::counters::bump(&items.counts.get_misses);
-                    if !flags.has(b'q') {
-                        out.write_all(b"EN")?;
-                        out.write_all(&flags.returned(b"kO", &key, None, now))?;
-                        out.write_all(b"\r\n")?;
-                    }
-                }
-                Err(e) => return server_error(out, &e),
-            }
-        }
-        b"ms" => {
-            let Some((&len, rest)) = rest.split_first() else {
-                out.write_all(BAD_FORMAT)?;
-                return Ok(true);
-            };
-            let Some(len) = std::str::from_utf8(len)
-                .ok()
-                .and_then(|l| l.parse::<u64>().ok())
-            else {
-                out.write_all(BAD_FORMAT)?;
-                return Ok(true);
-            };
-            // The data block is read (or read past) whatever the flags say, as memcached does.
-            let data = match read_data(reader, out, len, items.max_item_size)? {
-                Data::Value(d) => d,
-                Data::Refused => return Ok(true),
-                Data::Gone => return Ok(false),
-            };
-            let Some(flags) = Flags::parse(rest, b"bcCEFIkMOqT") else {
-                out.write_all(INVALID_FLAG)?;
-                return Ok(true);
-            };
-            let mode = match flags.0.iter().find(|f| f.letter == b'M').map(|f| f.token) {
-                None | Some(b"S" | b"s") => Some(Mode::Set),
-                Some(b"E" | b"e") => Some(Mode::Add),
-                Some(b"R" | b"r") => Some(Mode::Replace),
-                Some(b"A" | b"a") => Some(Mode::Append),
-                Some(b"P" | b"p") => Some(Mode::Prepend),
-                Some(_) => None,
-            };
-            let Some(mode) = mode else {
-                out.write_all(b"CLIENT_ERROR invalid mode for ms M token\r\n")?;
-                return Ok(true);
-            };
-            let parsed = (
-                meta_key(raw_key, &flags),
-                flags.value::<u64>(b'F'),
-                flags.value::<i64>(b'T'),
-                flags.value::<u64>(b'C'),
-                flags.value::<u64>(b'E'),
-            );
-            let (Some(key), Some(f), Some(t), Some(compare), Some(explicit)) = parsed else {
-                out.write_all(BAD_FORMAT)?;
-                return Ok(true);
-            };
-            let (f, t) = (f.unwrap_or(0) as u32, t.unwrap_or(0));
-            let cond = Cond {
-                compare,
-                explicit,
-                invalidate: flags.has(b'I'),
-            };
-            let result = items.store(mode, cond, &key, f, t, &data);
-            let (code, cas): (&[u8], u64) = match result {
-                Ok(Outcome::Stored(cas)) => (b"HD", cas),
-                Ok(Outcome::NotStored) => (b"NS", 0),
-                Ok(Outcome::Exists) => (b"EX", 0),
-                Ok(Outcome::NotFound) => (b"NF", 0),
-                Ok(Outcome::TooLarge) => {
-                    out.write_all(b"SERVER_ERROR out of memory storing object\r\n")?;
-                    return Ok(true);
-                }
-                Err(e) => return server_error(out, &e),
-            };
-            if code == b"HD" && flags.has(b'q') {
-                return Ok(true);
-            }
-            let stored = Item {
+    match items.delta(&key.bytes, incr, delta.unwrap_or(1), vivify, touch, cond) {
+        Ok(Delta::Value(value, cas)) => {
+            let item = items.get(&key.bytes).ok().flatten().unwrap_or(Item {
                 flags: 0,
                 cas,
                 state: 0,
                 data: Vec::new(),
                 expiry: 0,
-            };
-            out.write_all(code)?;
-            out.write_all(&flags.returned(b"ckO", &key, Some(&stored), now))?;
-            out.write_all(b"\r\n")?;
-        }
-        b"md" => {
-            let Some(flags) = Flags::parse(rest, b"bCEIkOqT") else {
-                out.write_all(INVALID_FLAG)?;
-                return Ok(true);
-            };
-            let parsed = (
-                meta_key(raw_key, &flags),
-                flags.value::<u64>(b'C'),
-                flags.value::<i64>(b'T'),
-                flags.value::<u64>(b'E'),
-            );
-            let (Some(key), Some(compare), Some(touch), Some(explicit)) = parsed else {
-                out.write_all(BAD_FORMAT)?;
-                return Ok(true);
-            };
-            let result = if flags.has(b'I') {
-                // Invalidate: the item stays, stale, until a fetch wins the recache.
-                items.invalidate(&key, touch, explicit).map(|found| {
-                    if found {
-                        Outcome::Stored(0)
-                    } else {
-                        Outcome::NotFound
-                    }
-                })
-            } else {
-                items.delete(&key, compare)
-            };
-            let code: &[u8] = match result {
-                Ok(Outcome::Stored(_)) => b"HD",
-                Ok(Outcome::Exists) => b"EX",
-                Ok(_) => b"NF",
-                Err(e) => return server_error(out, &e),
-            };
-            if code == b"HD" && flags.has(b'q') {
-                return Ok(true);
-            }
-            out.write_all(code)?;
-            out.write_all(&flags.returned(b"kO", &key, None, now))?;
-            out.write_all(b"\r\n")?;
-        }
-        b"ma" => {
-            let Some(flags) = Flags::parse(rest, b"bcCDEJkMNOqtTv") else {
-                out.write_all(INVALID_FLAG)?;
-                return Ok(true);
-            };
-            let incr = match flags.0.iter().find(|f| f.letter == b'M').map(|f| f.token) {
-                None | Some(b"I" | b"i" | b"+") => Some(true),
-                Some(b"D" | b"d" | b"-") => Some(false),
-                Some(_) => None,
-            };
-            let Some(incr) = incr else {
-                out.write_all(b"CLIENT_ERROR invalid mode for ma M token\r\n")?;
-                return Ok(true);
-            };
-            let parsed = (
-                meta_key(raw_key, &flags),
-                flags.value::<u64>(b'D'),
-                flags.value::<i64>(b'N'),
-                flags.value::<u64>(b'J'),
-                flags.value::<u64>(b'C'),
-                flags.value::<u64>(b'E'),
-            );
-            let (
-                Some(key),
-                Some(delta),
-                Some(vivify),
-                Some(initial),
-                Some(compare),
-                Some(explicit),
-            ) = parsed
-            else {
-                out.write_all(BAD_FORMAT)?;
-                return Ok(true);
-            };
-            let vivify = vivify.map(|exptime| (exptime, initial.unwrap_or(0)));
-            let cond = Cond {
-                compare,
-                explicit,
-                invalidate: false,
-            };
-            match items.delta(&key, incr, delta.unwrap_or(1), vivify, cond) {
-                Ok(Delta::Value(value, cas)) => {
-                    let item = items.get(&key).ok().flatten().unwrap_or(Item {
-                        flags: 0,
-                        cas,
-                        state: 0,
-                        data: Vec::new(),
-                        expiry: 0,
-                    });
-                    let ret = flags.returned(b"ctkO", &key, Some(&item), now);
-                    if flags.has(b'v') {
-                        let text = value.to_string();
-                        write!(out, "VA {}", text.len())?;
-                        out.write_all(&ret)?;
-                        write!(out, "\r\n{text}\r\n")?;
-                    } else if !flags.has(b'q') {
-                        out.write_all(b"HD")?;
-                        out.write_all(&ret)?;
-                        out.write_all(b"\r\n")?;
-                    }
-                }
-                Ok(Delta::NotFound) => {
-                    out.write_all(b"NF")?;
-                    out.write_all(&flags.returned(b"kO", &key, None, now))?;
-                    out.write_all(b"\r\n")?;
-                }
-                Ok(Delta::Exists) => out.write_all(b"EX\r\n")?,
-                Ok(Delta::NonNumeric) => out.write_all(
-                    b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
-                )?,
-                Err(e) => return server_error(out, &e),
+            });
+            let ret = flags.returned(b"ctkO", &key, Some(&item), now);
+            if flags.has(b'v') {
+                let mut text = Vec::with_capacity(20);
+                push_num(&mut text, b' ', value);
+                answer(out, b"VA", &ret, text.get(1..));
+            } else if !flags.has(b'q') {
+                answer(out, b"HD", &ret, None);
             }
         }
-        _ => out.write_all(b"ERROR\r\n")?,
+        Ok(Delta::NotFound) => answer(out, b"NF", &flags.returned(b"kO", &key, None, now), None),
+        Ok(Delta::Exists) => answer(out, b"EX", &flags.returned(b"kO", &key, None, now), None),
+        Ok(Delta::NonNumeric) => {
+            return Err(b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+        }
+        Err(e) => server_error(&mut Reply { out, quiet: false }, &e),
     }
-    Ok(true)
+    Ok(())
 }

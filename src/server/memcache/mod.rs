@@ -1,12 +1,16 @@
-//! A memcached front end on the durable store (feature `server`): memcached's text protocol,
-//! so every memcached client, in any language, gets a cache that survives `kill -9` with
-//! everything it acknowledged. `logcache serve --memcached ADDR` runs it.
+//! A memcached front end on the durable store (feature `server`): memcached's text and meta
+//! protocols, so every memcached client, in any language, gets a cache that survives
+//! `kill -9` with everything it acknowledged. `logcache serve --memcached ADDR` runs it.
 //!
 //! Items live in the store under their own namespace (docs/MEMCACHED.md has the coverage and
-//! the differences from memcached). Each connection is a thread: the store is synchronous,
-//! and a blocked write (a group fsync) holds only its own connection. With
-//! [`Durability::Sync`](crate::Durability::Sync) on the store, `STORED` means on disk, and the
-//! writes of all connections share fsyncs.
+//! the differences from memcached). Connections are tasks on one tokio event loop (the HTTP
+//! server's, under `logcache serve`): a connection's pipelined requests are read, answered and
+//! written back in batches. Reads run in place on the loop — a value in the page cache costs a
+//! `pread`, not a thread hop. Writes that wait for an `fdatasync`
+//! ([`Durability::Sync`](crate::Durability::Sync)) run on a small pool of threads of the
+//! server's own, where the waiting writes of all connections share fsyncs (group commit); with
+//! other durability modes they run in place too. So `STORED` means on disk, and a hundred
+//! connections cost a handful of threads.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -23,17 +27,21 @@
 mod conn;
 mod items;
 mod meta;
+mod stats;
+mod text;
 
-use std::collections::HashMap;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, watch};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::store::KvStore;
-use crate::sync::lock;
+use crate::future::Pool;
+use crate::store::{KvStore, Waits};
 use items::Items;
 pub use items::MemcacheStats;
 
@@ -48,16 +56,32 @@ pub struct MemcacheConfig {
     /// for with [`allow_remote`](Self::allow_remote): memcached's protocol has no
     /// authentication.
     pub listen: SocketAddr,
+    /// Listen on this Unix socket instead of `listen` (memcached's `-s`). A stale socket
+    /// file left by a server that is gone is replaced; a live one is refused.
+    pub unix_socket: Option<PathBuf>,
     /// Accept clients from other machines (default false).
     pub allow_remote: bool,
     /// The largest value, in bytes (memcached's `-I`; default 1 MiB). Reported as
     /// `item_size_max` by `stats settings`.
     pub max_item_size: usize,
     /// Connections served at once (memcached's `-c`; default 1024). Further clients are
-    /// closed at once.
+    /// answered `SERVER_ERROR too many open connections` and closed, and a warning is logged.
     pub max_connections: usize,
     /// A connection without a request for this long is closed (default 300 s).
     pub idle_timeout: Duration,
+    /// A connection whose client does not take its replies within this long is closed
+    /// (default 30 s), so a client that never reads cannot hold a connection forever.
+    pub write_timeout: Duration,
+    /// Bytes of values read from clients and not yet stored, over all connections (default
+    /// 256 MiB, at least `max_item_size`): past it a storage command waits for room, so many
+    /// large `set`s at once cannot exhaust memory.
+    pub max_inflight_bytes: usize,
+    /// Threads that run writes waiting for an `fdatasync` (default 8): the writes of all
+    /// connections share fsyncs, so a few threads carry many connections.
+    pub write_threads: usize,
+    /// Event-loop threads when [`MemcacheServer::run`] makes its own runtime (default 2,
+    /// memcached's `-t`); reported as `threads` by `stats`.
+    pub threads: usize,
     /// The store's byte budget, reported as `limit_maxbytes` (0: none).
     pub limit_maxbytes: u64,
 }
@@ -66,12 +90,42 @@ impl Default for MemcacheConfig {
     fn default() -> Self {
         MemcacheConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 11211)),
+            unix_socket: None,
             allow_remote: false,
             max_item_size: 1 << 20,
             max_connections: 1024,
             idle_timeout: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(30),
+            max_inflight_bytes: 256 << 20,
+            write_threads: 8,
+            threads: 2,
             limit_maxbytes: 0,
         }
+    }
+}
+
+/// Logs a failed store call: one line per kind of failure a second at most, so a full disk
+/// refusing every write does not flood the log.
+pub(super) fn log_store_error(e: &Error) {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = SystemClock.now_millis() / 1000;
+    let last = LAST.load(Ordering::Relaxed);
+    if now > last
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        if suppressed > 0 {
+            tracing::error!(
+                "memcached front end: {e} ({suppressed} more store failures in the last second)"
+            );
+        } else {
+            tracing::error!("memcached front end: {e}");
+        }
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -79,102 +133,106 @@ impl Default for MemcacheConfig {
 struct Shared<S: KvStore> {
     items: Items<S>,
     config: MemcacheConfig,
-    stop: AtomicBool,
     started: Instant,
     clock: Arc<dyn Clock>,
     curr_connections: AtomicU64,
     total_connections: AtomicU64,
     rejected_connections: AtomicU64,
-    /// Open connections, to shut down at stop.
-    open: Mutex<HashMap<u64, TcpStream>>,
+    conns: conn::Conns,
+    /// `true` once the server is stopping.
+    stop: watch::Sender<bool>,
+    /// The budget of value bytes in flight, in permits of one byte.
+    inflight: Arc<Semaphore>,
+    /// When the last recovery was tried (Unix milliseconds).
+    last_recovery: AtomicU64,
+    /// Which store calls wait long, and the threads that run them.
+    waits: Waits,
+    pool: Pool,
 }
 
 impl<S: KvStore> Shared<S> {
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+    /// Whether a request runs off the event loop.
+    fn offload(&self, line: &[u8]) -> bool {
+        match self.waits {
+            Waits::Never => false,
+            Waits::Writes => text::writes(line),
+            _ => true,
+        }
     }
 
-    /// `flush_all <delay>`: every item there at that moment goes then.
-    fn flush_later(self: &Arc<Self>, delay: Duration)
-    where
-        S: 'static,
-    {
-        let me = Arc::clone(self);
-        std::thread::spawn(move || {
-            std::thread::sleep(delay);
-            if let Err(e) = me.items.flush() {
-                log::error!("memcached front end: a delayed flush_all failed: {e}");
-            }
-        });
+    /// Value bytes held now.
+    fn inflight_bytes(&self) -> usize {
+        self.config
+            .max_inflight_bytes
+            .saturating_sub(self.inflight.available_permits())
+    }
+}
+
+impl<S: KvStore + 'static> Shared<S> {
+    /// Runs a store call that writes (`write`) or reads: on the pool when such calls wait
+    /// long, in place otherwise.
+    async fn call<T: Send + 'static>(
+        &self,
+        write: bool,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let waits = match self.waits {
+            Waits::Never => false,
+            Waits::Writes => write,
+            _ => true,
+        };
+        if waits {
+            self.pool.run(work).await
+        } else {
+            work()
+        }
     }
 
-    /// `stats`, with memcached's names.
-    fn stats(&self) -> Vec<(&'static str, String)> {
-        let c = &self.items.counts;
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
-        let store: HashMap<&str, u64> = self.items.store.counters().into_iter().collect();
-        let mut rows = vec![
-            ("pid", std::process::id().to_string()),
-            ("uptime", self.started.elapsed().as_secs().to_string()),
-            ("time", (self.clock.now_millis() / 1000).to_string()),
-            ("version", VERSION.to_string()),
-            (
-                "pointer_size",
-                (8 * std::mem::size_of::<usize>()).to_string(),
-            ),
-            ("curr_connections", load(&self.curr_connections)),
-            ("total_connections", load(&self.total_connections)),
-            ("rejected_connections", load(&self.rejected_connections)),
-        ];
-        rows.extend(c.rows().into_iter().map(|(k, v)| (k, v.to_string())));
-        rows.extend([
-            ("limit_maxbytes", self.config.limit_maxbytes.to_string()),
-            ("threads", "1".to_string()),
-            (
-                "bytes",
-                store.get("live_bytes").copied().unwrap_or(0).to_string(),
-            ),
-            ("curr_items", self.items.count().to_string()),
-            // Not memcached's: the store's fsyncs (group commit shares them among writers).
-            (
-                "logcache_syncs",
-                store.get("syncs").copied().unwrap_or(0).to_string(),
-            ),
-            (
-                "evictions",
-                store.get("evictions").copied().unwrap_or(0).to_string(),
-            ),
-        ]);
-        rows
+    /// A store that refuses writes after a failure (a full disk, a failed fsync) is
+    /// recovered in place by the next write, at most once a second — whatever other doors
+    /// are open, so a memcached-only server comes back without a restart once there is room.
+    async fn recover(self: &Arc<Self>) {
+        let now = self.clock.now_millis();
+        let last = self.last_recovery.load(Ordering::Relaxed);
+        if now < last.saturating_add(1000)
+            || self
+                .last_recovery
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let s = Arc::clone(self);
+        match self.call(true, move || s.items.store.recover()).await {
+            Ok(true) => tracing::warn!("memcached front end: the store recovered; writes resume"),
+            Ok(false) => {}
+            Err(e) => tracing::debug!("memcached front end: the store cannot recover yet: {e}"),
+        }
     }
 
-    /// `stats settings`: what a client sizes itself by.
-    fn settings(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("maxbytes", self.config.limit_maxbytes.to_string()),
-            ("maxconns", self.config.max_connections.to_string()),
-            ("tcpport", self.config.listen.port().to_string()),
-            ("item_size_max", self.config.max_item_size.to_string()),
-            ("cas_enabled", "yes".to_string()),
-            (
-                "idle_timeout",
-                self.config.idle_timeout.as_secs().to_string(),
-            ),
-            ("binding_protocol", "ascii".to_string()),
-        ]
+    /// Room for a value of `len` bytes in the in-flight budget, waiting until there is.
+    async fn reserve(&self, len: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let n = u32::try_from(len).ok().filter(|&n| n > 0)?;
+        Arc::clone(&self.inflight).acquire_many_owned(n).await.ok()
     }
+}
+
+/// The listening socket.
+enum Listener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener, PathBuf),
 }
 
 /// A memcached-protocol server over a store; see the [module docs](self).
 pub struct MemcacheServer<S: KvStore + 'static> {
-    listener: TcpListener,
+    listener: Listener,
     shared: Arc<Shared<S>>,
 }
 
 impl<S: KvStore + 'static> std::fmt::Debug for MemcacheServer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemcacheServer")
-            .field("listen", &self.listener.local_addr().ok())
+            .field("listen", &self.endpoint())
             .finish_non_exhaustive()
     }
 }
@@ -183,7 +241,6 @@ impl<S: KvStore + 'static> std::fmt::Debug for MemcacheServer<S> {
 #[derive(Clone)]
 pub struct MemcacheStopper<S: KvStore + 'static> {
     shared: Arc<Shared<S>>,
-    addr: SocketAddr,
 }
 
 impl<S: KvStore + 'static> std::fmt::Debug for MemcacheStopper<S> {
@@ -193,21 +250,19 @@ impl<S: KvStore + 'static> std::fmt::Debug for MemcacheStopper<S> {
 }
 
 impl<S: KvStore + 'static> MemcacheStopper<S> {
-    /// Stops accepting, closes every connection; [`MemcacheServer::run`] then returns.
+    /// Stops accepting and ends every connection once its current request is answered;
+    /// [`MemcacheServer::run`] / [`serve`](MemcacheServer::serve) then return.
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        for s in lock(&self.shared.open).values() {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-        // Wake the accept loop.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        self.shared.stop.send_replace(true);
     }
 }
 
 impl<S: KvStore + 'static> MemcacheServer<S> {
-    /// Binds the listener. A non-loopback address without `allow_remote` is refused.
+    /// Binds the listener. A non-loopback address without `allow_remote` is refused, and so
+    /// are limits that cannot work together.
     pub fn bind(config: MemcacheConfig, store: S) -> Result<Self> {
-        if !config.listen.ip().is_loopback() && !config.allow_remote {
+        if config.unix_socket.is_none() && !config.listen.ip().is_loopback() && !config.allow_remote
+        {
             return Err(Error::InvalidArgument(format!(
                 "{}: memcached's protocol has no authentication; listen on a loopback address, \
                  or allow other machines explicitly (--memcached-remote)",
@@ -221,31 +276,65 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
                 store.max_value_len()
             )));
         }
-        let listener = TcpListener::bind(config.listen)
-            .map_err(|e| Error::system(format!("binding {}", config.listen), e))?;
+        if config.max_inflight_bytes < config.max_item_size
+            || u32::try_from(config.max_item_size).is_err()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "a budget of {} bytes in flight cannot hold one item of {} bytes: raise it to at \
+                 least the item size",
+                config.max_inflight_bytes, config.max_item_size
+            )));
+        }
+        let listener = match &config.unix_socket {
+            None => {
+                let l = std::net::TcpListener::bind(config.listen)
+                    .map_err(|e| Error::system(format!("binding {}", config.listen), e))?;
+                l.set_nonblocking(true)
+                    .map_err(|e| Error::system("a non-blocking listener", e))?;
+                Listener::Tcp(l)
+            }
+            Some(path) => Listener::Unix(bind_unix(path)?, path.clone()),
+        };
+        raise_fd_limit();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let waits = store.waits();
         let items = Items::new(store, config.max_item_size, Arc::clone(&clock))?;
+        let (stop, _) = watch::channel(false);
         Ok(MemcacheServer {
             listener,
             shared: Arc::new(Shared {
                 items,
+                inflight: Arc::new(Semaphore::new(config.max_inflight_bytes)),
+                pool: Pool::with_name(config.write_threads, "logcache-memcached-write"),
                 config,
-                stop: AtomicBool::new(false),
                 started: Instant::now(),
                 clock,
                 curr_connections: AtomicU64::new(0),
                 total_connections: AtomicU64::new(0),
                 rejected_connections: AtomicU64::new(0),
-                open: Mutex::new(HashMap::new()),
+                conns: conn::Conns::default(),
+                last_recovery: AtomicU64::new(0),
+                stop,
+                waits,
             }),
         })
     }
 
-    /// The address it listens on (the port the system chose for port 0).
+    /// The address it listens on (the port the system chose for port 0); for a Unix socket,
+    /// the configured TCP address, unused ([`endpoint`](Self::endpoint) names the socket).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or(self.shared.config.listen)
+        match &self.listener {
+            Listener::Tcp(l) => l.local_addr().unwrap_or(self.shared.config.listen),
+            Listener::Unix(..) => self.shared.config.listen,
+        }
+    }
+
+    /// Where clients connect: `127.0.0.1:11211`, or `unix:/path` for a Unix socket.
+    pub fn endpoint(&self) -> String {
+        match &self.listener {
+            Listener::Tcp(_) => self.local_addr().to_string(),
+            Listener::Unix(_, path) => format!("unix:{}", path.display()),
+        }
     }
 
     /// What it has counted so far.
@@ -259,61 +348,161 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
     pub fn stopper(&self) -> MemcacheStopper<S> {
         MemcacheStopper {
             shared: Arc::clone(&self.shared),
-            addr: self.local_addr(),
         }
     }
 
-    /// Accepts and serves connections (a thread each) until stopped; returns once every
-    /// connection has ended.
+    /// Serves on a runtime of its own ([`MemcacheConfig::threads`] event-loop threads) until
+    /// stopped; returns once every connection has ended.
     pub fn run(self) {
-        let mut threads = Vec::new();
-        let mut next_id = 0u64;
-        for stream in self.listener.incoming() {
-            if self.shared.stopping() {
-                break;
-            }
-            let Ok(stream) = stream else { continue };
-            threads.retain(|t: &std::thread::JoinHandle<()>| !t.is_finished());
-            let shared = &self.shared;
-            if shared.curr_connections.load(Ordering::Relaxed) as usize
-                >= shared.config.max_connections
-            {
-                shared.rejected_connections.fetch_add(1, Ordering::Relaxed);
-                let mut s = stream;
-                let _ = std::io::Write::write_all(
-                    &mut s,
-                    b"SERVER_ERROR too many open connections\r\n",
-                );
-                continue;
-            }
-            next_id += 1;
-            let id = next_id;
-            if let Ok(clone) = stream.try_clone() {
-                lock(&shared.open).insert(id, clone);
-            }
-            shared.curr_connections.fetch_add(1, Ordering::Relaxed);
-            shared.total_connections.fetch_add(1, Ordering::Relaxed);
-            let shared = Arc::clone(shared);
-            let spawned = std::thread::Builder::new()
-                .name("logcache-memcached".into())
-                .spawn(move || {
-                    if let Err(e) = conn::serve(stream, &shared) {
-                        log::debug!("memcached connection ended: {e}");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.shared.config.threads.max(1))
+            .thread_name("logcache-memcached")
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(rt) => rt.block_on(self.serve()),
+            Err(e) => tracing::error!("memcached front end: cannot start its runtime: {e}"),
+        }
+    }
+
+    /// Serves on the current tokio runtime until stopped; returns once every connection has
+    /// ended (a connection ends after the request it is running).
+    pub async fn serve(self) {
+        let MemcacheServer { listener, shared } = self;
+        let mut stop = shared.stop.subscribe();
+        let mut tasks = tokio::task::JoinSet::new();
+        match listener {
+            Listener::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
+                Ok(l) => loop {
+                    let accepted = tokio::select! {
+                        a = l.accept() => a,
+                        _ = stop.wait_for(|s| *s) => break,
+                    };
+                    while tasks.try_join_next().is_some() {}
+                    match accepted {
+                        Ok((stream, peer)) => {
+                            let _ = stream.set_nodelay(true);
+                            admit(&shared, &mut tasks, stream, format!("tcp:{peer}"));
+                        }
+                        Err(e) => accept_failed(e).await,
                     }
-                    lock(&shared.open).remove(&id);
-                    shared.curr_connections.fetch_sub(1, Ordering::Relaxed);
-                });
-            match spawned {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    log::error!("memcached front end: cannot start a connection thread: {e}");
-                    lock(&self.shared.open).remove(&id);
-                    self.shared.curr_connections.fetch_sub(1, Ordering::Relaxed);
+                },
+                Err(e) => tracing::error!("memcached front end: cannot listen: {e}"),
+            },
+            Listener::Unix(l, path) => {
+                match tokio::net::UnixListener::from_std(l) {
+                    Ok(l) => loop {
+                        let accepted = tokio::select! {
+                            a = l.accept() => a,
+                            _ = stop.wait_for(|s| *s) => break,
+                        };
+                        while tasks.try_join_next().is_some() {}
+                        match accepted {
+                            Ok((stream, _)) => {
+                                let peer = format!("unix:{}", path.display());
+                                admit(&shared, &mut tasks, stream, peer);
+                            }
+                            Err(e) => accept_failed(e).await,
+                        }
+                    },
+                    Err(e) => tracing::error!("memcached front end: cannot listen: {e}"),
                 }
+                let _ = std::fs::remove_file(&path);
             }
         }
-        for t in threads {
-            let _ = t.join();
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Serves `stream`, or refuses it when `max_connections` are open.
+fn admit<S, IO>(
+    shared: &Arc<Shared<S>>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    mut stream: IO,
+    peer: String,
+) where
+    S: KvStore + 'static,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    if shared.curr_connections.load(Ordering::Relaxed) as usize >= shared.config.max_connections {
+        let n = shared.rejected_connections.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(
+                "memcached front end: {n} connection(s) refused so far: {} are open, the \
+                 limit (raise --memcached-max-connections)",
+                shared.config.max_connections
+            );
+        }
+        tasks.spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let refusal = b"SERVER_ERROR too many open connections\r\n";
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(refusal)).await;
+        });
+        return;
+    }
+    shared.curr_connections.fetch_add(1, Ordering::Relaxed);
+    shared.total_connections.fetch_add(1, Ordering::Relaxed);
+    let shared = Arc::clone(shared);
+    tasks.spawn(async move {
+        conn::serve(stream, peer, Arc::clone(&shared)).await;
+        shared.curr_connections.fetch_sub(1, Ordering::Relaxed);
+    });
+}
+
+/// An accept failed: out of file descriptors (EMFILE/ENFILE) is logged and waited out, so
+/// the loop does not spin; anything else is logged at debug level.
+async fn accept_failed(e: std::io::Error) {
+    if matches!(e.raw_os_error(), Some(23 | 24)) {
+        tracing::error!(
+            "memcached front end: out of file descriptors ({e}); connections wait in the \
+             backlog (raise `ulimit -n`)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    } else {
+        tracing::debug!("memcached front end: accept failed: {e}");
+    }
+}
+
+/// Binds a Unix socket at `path`, replacing a stale socket file nobody listens on.
+fn bind_unix(path: &std::path::Path) -> Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let bind = || {
+        let l = UnixListener::bind(path)?;
+        l.set_nonblocking(true)?;
+        Ok::<_, std::io::Error>(l)
+    };
+    match bind() {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(Error::system(
+                    format!("{}: another server listens on this socket", path.display()),
+                    e,
+                ));
+            }
+            std::fs::remove_file(path)
+                .map_err(|e| Error::system(format!("removing the stale {}", path.display()), e))?;
+            bind().map_err(|e| Error::system(format!("binding {}", path.display()), e))
+        }
+        Err(e) => Err(Error::system(format!("binding {}", path.display()), e)),
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, so the common `ulimit -n 1024`
+/// does not cap the connections served (a connection is one descriptor).
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let before = lim.rlim_cur;
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                tracing::debug!("open files limit raised from {before} to {}", lim.rlim_max);
+            }
         }
     }
 }
