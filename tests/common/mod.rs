@@ -12,6 +12,8 @@ use logcache::fs::{FileHandle, FileInfo, FileSystem, LockGuard, StdFileSystem};
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod data;
+#[cfg(all(feature = "server", feature = "cli"))]
+pub mod mc_node;
 pub mod memcached;
 #[cfg(feature = "sim")]
 pub mod oracle;
@@ -366,4 +368,28 @@ pub fn unix_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
+}
+
+/// A tmpfs of `size` mounted for one test, unmounted when dropped.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    pub fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
 }

@@ -7,12 +7,12 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::common::Tmpfs;
 use crate::common::cli::{BIN, logcache_with_input as cli};
 use crate::common::data::pattern;
 use crate::common::served::Served;
@@ -178,27 +178,6 @@ fn clients_without_the_token_cannot_hold_the_connections() {
         let (closed, answer) = t.join().unwrap();
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
         assert!(closed, "the server closed the connection after the 401");
-    }
-}
-
-/// A tmpfs of `size` mounted for one test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Tmpfs(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 

@@ -53,6 +53,10 @@ pub struct Args {
     /// a `set` waits for room (suffixes as above).
     #[arg(long, default_value = "256MiB", value_parser = crate::parse_size)]
     memcached_inflight: u64,
+    /// Seconds a memcached client may take to read its replies before its connection is
+    /// closed.
+    #[arg(long, default_value_t = 30.0)]
+    memcached_write_timeout: f64,
     /// When a write is durable: `sync` (an answer means on disk; the default with
     /// --memcached), `interval:MS` or `none` (the default for HTTP alone, which syncs
     /// before every answer anyway).
@@ -206,6 +210,7 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
             mc.max_item_size = usize::try_from(a.max_item_size).unwrap_or(usize::MAX);
             mc.max_connections = a.memcached_max_connections;
             mc.max_inflight_bytes = usize::try_from(a.memcached_inflight).unwrap_or(usize::MAX);
+            mc.write_timeout = secs("memcached-write-timeout", a.memcached_write_timeout)?;
             mc.limit_maxbytes = a.capacity.unwrap_or(0);
             Some(MemcacheServer::bind(mc, Arc::clone(&store))?)
         }

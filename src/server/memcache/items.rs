@@ -472,7 +472,8 @@ impl<S: KvStore> Items<S> {
         let Some(item) = self.get(key)? else {
             bump(misses);
             if let Some((exptime, initial)) = vivify {
-                let exp = Exp::from_exptime(exptime, self.now());
+                // `T` applies to the created counter too.
+                let exp = Exp::from_exptime(touch.unwrap_or(exptime), self.now());
                 let state = if binary { BINARY } else { 0 };
                 let text = initial.to_string();
                 let cas = self.put_as(key, 0, explicit, state, exp, text.as_bytes())?;

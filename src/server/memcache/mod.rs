@@ -97,7 +97,7 @@ impl Default for MemcacheConfig {
             idle_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(30),
             max_inflight_bytes: 256 << 20,
-            write_threads: 8,
+            write_threads: 12,
             threads: 2,
             limit_maxbytes: 0,
         }
