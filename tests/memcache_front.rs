@@ -539,3 +539,166 @@ fn behind_twemproxy_keys_spread_and_a_killed_node_keeps_its_share() {
         Some(&object[..])
     );
 }
+
+/// Runs pymemcache's own integration tests (`pymemcache/test/test_integration.py`, shipped
+/// with the python3-pymemcache package) against `addr`; the pytest summary and the names
+/// of the tests that passed.
+fn pymemcache_suite(addr: &str) -> (String, Vec<String>) {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import pymemcache.test, os; print(os.path.dirname(pymemcache.test.__file__))",
+        ])
+        .output()
+        .expect("the system python3 (scripts/test installs python3-pymemcache)");
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let suite = format!("{dir}/test_integration.py");
+    assert!(std::path::Path::new(&suite).exists(), "{suite} is missing");
+    // The TLS tests need a TLS listener, which neither server has here.
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rA",
+            "-k",
+            "not tls",
+        ])
+        .arg(&suite)
+        .args(["--server", host, "--port", port])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("pytest for the system python3 (scripts/test installs python3-pytest)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let passed = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("PASSED "))
+        .map(|l| l.rsplit("::").next().unwrap_or(l).to_string())
+        .collect();
+    let summary = text.lines().last().unwrap_or("").to_string();
+    assert!(
+        out.status.success(),
+        "pymemcache's suite failed against {addr}:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (summary, passed)
+}
+
+/// pymemcache's own integration tests pass against a node, the same ones as against a real
+/// memcached.
+#[test]
+fn pymemcaches_own_integration_tests_pass() {
+    let memcached = Memcached::start(64, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, addr) = start_node(&dir.path().join("items.log"), &[]);
+    let (theirs, want) = pymemcache_suite(&memcached.addr);
+    let (ours, got) = pymemcache_suite(&addr);
+    eprintln!("pymemcache's test_integration.py, memcached: {theirs}");
+    eprintln!("pymemcache's test_integration.py, logcache:  {ours}");
+    for name in &got {
+        eprintln!("  PASSED {name}");
+    }
+    assert!(!got.is_empty(), "{ours}");
+    assert_eq!(got, want, "the tests that pass against memcached");
+    node.kill();
+}
+
+/// kill -9 under four writers at once, two pipelining plain sets and two sending `noreply`
+/// sets in batches closed by `mn` (its `MN` acknowledges every set before it: requests are
+/// answered in order, each write durable before the next request runs). After each restart
+/// every acknowledged item is there.
+#[test]
+fn a_node_killed_under_pipelined_and_noreply_writers_keeps_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("items.log");
+    let mut stored: Vec<(String, Vec<u8>)> = Vec::new();
+    for cycle in 0..10u64 {
+        let (mut node, addr) = start_node(&data, &[]);
+        let mut check = Session::open(&addr);
+        for (key, value) in &stored {
+            let answer = check.ask(format!("get {key}\r\n").as_bytes());
+            let want = format!(
+                "VALUE {key} 0 {}\r\n{}\r\nEND\r\n",
+                value.len(),
+                String::from_utf8_lossy(value)
+            );
+            assert_eq!(answer, want, "cycle {cycle}: {key}");
+        }
+        let writers: Vec<_> = (0..4u64)
+            .map(|w| {
+                let addr = addr.clone();
+                std::thread::spawn(move || {
+                    let quiet = w % 2 == 1;
+                    let stream = TcpStream::connect(&addr).unwrap();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut out = stream;
+                    let mut acked = Vec::new();
+                    for batch in 0..1000u64 {
+                        let items: Vec<(String, Vec<u8>)> = (0..20u64)
+                            .map(|i| {
+                                let key = format!("c{cycle}w{w}b{batch}i{i}");
+                                let len = (cycle * 7919 + batch * 131 + i * 17) % 2000;
+                                (
+                                    key.clone(),
+                                    format!("{key}:{}", "x".repeat(len as usize)).into_bytes(),
+                                )
+                            })
+                            .collect();
+                        let mut wire = Vec::new();
+                        for (key, value) in &items {
+                            let nr = if quiet { " noreply" } else { "" };
+                            wire.extend_from_slice(
+                                format!("set {key} 0 0 {}{nr}\r\n", value.len()).as_bytes(),
+                            );
+                            wire.extend_from_slice(value);
+                            wire.extend_from_slice(b"\r\n");
+                        }
+                        if quiet {
+                            wire.extend_from_slice(b"mn\r\n");
+                        }
+                        if out.write_all(&wire).is_err() {
+                            return acked;
+                        }
+                        let answers = if quiet { 1 } else { items.len() };
+                        let mut got = 0;
+                        for _ in 0..answers {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                break;
+                            }
+                            let want = if quiet { "MN\r\n" } else { "STORED\r\n" };
+                            assert_eq!(line, want);
+                            got += 1;
+                        }
+                        if quiet {
+                            if got == 1 {
+                                acked.extend(items);
+                            } else {
+                                return acked;
+                            }
+                        } else {
+                            acked.extend(items.into_iter().take(got));
+                            if got < answers {
+                                return acked;
+                            }
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150 + cycle * 37 % 300));
+        node.kill();
+        for w in writers {
+            stored.extend(w.join().unwrap());
+        }
+    }
+    assert!(
+        stored.len() > 100,
+        "the writers got answers: {}",
+        stored.len()
+    );
+}
