@@ -249,4 +249,10 @@ impl KvStore for AnyStore {
     fn waits(&self) -> crate::store::Waits {
         dispatch!(self, s => s.waits())
     }
+    fn embedded(&self) -> Option<&DurableKVCache> {
+        match self {
+            AnyStore::Embedded(log) => Some(log),
+            _ => None,
+        }
+    }
 }

@@ -90,6 +90,13 @@ pub trait KvStore: Send + Sync {
         Waits::Always
     }
 
+    /// The embedded log this store is, when it is one: an event loop uses its deferred
+    /// writes ([`DurableKVCache::put_deferred`]) to share fsyncs without a thread per waiting
+    /// write. `None` by default.
+    fn embedded(&self) -> Option<&DurableKVCache> {
+        None
+    }
+
     /// Brings a store that refuses writes after a failure back into service, when it can:
     /// `Ok(true)` when it recovered, `Ok(false)` when there was nothing to recover, an error
     /// when it cannot yet (try again later). Nothing by default; see
@@ -147,6 +154,9 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     fn waits(&self) -> Waits {
         (**self).waits()
     }
+    fn embedded(&self) -> Option<&DurableKVCache> {
+        (**self).embedded()
+    }
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
         (**self).keys_with_prefix(prefix)
     }
@@ -185,6 +195,9 @@ impl KvStore for DurableKVCache {
     }
     fn recover(&self) -> Result<bool> {
         DurableKVCache::recover(self)
+    }
+    fn embedded(&self) -> Option<&DurableKVCache> {
+        Some(self)
     }
     fn waits(&self) -> Waits {
         match self.durability() {

@@ -613,3 +613,21 @@ fn connections_cost_one_descriptor_and_cannot_hold_the_server() {
     );
     node.kill();
 }
+
+/// Writes answered before their fsync is awaited (deferred, group commit) are still read
+/// back by the same connection in the same pipeline, and by another once answered.
+#[test]
+fn a_pipeline_reads_its_own_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_node, addr) = start_node(&dir.path().join("items.log"), &[]);
+    let mut s = Session::open(&addr);
+    let pipeline =
+        b"set k 0 0 1\r\n1\r\nget k\r\nincr k 5\r\nget k\r\nset j 0 0 1 noreply\r\n2\r\n\
+mg j v\r\nappend j 0 0 1\r\n3\r\ngets j\r\ndelete k\r\nget k\r\nflush_all\r\nget j\r\n";
+    let want = "STORED\r\nVALUE k 0 1\r\n1\r\nEND\r\n6\r\nVALUE k 0 1\r\n6\r\nEND\r\n\
+VA 1\r\n2\r\nSTORED\r\nVALUE j 0 2 CAS\r\n23\r\nEND\r\nDELETED\r\nEND\r\nOK\r\nEND\r\n";
+    assert_eq!(s.ask(pipeline), want);
+    let mut other = Session::open(&addr);
+    assert_eq!(other.ask(b"set x 0 0 1\r\n9\r\n"), "STORED\r\n");
+    assert_eq!(s.ask(b"get x\r\n"), "VALUE x 0 1\r\n9\r\nEND\r\n");
+}

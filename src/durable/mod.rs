@@ -2,6 +2,7 @@
 
 mod builder;
 mod compact;
+mod deferred;
 mod evict;
 mod hint;
 mod index;
@@ -23,6 +24,7 @@ pub use builder::{
     DEFAULT_MAX_VALUE_LEN, DurableKVCacheBuilder,
 };
 pub use stats::{RecoveryStats, Stats};
+pub use write::Ticket;
 
 use crate::sync::lock;
 use builder::Options;

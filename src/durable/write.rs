@@ -84,6 +84,37 @@ pub(super) struct Pending {
     pub(super) change: Option<Entry>,
 }
 
+/// A record appended and waiting for its fsync: its sequence number, and the recovery
+/// generation it was written in (a recovery discards it). See
+/// [`DurableKVCache::put_deferred`](super::DurableKVCache::put_deferred).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ticket {
+    pub(super) seq: u64,
+    pub(super) generation: u64,
+}
+
+impl Ticket {
+    /// Whichever of the two covers the other: the later generation, then the later record
+    /// (waiting for it waits for both when they are of one generation).
+    pub fn max(self, other: Ticket) -> Ticket {
+        if (other.generation, other.seq) > (self.generation, self.seq) {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// Whether `other` is durable once this is: the same generation, no later record.
+    pub fn covers(&self, other: &Ticket) -> bool {
+        self.generation == other.generation && self.seq >= other.seq
+    }
+
+    /// Whether `other` was written in a generation a recovery has since discarded.
+    pub fn supersedes(&self, other: &Ticket) -> bool {
+        self.generation > other.generation
+    }
+}
+
 /// A sticky failure flag: set by the first failed write or sync, cleared only by a recovery.
 #[derive(Debug, Default)]
 pub(super) struct Poison {
@@ -167,6 +198,23 @@ impl Inner {
     /// promise holds. For a delete (`op == Op::Delete`) nothing is written when the key is
     /// absent; the result says whether a live value was removed (always `true` for a put).
     pub(super) fn write(&self, key: &[u8], value: &[u8], op: Op, expiry: u64) -> Result<bool> {
+        let (live, ticket) = self.append_record(key, value, op, expiry)?;
+        if let Some(Ticket { seq, generation }) = ticket {
+            self.sync_write(seq, generation)?;
+        }
+        Ok(live)
+    }
+
+    /// Appends one record and publishes it per the durability mode, without waiting for an
+    /// fsync: with [`Durability::Sync`] the change waits in `commit.pending` and the ticket
+    /// says what to wait for (`None` when nothing was written, or the mode publishes at once).
+    pub(super) fn append_record(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        op: Op,
+        expiry: u64,
+    ) -> Result<(bool, Option<Ticket>)> {
         let payload = Payload::new(key, value);
         let sync = self.opts.durability == Durability::Sync;
         let mut w = self.writer()?;
@@ -178,7 +226,7 @@ impl Inner {
                 // With a budget the key may have been evicted, its record still in the log:
                 // the tombstone keeps a crash from bringing it back.
                 None if self.opts.max_bytes.is_some() => live = false,
-                None => return Ok(false),
+                None => return Ok((false, None)),
             }
         }
         let seq = w.seq + 1;
@@ -249,14 +297,11 @@ impl Inner {
             c.generation
         };
         drop(w);
-        if sync {
-            self.sync_write(seq, generation)?;
-        }
-        Ok(live)
+        Ok((live, sync.then_some(Ticket { seq, generation })))
     }
 
     /// The key's newest entry, counting changes still waiting for their fsync.
-    fn current(&self, key: &[u8], sync: bool) -> Option<Entry> {
+    pub(super) fn current(&self, key: &[u8], sync: bool) -> Option<Entry> {
         if sync
             && let Some(p) = lock(&self.commit)
                 .pending

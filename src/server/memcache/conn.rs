@@ -110,6 +110,8 @@ where
         out: Vec::with_capacity(16 << 10),
         state: State::Line,
         last_cmd,
+        pending: None,
+        pending_keys: Some(Vec::new()),
     };
     match conn.run().await {
         End::Done => {}
@@ -125,6 +127,12 @@ struct Conn<S: KvStore + 'static, IO> {
     out: Vec<u8>,
     state: State,
     last_cmd: Arc<AtomicU64>,
+    /// Writes answered in `out` whose fsync has not been awaited yet (deferred writes): the
+    /// newest ticket, and where in `out` the first answer that depends on them starts.
+    pending: Option<(crate::Ticket, usize)>,
+    /// The keys of those writes (hashed), so that a read of another key need not wait;
+    /// `None` once a write named any key (`flush_all`).
+    pending_keys: Option<Vec<u64>>,
 }
 
 impl<S: KvStore + 'static, IO: AsyncRead + AsyncWrite + Unpin> Conn<S, IO> {
@@ -161,8 +169,78 @@ impl<S: KvStore + 'static, IO: AsyncRead + AsyncWrite + Unpin> Conn<S, IO> {
         }
     }
 
-    /// Writes the replies held, within the write deadline.
+    /// Waits for the writes answered so far to be durable. If their fsync fails, the
+    /// answers that depend on them are never sent: the ones before are, and the connection
+    /// is closed (the client sees its requests fail, never a `STORED` that was not kept).
+    async fn settle(&mut self) -> Result<(), End> {
+        let Some((ticket, mark)) = self.pending.take() else {
+            return Ok(());
+        };
+        self.pending_keys = Some(Vec::new());
+        let Some(log) = self.shared.items.log() else {
+            return Ok(());
+        };
+        let Err(e) = self.shared.syncer.wait(log, ticket).await else {
+            return Ok(());
+        };
+        super::log_store_error(&e);
+        self.out.truncate(mark);
+        let deadline = self.shared.config.write_timeout;
+        let _ = tokio::time::timeout(deadline, self.io.write_all(&self.out)).await;
+        self.out.clear();
+        Err(End::Io(std::io::Error::other(format!(
+            "closed: the writes answered could not be made durable ({e})"
+        ))))
+    }
+
+    fn key_hash(key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        foldhash::fast::FixedState::with_seed(0x6b65).hash_one(key)
+    }
+
+    /// Whether `line` reads a key this connection's pending writes touched.
+    fn reads_pending(&self, line: &[u8]) -> bool {
+        let Some(written) = &self.pending_keys else {
+            return true;
+        };
+        match text::keys(line) {
+            text::Keys::None => false,
+            text::Keys::All => true,
+            text::Keys::Some(keys) => keys.iter().any(|k| written.contains(&Self::key_hash(k))),
+        }
+    }
+
+    /// Records the keys a write names among the pending ones.
+    fn remember_keys(&mut self, line: &[u8]) {
+        match (text::keys(line), &mut self.pending_keys) {
+            (text::Keys::All, written) => *written = None,
+            (text::Keys::Some(keys), Some(written)) => {
+                written.extend(keys.iter().map(|k| Self::key_hash(k)));
+            }
+            _ => {}
+        }
+    }
+
+    /// Folds the writes the last command made into `pending` (`mark`: where its answer
+    /// starts in `out`); whether it wrote.
+    fn note_writes(&mut self, mark: usize) -> bool {
+        if !super::items::take_wrote() {
+            return false;
+        }
+        let Some(ticket) = self.shared.items.log().and_then(|log| log.last_written()) else {
+            return true;
+        };
+        self.pending = Some(match self.pending {
+            Some((t, m)) => (t.max(ticket), m),
+            None => (ticket, mark),
+        });
+        true
+    }
+
+    /// Writes the replies held, within the write deadline, once the writes they answer are
+    /// durable.
     async fn flush(&mut self) -> Result<(), End> {
+        self.settle().await?;
         if self.out.is_empty() {
             return Ok(());
         }
@@ -257,6 +335,9 @@ impl<S: KvStore + 'static, IO: AsyncRead + AsyncWrite + Unpin> Conn<S, IO> {
                                 if let Err(e) = dropped {
                                     super::log_store_error(&e);
                                 }
+                                if self.note_writes(self.out.len()) {
+                                    self.remember_keys(&line);
+                                }
                             }
                             if !quiet {
                                 self.out.extend_from_slice(reply);
@@ -272,15 +353,32 @@ impl<S: KvStore + 'static, IO: AsyncRead + AsyncWrite + Unpin> Conn<S, IO> {
     /// Runs one request: in place when it cannot wait long, on the store's own threads
     /// otherwise (a write that waits for its fsync), answers appended in order either way.
     async fn run_request(&mut self, line: Bytes, data: Option<Bytes>) -> Result<Flow, End> {
-        let shared = &self.shared;
+        let shared = &Arc::clone(&self.shared);
+        let mark = self.out.len();
+        if shared.items.store.failure().is_some() && text::writes(&line) {
+            shared.recover().await;
+        }
         if shared.items.flush_due() {
             let s = Arc::clone(shared);
             if let Err(e) = shared.call(true, move || s.items.run_due_flush()).await {
                 super::log_store_error(&e);
             }
+            if self.note_writes(mark) {
+                self.pending_keys = None; // every key
+            }
         }
-        if shared.items.store.failure().is_some() && text::writes(&line) {
-            shared.recover().await;
+        if shared.deferred {
+            // A read sees only what is durable: when it names a key this connection wrote
+            // and has not seen durable yet, it waits for that first.
+            let writes = text::writes(&line);
+            if !writes && self.pending.is_some() && self.reads_pending(&line) {
+                self.settle().await?;
+            }
+            let flow = text::execute(&self.shared, &line, data.as_deref(), &mut self.out);
+            if self.note_writes(mark) || writes {
+                self.remember_keys(&line);
+            }
+            return Ok(flow);
         }
         if !shared.offload(&line) {
             return Ok(text::execute(shared, &line, data.as_deref(), &mut self.out));

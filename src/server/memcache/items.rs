@@ -235,6 +235,22 @@ pub(super) struct Items<S: KvStore> {
     cas: Mutex<(u64, u64)>,
     /// When a delayed `flush_all` takes effect, in Unix milliseconds (0: none pending).
     flush_at: std::sync::atomic::AtomicU64,
+    /// Writes go to the embedded log deferred: appended at once, their fsync awaited by the
+    /// connection before it answers (see [`take_wrote`]).
+    deferred: bool,
+}
+
+thread_local! {
+    /// Whether this thread wrote (or read a write still waiting) since [`take_wrote`].
+    static WROTE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread wrote to the store (or read a write still waiting for its
+/// fsync) since the last call: the connection then waits for the log's newest write to be
+/// durable before answering. Commands run on the event loop thread from start to end, so
+/// the flag is exactly theirs.
+pub(super) fn take_wrote() -> bool {
+    WROTE.with(|w| w.replace(false))
 }
 
 impl<S: KvStore> Items<S> {
@@ -253,6 +269,9 @@ impl<S: KvStore> Items<S> {
                 .map_err(|_| Error::InvalidArgument("the stored CAS mark is damaged".into()))?,
             None => 1,
         };
+        let deferred = store
+            .embedded()
+            .is_some_and(|log| log.durability() == crate::Durability::Sync);
         let items = Items {
             store,
             max_item_size,
@@ -262,6 +281,7 @@ impl<S: KvStore> Items<S> {
             hasher: foldhash::fast::FixedState::with_seed(0x6d63),
             cas: Mutex::new((mark, mark)),
             flush_at: std::sync::atomic::AtomicU64::new(0),
+            deferred,
         };
         Ok(items)
     }
@@ -275,8 +295,12 @@ impl<S: KvStore> Items<S> {
         let mut c = lock(&self.cas);
         if c.0 >= c.1 {
             let mark = c.1 + CAS_BLOCK;
-            self.store.set(CAS_MARK, &mark.to_le_bytes())?;
-            self.store.sync()?;
+            // Deferred, the mark needs no fsync of its own: an item with a CAS past the old mark
+            // is written after it in the log, so it is durable only once the mark is.
+            self.write(CAS_MARK, &mark.to_le_bytes(), None)?;
+            if !self.deferred {
+                self.store.sync()?;
+            }
             c.1 = mark;
         }
         c.0 += 1;
@@ -292,23 +316,65 @@ impl<S: KvStore> Items<S> {
         [NAMESPACE, key].concat()
     }
 
-    /// The item under `key`, if any and not expired.
+    /// The item under `key`, if any and not expired: what is durable (a write still waiting
+    /// for its fsync is not shown, as it is not acknowledged yet).
     pub(super) fn get(&self, key: &[u8]) -> Result<Option<Item>> {
-        let Some((bytes, expiry)) = self.store.get_with_expiry(&Self::store_key(key))? else {
-            return Ok(None);
+        let found = self.store.get_with_expiry(&Self::store_key(key))?;
+        Ok(found.and_then(|(bytes, expiry)| Self::decode(&bytes, expiry)))
+    }
+
+    /// The item under `key` counting writes still waiting for their fsync: what a
+    /// read-modify-write under the key's lock builds on. Its answer then waits for them (the
+    /// thread is marked as having written).
+    pub(super) fn latest(&self, key: &[u8]) -> Result<Option<Item>> {
+        let Some(log) = self.log() else {
+            return self.get(key);
         };
-        let Some((head, data)) = bytes.split_first_chunk::<HEADER>() else {
-            return Ok(None); // not an item (damaged): absent
-        };
+        WROTE.with(|w| w.set(true));
+        let found = log.get_latest(Self::store_key(key))?;
+        Ok(found.and_then(|(bytes, expiry)| Self::decode(&bytes, expiry)))
+    }
+
+    fn decode(bytes: &[u8], expiry: u64) -> Option<Item> {
+        // Shorter than the header: not an item (damaged), absent.
+        let (head, data) = bytes.split_first_chunk::<HEADER>()?;
         let (flags, rest) = head.split_at(4);
         let (cas, state) = rest.split_at(8);
-        Ok(Some(Item {
+        Some(Item {
             flags: u32::from_le_bytes(flags.try_into().unwrap_or_default()),
             cas: u64::from_le_bytes(cas.try_into().unwrap_or_default()),
             state: state.first().copied().unwrap_or(0),
             data: data.to_vec(),
             expiry,
-        }))
+        })
+    }
+
+    /// The embedded log, when writes are deferred.
+    pub(super) fn log(&self) -> Option<&crate::durable::DurableKVCache> {
+        self.store.embedded().filter(|_| self.deferred)
+    }
+
+    /// Sets a store key: deferred (appended, its fsync awaited by the connection) when the
+    /// log's writes wait, at once otherwise.
+    fn write(&self, skey: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        if let Some(log) = self.log() {
+            WROTE.with(|w| w.set(true));
+            log.put_deferred(skey, value, ttl)?;
+            return Ok(());
+        }
+        match ttl {
+            Some(ttl) => self.store.set_with_ttl(skey, value, ttl),
+            None => self.store.set(skey, value),
+        }
+    }
+
+    /// Deletes a store key, deferred as [`write`](Self::write); whether it was there.
+    fn remove(&self, skey: &[u8]) -> Result<bool> {
+        if let Some(log) = self.log() {
+            WROTE.with(|w| w.set(true));
+            return Ok(log.delete_deferred(skey)?.0);
+        }
+        self.store.delete(skey)
     }
 
     /// Writes an item with `cas` (a new one when `None`) and `state`.
@@ -331,7 +397,7 @@ impl<S: KvStore> Items<S> {
                 .map(|ms| Some(Duration::from_millis(ms))),
         };
         let Some(ttl) = ttl else {
-            self.store.delete(&skey)?;
+            self.remove(&skey)?;
             return Ok(None);
         };
         let cas = match cas {
@@ -343,10 +409,7 @@ impl<S: KvStore> Items<S> {
         value.extend_from_slice(&cas.to_le_bytes());
         value.push(state);
         value.extend_from_slice(data);
-        match ttl {
-            Some(ttl) => self.store.set_with_ttl(&skey, &value, ttl)?,
-            None => self.store.set(&skey, &value)?,
-        }
+        self.write(&skey, &value, ttl)?;
         Ok(Some(cas))
     }
 
@@ -372,7 +435,7 @@ impl<S: KvStore> Items<S> {
         let mut state = if binary { BINARY } else { 0 };
         let current = match (mode, compare) {
             (Mode::Set, None) => None,
-            _ => self.get(key)?,
+            _ => self.latest(key)?,
         };
         if let Some(want) = compare {
             match &current {
@@ -425,13 +488,13 @@ impl<S: KvStore> Items<S> {
     pub(super) fn delete(&self, key: &[u8], compare: Option<u64>) -> Result<Outcome> {
         let _stripe = self.stripe(key);
         if let Some(want) = compare {
-            match self.get(key)? {
+            match self.latest(key)? {
                 None => return Ok(Outcome::NotFound),
                 Some(item) if item.cas != want => return Ok(Outcome::Exists),
                 Some(_) => {}
             }
         }
-        let found = self.store.delete(&Self::store_key(key))?;
+        let found = self.remove(&Self::store_key(key))?;
         bump(if found {
             &self.counts.delete_hits
         } else {
@@ -469,7 +532,7 @@ impl<S: KvStore> Items<S> {
         } else {
             (&self.counts.decr_hits, &self.counts.decr_misses)
         };
-        let Some(item) = self.get(key)? else {
+        let Some(item) = self.latest(key)? else {
             bump(misses);
             if let Some((exptime, initial)) = vivify {
                 // `T` applies to the created counter too.
@@ -525,7 +588,7 @@ impl<S: KvStore> Items<S> {
         }
         let _stripe = self.stripe(key);
         let now = self.now();
-        let Some(mut item) = self.get(key)? else {
+        let Some(mut item) = self.latest(key)? else {
             let Some(exptime) = lease.vivify else {
                 return Ok(None);
             };
@@ -534,7 +597,7 @@ impl<S: KvStore> Items<S> {
             let Some(cas) = self.put_as(key, 0, lease.explicit, state, exp, b"")? else {
                 return Ok(None);
             };
-            let item = self.get(key)?.unwrap_or(Item {
+            let item = self.latest(key)?.unwrap_or(Item {
                 flags: 0,
                 cas,
                 state,
@@ -557,7 +620,7 @@ impl<S: KvStore> Items<S> {
             let state = if wins { item.state | WON } else { item.state };
             let cas = lease.explicit.or(Some(item.cas));
             self.put_as(key, item.flags, cas, state, exp, &item.data)?;
-            item = self.get(key)?.unwrap_or(item);
+            item = self.latest(key)?.unwrap_or(item);
         }
         Ok(Some((item, won_before, wins)))
     }
@@ -567,7 +630,7 @@ impl<S: KvStore> Items<S> {
     /// `touch` is given. Only if its CAS is `compare`, when given.
     pub(super) fn invalidate(&self, key: &[u8], how: Invalidate) -> Result<Outcome> {
         let _stripe = self.stripe(key);
-        let Some(item) = self.get(key)? else {
+        let Some(item) = self.latest(key)? else {
             return Ok(Outcome::NotFound);
         };
         if how.compare.is_some_and(|c| c != item.cas) {
@@ -590,7 +653,7 @@ impl<S: KvStore> Items<S> {
     pub(super) fn touch(&self, key: &[u8], exptime: i64) -> Result<Touch> {
         bump(&self.counts.cmd_touch);
         let _stripe = self.stripe(key);
-        let Some(item) = self.get(key)? else {
+        let Some(item) = self.latest(key)? else {
             bump(&self.counts.touch_misses);
             return Ok(Touch::NotFound);
         };
@@ -600,14 +663,14 @@ impl<S: KvStore> Items<S> {
         if exp == Exp::Gone {
             return Ok(Touch::Expired);
         }
-        Ok(Touch::Done(self.get(key)?.unwrap_or(item)))
+        Ok(Touch::Done(self.latest(key)?.unwrap_or(item)))
     }
 
     /// Removes `key` without counting it (a `set` refused as too large drops the old value,
     /// as memcached does, so that no stale value outlives a failed write).
     pub(super) fn discard(&self, key: &[u8]) -> Result<()> {
         let _stripe = self.stripe(key);
-        self.store.delete(&Self::store_key(key))?;
+        self.remove(&Self::store_key(key))?;
         Ok(())
     }
 
@@ -660,7 +723,7 @@ impl<S: KvStore> Items<S> {
         for skey in keys {
             let key = skey.get(NAMESPACE.len()..).unwrap_or_default();
             let _stripe = self.stripe(key);
-            self.store.delete(&skey)?;
+            self.remove(&skey)?;
         }
         Ok(())
     }

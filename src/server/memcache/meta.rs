@@ -86,7 +86,8 @@ impl<'a> Flags<'a> {
                 (b's', Some(i)) => push_flag(&mut out, b's', i.data.len() as u64),
                 (b't', Some(i)) => match i.expiry {
                     0 => out.extend_from_slice(b" t-1"),
-                    at => push_flag(&mut out, b't', at.saturating_sub(now_ms).div_ceil(1000)),
+                    // Whole seconds, rounded: the expiry was set a moment after `now_ms`.
+                    at => push_flag(&mut out, b't', (at.saturating_sub(now_ms) + 500) / 1000),
                 },
                 _ => {}
             }
@@ -372,7 +373,7 @@ fn ma<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
     let now = shared.clock.now_millis();
     match items.delta(&key.bytes, incr, delta.unwrap_or(1), vivify, touch, cond) {
         Ok(Delta::Value(value, cas)) => {
-            let item = items.get(&key.bytes).ok().flatten().unwrap_or(Item {
+            let item = items.latest(&key.bytes).ok().flatten().unwrap_or(Item {
                 flags: 0,
                 cas,
                 state: 0,

@@ -28,6 +28,7 @@ mod conn;
 mod items;
 mod meta;
 mod stats;
+mod syncer;
 mod text;
 
 use std::net::SocketAddr;
@@ -148,11 +149,17 @@ struct Shared<S: KvStore> {
     /// Which store calls wait long, and the threads that run them.
     waits: Waits,
     pool: Pool,
+    /// Writes go to the embedded log deferred, their fsyncs run by `syncer`'s thread.
+    deferred: bool,
+    syncer: syncer::Syncer,
 }
 
 impl<S: KvStore> Shared<S> {
     /// Whether a request runs off the event loop.
     fn offload(&self, line: &[u8]) -> bool {
+        if self.deferred {
+            return false;
+        }
         match self.waits {
             Waits::Never => false,
             Waits::Writes => text::writes(line),
@@ -177,6 +184,7 @@ impl<S: KvStore + 'static> Shared<S> {
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let waits = match self.waits {
+            _ if self.deferred => false,
             Waits::Never => false,
             Waits::Writes => write,
             _ => true,
@@ -299,6 +307,7 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let waits = store.waits();
         let items = Items::new(store, config.max_item_size, Arc::clone(&clock))?;
+        let deferred = items.log().is_some();
         let (stop, _) = watch::channel(false);
         Ok(MemcacheServer {
             listener,
@@ -314,6 +323,8 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
                 rejected_connections: AtomicU64::new(0),
                 conns: conn::Conns::default(),
                 last_recovery: AtomicU64::new(0),
+                deferred,
+                syncer: syncer::Syncer::new(),
                 stop,
                 waits,
             }),
@@ -370,6 +381,25 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
     pub async fn serve(self) {
         let MemcacheServer { listener, shared } = self;
         let mut stop = shared.stop.subscribe();
+        let fsyncs = if shared.deferred {
+            let s = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name("logcache-memcached-sync".into())
+                .spawn(move || {
+                    if let Some(log) = s.items.log() {
+                        s.syncer.work(log);
+                    }
+                });
+            match spawned {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::error!("memcached front end: cannot start its fsync thread: {e}");
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let mut tasks = tokio::task::JoinSet::new();
         match listener {
             Listener::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
@@ -411,6 +441,10 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
             }
         }
         while tasks.join_next().await.is_some() {}
+        shared.syncer.stop();
+        if let Some(t) = fsyncs {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
     }
 }
 

@@ -133,6 +133,44 @@ pub(super) fn writes(line: &[u8]) -> bool {
     }
 }
 
+/// The item keys a request names, as far as the connection needs to know them: the keys
+/// of its pending writes that a later read must wait for.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Keys<'a> {
+    /// No item (`version`, `stats`, `mn`, …).
+    None,
+    /// These keys, as written on the line.
+    Some(Vec<&'a [u8]>),
+    /// Any item (`flush_all`, or a base64 key named another way elsewhere).
+    All,
+}
+
+/// The keys `line` reads or writes.
+pub(super) fn keys(line: &[u8]) -> Keys<'_> {
+    let toks = tokens(line);
+    let Some((&name, args)) = toks.split_first() else {
+        return Keys::None;
+    };
+    match name {
+        b"get" | b"gets" => Keys::Some(args.to_vec()),
+        b"gat" | b"gats" => Keys::Some(args.get(1..).unwrap_or_default().to_vec()),
+        b"flush_all" => Keys::All,
+        b"mg" | b"ms" | b"md" | b"ma" => match args.split_first() {
+            // A base64 key may be named plainly elsewhere: be safe.
+            Some((_, flags)) if flags.iter().any(|f| f.first() == Some(&b'b')) => Keys::All,
+            Some((key, _)) => Keys::Some(vec![key]),
+            None => Keys::None,
+        },
+        _ if storage_args(name).is_some() => {
+            Keys::Some(args.first().copied().into_iter().collect())
+        }
+        b"delete" | b"incr" | b"decr" | b"touch" => {
+            Keys::Some(args.first().copied().into_iter().collect())
+        }
+        _ => Keys::None,
+    }
+}
+
 /// Runs one request — its line, and its data block with the trailing `\r\n` for a storage
 /// command — writing the answer to `out`.
 pub(super) fn execute<S: KvStore + 'static>(
