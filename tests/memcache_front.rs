@@ -702,3 +702,30 @@ fn a_node_killed_under_pipelined_and_noreply_writers_keeps_what_it_acknowledged(
         stored.len()
     );
 }
+
+/// `--memcached unix:PATH` (memcached's `-s`): served on a Unix socket; a stale socket file
+/// left by a killed node is replaced at restart, and the items are back.
+#[test]
+fn a_node_serves_on_a_unix_socket() {
+    use std::os::unix::net::UnixStream;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("items.log");
+    let sock = dir.path().join("mc.sock");
+    let listen = format!("unix:{}", sock.display());
+    let ask = |request: &[u8]| {
+        let mut c = UnixStream::connect(&sock).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        c.write_all(request).unwrap();
+        c.write_all(b"quit\r\n").unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+        answer
+    };
+    let (mut node, addr) = start_node_at(&data, &listen, &[]);
+    assert_eq!(addr, listen);
+    assert_eq!(ask(b"set u 0 0 2\r\nok\r\n"), "STORED\r\n");
+    node.kill();
+    assert!(sock.exists(), "a killed node leaves its socket file");
+    let (_node, _) = start_node_at(&data, &listen, &[]);
+    assert_eq!(ask(b"get u\r\n"), "VALUE u 0 2\r\nok\r\nEND\r\n");
+}

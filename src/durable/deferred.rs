@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::write::Ticket;
 use super::{DurableKVCache, check_key};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::log::record::Op;
 use crate::options::Durability;
 use crate::sync::lock;
@@ -36,15 +36,7 @@ impl DurableKVCache {
         ttl: Option<Duration>,
     ) -> Result<Option<Ticket>> {
         let (key, value) = (key.as_ref(), value.as_ref());
-        check_key(key)?;
-        let max = self.inner.opts.max_value_len;
-        if value.len() as u64 > max {
-            return Err(Error::TooLarge {
-                what: "value",
-                len: value.len() as u64,
-                max,
-            });
-        }
+        self.check_put(key, value)?;
         let expiry = match ttl {
             Some(ttl) => crate::clock::expiry_after(&*self.inner.opts.clock, ttl),
             None => 0,

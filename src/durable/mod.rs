@@ -223,6 +223,15 @@ impl DurableKVCache {
     }
 
     fn put_inner(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
+        self.check_put(key, value)?;
+        self.inner.write(key, value, Op::Put, expiry)?;
+        crate::counters::bump(&self.inner.counters.puts);
+        self.inner.maybe_compact();
+        Ok(())
+    }
+
+    /// A put's key and value within the limits.
+    fn check_put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key(key)?;
         let max = self.inner.opts.max_value_len;
         if value.len() as u64 > max {
@@ -232,9 +241,6 @@ impl DurableKVCache {
                 max,
             });
         }
-        self.inner.write(key, value, Op::Put, expiry)?;
-        crate::counters::bump(&self.inner.counters.puts);
-        self.inner.maybe_compact();
         Ok(())
     }
 
