@@ -3,14 +3,17 @@
 //! `kill -9` with everything it acknowledged. `logcache serve --memcached ADDR` runs it.
 //!
 //! Items live in the store under their own namespace (docs/MEMCACHED.md has the coverage and
-//! the differences from memcached). Connections are tasks on one tokio event loop (the HTTP
-//! server's, under `logcache serve`): a connection's pipelined requests are read, answered and
-//! written back in batches. Reads run in place on the loop — a value in the page cache costs a
-//! `pread`, not a thread hop. Writes that wait for an `fdatasync`
-//! ([`Durability::Sync`](crate::Durability::Sync)) run on a small pool of threads of the
-//! server's own, where the waiting writes of all connections share fsyncs (group commit); with
-//! other durability modes they run in place too. So `STORED` means on disk, and a hundred
-//! connections cost a handful of threads.
+//! the differences from memcached). The accept loop runs on the caller's tokio runtime (the
+//! HTTP server's, under `logcache serve`) and hands each connection to one of the door's
+//! event-loop threads, a single-threaded tokio runtime each, as memcached has a libevent loop
+//! per worker: a connection's pipelined requests are read, answered and written back in
+//! batches. Reads run in place on the loop — a value in the page cache costs a `pread`, not a
+//! thread hop. With [`Durability::Sync`](crate::Durability::Sync) on the embedded log, writes
+//! are appended in place too and their answers held until one fsync thread has made them
+//! durable (group commit across all connections, see
+//! [`DurableKVCache::put_deferred`](crate::DurableKVCache::put_deferred)); over a store whose
+//! calls may wait otherwise, they run on a small pool of threads. So `STORED` means on disk,
+//! and a hundred connections cost a handful of threads.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -30,6 +33,7 @@ mod meta;
 mod stats;
 mod syncer;
 mod text;
+mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,8 +84,8 @@ pub struct MemcacheConfig {
     /// Threads that run writes waiting for an `fdatasync` (default 8): the writes of all
     /// connections share fsyncs, so a few threads carry many connections.
     pub write_threads: usize,
-    /// Event-loop threads when [`MemcacheServer::run`] makes its own runtime (default 2,
-    /// memcached's `-t`); reported as `threads` by `stats`.
+    /// Event-loop threads serving TCP connections (default 2, memcached's `-t`), each a
+    /// single-threaded runtime a connection stays on; reported as `threads` by `stats`.
     pub threads: usize,
     /// The store's byte budget, reported as `limit_maxbytes` (0: none).
     pub limit_maxbytes: u64,
@@ -362,12 +366,11 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
         }
     }
 
-    /// Serves on a runtime of its own ([`MemcacheConfig::threads`] event-loop threads) until
-    /// stopped; returns once every connection has ended.
+    /// Serves until stopped, accepting on the calling thread; returns once every connection
+    /// has ended.
     pub fn run(self) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(self.shared.config.threads.max(1))
-            .thread_name("logcache-memcached")
+        // The connections run on the door's own worker threads; this runtime only accepts.
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build();
         match runtime {
@@ -376,8 +379,10 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
         }
     }
 
-    /// Serves on the current tokio runtime until stopped; returns once every connection has
-    /// ended (a connection ends after the request it is running).
+    /// Serves until stopped, accepting on the current tokio runtime; returns once every
+    /// connection has ended (a connection ends after the request it is running). TCP
+    /// connections run on [`MemcacheConfig::threads`] event-loop threads of the door's own,
+    /// Unix-socket ones on the current runtime.
     pub async fn serve(self) {
         let MemcacheServer { listener, shared } = self;
         let mut stop = shared.stop.subscribe();
@@ -401,6 +406,13 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
             None
         };
         let mut tasks = tokio::task::JoinSet::new();
+        let workers = match workers::Workers::start(shared.config.threads) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!("memcached front end: cannot start its threads: {e}");
+                return;
+            }
+        };
         match listener {
             Listener::Tcp(l) => match tokio::net::TcpListener::from_std(l) {
                 Ok(l) => loop {
@@ -412,7 +424,17 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
                     match accepted {
                         Ok((stream, peer)) => {
                             let _ = stream.set_nodelay(true);
-                            admit(&shared, &mut tasks, stream, format!("tcp:{peer}"));
+                            // Moved to its worker's runtime: registered with that one's reactor.
+                            match stream.into_std() {
+                                Ok(std) => admit(
+                                    &shared,
+                                    &mut tasks,
+                                    Some(workers.next()),
+                                    move || tokio::net::TcpStream::from_std(std),
+                                    format!("tcp:{peer}"),
+                                ),
+                                Err(e) => accept_failed(e).await,
+                            }
                         }
                         Err(e) => accept_failed(e).await,
                     }
@@ -430,7 +452,7 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
                         match accepted {
                             Ok((stream, _)) => {
                                 let peer = format!("unix:{}", path.display());
-                                admit(&shared, &mut tasks, stream, peer);
+                                admit(&shared, &mut tasks, None, move || Ok(stream), peer);
                             }
                             Err(e) => accept_failed(e).await,
                         }
@@ -441,6 +463,7 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
             }
         }
         while tasks.join_next().await.is_some() {}
+        let _ = tokio::task::spawn_blocking(move || workers.stop()).await;
         shared.syncer.stop();
         if let Some(t) = fsyncs {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -448,16 +471,26 @@ impl<S: KvStore + 'static> MemcacheServer<S> {
     }
 }
 
-/// Serves `stream`, or refuses it when `max_connections` are open.
+/// Serves the connection `open` gives (on `on`, a worker's runtime, or this one), or refuses
+/// it when `max_connections` are open.
 fn admit<S, IO>(
     shared: &Arc<Shared<S>>,
     tasks: &mut tokio::task::JoinSet<()>,
-    mut stream: IO,
+    on: Option<&tokio::runtime::Handle>,
+    open: impl FnOnce() -> std::io::Result<IO> + Send + 'static,
     peer: String,
 ) where
     S: KvStore + 'static,
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let spawn = |tasks: &mut tokio::task::JoinSet<()>, task| match on {
+        Some(handle) => {
+            tasks.spawn_on(task, handle);
+        }
+        None => {
+            tasks.spawn(task);
+        }
+    };
     if shared.curr_connections.load(Ordering::Relaxed) as usize >= shared.config.max_connections {
         let n = shared.rejected_connections.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_power_of_two() {
@@ -467,20 +500,28 @@ fn admit<S, IO>(
                 shared.config.max_connections
             );
         }
-        tasks.spawn(async move {
+        let refuse: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             use tokio::io::AsyncWriteExt;
             let refusal = b"SERVER_ERROR too many open connections\r\n";
-            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(refusal)).await;
+            if let Ok(mut stream) = open() {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), stream.write_all(refusal)).await;
+            }
         });
+        spawn(tasks, refuse);
         return;
     }
     shared.curr_connections.fetch_add(1, Ordering::Relaxed);
     shared.total_connections.fetch_add(1, Ordering::Relaxed);
     let shared = Arc::clone(shared);
-    tasks.spawn(async move {
-        conn::serve(stream, peer, Arc::clone(&shared)).await;
+    let serve: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+        match open() {
+            Ok(stream) => conn::serve(stream, peer, Arc::clone(&shared)).await,
+            Err(e) => tracing::debug!("memcached front end: a connection failed: {e}"),
+        }
         shared.curr_connections.fetch_sub(1, Ordering::Relaxed);
     });
+    spawn(tasks, serve);
 }
 
 /// An accept failed: out of file descriptors (EMFILE/ENFILE) is logged and waited out, so
