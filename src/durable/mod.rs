@@ -338,6 +338,17 @@ impl DurableKVCache {
             .is_some_and(|e| !e.is_expired(now))
     }
 
+    /// The length of `key`'s record in the log, when it has a live value (no disk read): lets
+    /// an event loop read small values in place and hand large ones to a thread.
+    pub(crate) fn record_len(&self, key: &[u8]) -> Option<u32> {
+        let now = self.inner.opts.clock.now_millis();
+        self.inner
+            .read_index()
+            .get(key)
+            .filter(|e| !e.is_expired(now))
+            .map(|e| e.len)
+    }
+
     /// Number of live, unexpired keys.
     pub fn len(&self) -> usize {
         let now = self.inner.opts.clock.now_millis();

@@ -11,12 +11,14 @@
 //! - [`AsyncTiered`] reads through a [`Tiered`](crate::Tiered) with an `async` loader,
 //!   single-flight: however many tasks miss on one key at once, one load runs.
 //!
-//! **The pool.** Every call runs on one of the [`Pool`]'s own threads (at most
+//! **The pool.** Every call but one runs on one of the [`Pool`]'s own threads (at most
 //! [`DEFAULT_POOL_THREADS`] by default, started as needed). So a thousand concurrent `Sync`
 //! puts use at most that many threads, queue without blocking a runtime worker, and still share
 //! their `fdatasync`s (group commit batches the puts in flight). Handles made from one `Pool`
 //! share its threads. Streams hold one of tokio's blocking threads for their lifetime instead
 //! (not the pool's: a stream waits on its peer, not on the disk, and must not starve calls).
+//! The exception is [`AsyncStore::get`] of a small value (at most [`INLINE_READ`] bytes) or a
+//! miss over the embedded log: read in place, as a page-cache read costs less than the hop.
 //!
 //! **Cancellation.** Dropping a future never leaves a half-written value or object visible:
 //! a call that has started runs to its end on its thread (a `set` is then stored whole, or not
@@ -69,6 +71,9 @@ pub use tiered::AsyncTiered;
 use crate::durable::DurableKVCache;
 use crate::error::{Error, Result};
 use crate::store::KvStore;
+
+/// The largest record [`AsyncStore::get`] reads in place, on the caller's task.
+pub const INLINE_READ: usize = 64 << 10;
 
 /// Default bound of a [`Pool`]: blocking store calls in flight at once.
 pub const DEFAULT_POOL_THREADS: usize = 64;
@@ -281,9 +286,19 @@ impl<S: KvStore + 'static> AsyncStore<S> {
         self.pool.run(move || call(&store)).await
     }
 
-    /// [`KvStore::get`].
+    /// [`KvStore::get`]. Over the embedded log a value of at most [`INLINE_READ`] bytes (or
+    /// a miss) is read in place — from the page cache that is a `pread`, cheaper than the hop
+    /// to a pool thread and back; larger values and remote stores go to the pool.
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        let key = key.as_ref().to_vec();
+        let key = key.as_ref();
+        if let Some(log) = self.store.embedded()
+            && log
+                .record_len(key)
+                .is_none_or(|len| len as usize <= INLINE_READ)
+        {
+            return self.store.get(key);
+        }
+        let key = key.to_vec();
         self.run(move |s| s.get(&key)).await
     }
 

@@ -69,6 +69,7 @@ pub struct Args {
 
 /// Where the memcached door listens.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub enum MemcachedListen {
     Tcp(SocketAddr),
     Unix(std::path::PathBuf),
