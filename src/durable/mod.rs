@@ -340,6 +340,7 @@ impl DurableKVCache {
 
     /// The length of `key`'s record in the log, when it has a live value (no disk read): lets
     /// an event loop read small values in place and hand large ones to a thread.
+    #[cfg(feature = "tokio")]
     pub(crate) fn record_len(&self, key: &[u8]) -> Option<u32> {
         let now = self.inner.opts.clock.now_millis();
         self.inner

@@ -26,6 +26,9 @@ use crate::sync::lock;
 /// The longest request line read (a `get` of many keys included); longer is refused and the
 /// connection closed, so a client cannot make the server hold an endless line.
 pub(super) const MAX_LINE: usize = 64 << 10;
+/// Keys of a connection's pending writes remembered one by one; past this many, any read
+/// waits for them.
+const MAX_PENDING_KEYS: usize = 256;
 /// Replies held before they are written even though requests are still waiting.
 const OUT_HIGH_WATER: usize = 256 << 10;
 
@@ -216,6 +219,10 @@ impl<S: KvStore + 'static, IO: AsyncRead + AsyncWrite + Unpin> Conn<S, IO> {
             (text::Keys::All, written) => *written = None,
             (text::Keys::Some(keys), Some(written)) => {
                 written.extend(keys.iter().map(|k| Self::key_hash(k)));
+                // A long run of writes: the next read waits rather than scan them all.
+                if written.len() > MAX_PENDING_KEYS {
+                    self.pending_keys = None;
+                }
             }
             _ => {}
         }
