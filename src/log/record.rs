@@ -168,8 +168,8 @@ fn parse_decimal(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
     }
 }
 
-/// Appends the decimal digits of `n`.
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+/// Appends the decimal digits of `n` (also the memcached door's numbers).
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

@@ -383,8 +383,8 @@ fn ma<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
             let ret = flags.returned(b"ctkO", &key, Some(&item), now);
             if flags.has(b'v') {
                 let mut text = Vec::with_capacity(20);
-                push_num(&mut text, b' ', value);
-                answer(out, b"VA", &ret, text.get(1..));
+                crate::log::record::push_decimal(&mut text, value);
+                answer(out, b"VA", &ret, Some(&text));
             } else if !flags.has(b'q') {
                 answer(out, b"HD", &ret, None);
             }

@@ -282,18 +282,7 @@ fn get<S: KvStore>(shared: &Shared<S>, name: &[u8], args: &[&[u8]], out: &mut Ve
 /// Appends `sep` and `n` in decimal.
 pub(super) fn push_num(out: &mut Vec<u8>, sep: u8, n: u64) {
     out.push(sep);
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    crate::log::record::push_decimal(out, n);
 }
 
 /// The data block without its `\r\n`, or the answer to a bad one.
@@ -398,8 +387,7 @@ fn arith<S: KvStore>(shared: &Shared<S>, incr: bool, args: &[&[u8]], r: &mut Rep
     {
         Ok(Delta::Value(v, _)) => {
             let mut line = Vec::with_capacity(22);
-            push_num(&mut line, b' ', v);
-            line.remove(0);
+            crate::log::record::push_decimal(&mut line, v);
             line.extend_from_slice(b"\r\n");
             r.put(&line);
         }

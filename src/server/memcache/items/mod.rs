@@ -17,6 +17,11 @@ use crate::error::{Error, Result};
 use crate::store::KvStore;
 use crate::sync::lock;
 
+mod flush;
+mod lease;
+
+pub(super) use lease::{Invalidate, Lease};
+
 /// Every item's key in the store starts with these bytes, so items never meet BigCache's
 /// keys in a store both use.
 pub(super) const NAMESPACE: &[u8] = b"\xffmc:";
@@ -125,36 +130,6 @@ pub(super) enum Delta {
     NonNumeric,
     /// The CAS to compare did not match.
     Exists,
-}
-
-/// What an `mg` may change: its `T`, `N`, `R` and `E` flags.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Lease {
-    /// A new exptime for the item (`T`).
-    pub(super) touch: Option<i64>,
-    /// Create an empty item with this exptime on a miss, and win its recache (`N`).
-    pub(super) vivify: Option<i64>,
-    /// Win the recache when less TTL than this, in seconds, is left (`R`).
-    pub(super) recache: Option<i64>,
-    /// The CAS an item changed by this fetch gets (`E`).
-    pub(super) explicit: Option<u64>,
-    /// The key came in base64 (`b`): an item created is marked [`BINARY`].
-    pub(super) binary: bool,
-}
-
-/// How `md` keeps an item instead of deleting it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Invalidate {
-    /// A new exptime (`T`, with `I` only).
-    pub(super) touch: Option<i64>,
-    /// The new CAS (`E`).
-    pub(super) explicit: Option<u64>,
-    /// Only if the item's CAS is this (`C`).
-    pub(super) compare: Option<u64>,
-    /// Empty the value (`x`).
-    pub(super) empty: bool,
-    /// Mark it stale (`I`).
-    pub(super) stale: bool,
 }
 
 /// What `touch` found.
@@ -568,87 +543,6 @@ impl<S: KvStore> Items<S> {
         Ok(Delta::Value(new, cas.unwrap_or(0)))
     }
 
-    /// `mg` with the stale/win marks: the item (or, with `lease.vivify` = an exptime, an
-    /// empty one created on a miss), and what this fetch is told: `(item, won_before, wins)`.
-    /// A fetch wins when it creates the item, finds it stale with no win handed out yet, or
-    /// finds less TTL left than `lease.recache` (seconds); winning is recorded, so later
-    /// fetches are told `Z`. A plain fetch of an item that is not stale takes no lock and
-    /// writes nothing.
-    pub(super) fn lease_get(&self, key: &[u8], lease: Lease) -> Result<Option<(Item, bool, bool)>> {
-        let plain = lease.vivify.is_none() && lease.touch.is_none() && lease.recache.is_none();
-        if plain {
-            match self.get(key)? {
-                None => return Ok(None),
-                Some(item) if item.state & STALE == 0 => {
-                    let won_before = item.state & WON != 0;
-                    return Ok(Some((item, won_before, false)));
-                }
-                Some(_) => {} // stale: may win, under the key's lock
-            }
-        }
-        let _stripe = self.stripe(key);
-        let now = self.now();
-        let Some(mut item) = self.latest(key)? else {
-            let Some(exptime) = lease.vivify else {
-                return Ok(None);
-            };
-            let exp = Exp::from_exptime(exptime, now);
-            let state = WON | if lease.binary { BINARY } else { 0 };
-            let Some(cas) = self.put_as(key, 0, lease.explicit, state, exp, b"")? else {
-                return Ok(None);
-            };
-            let item = self.latest(key)?.unwrap_or(Item {
-                flags: 0,
-                cas,
-                state,
-                data: Vec::new(),
-                expiry: 0,
-            });
-            return Ok(Some((item, false, true)));
-        };
-        let won_before = item.state & WON != 0;
-        let short_ttl = lease.recache.is_some_and(|r| {
-            item.expiry != 0 && item.expiry.saturating_sub(now) < (r.max(0) as u64) * 1000
-        });
-        let wins = !won_before && (item.state & STALE != 0 || short_ttl);
-        let exp = match lease.touch {
-            Some(t) => Some(Exp::from_exptime(t, now)),
-            None if wins => Some(Exp::from_expiry(item.expiry)),
-            None => None,
-        };
-        if let Some(exp) = exp {
-            let state = if wins { item.state | WON } else { item.state };
-            let cas = lease.explicit.or(Some(item.cas));
-            self.put_as(key, item.flags, cas, state, exp, &item.data)?;
-            item = self.latest(key)?.unwrap_or(item);
-        }
-        Ok(Some((item, won_before, wins)))
-    }
-
-    /// `md … I` / `md … x`: the item stays — marked stale with `stale` (its win mark
-    /// cleared), emptied with `empty` — with a new CAS (or `explicit`), and a new expiry if
-    /// `touch` is given. Only if its CAS is `compare`, when given.
-    pub(super) fn invalidate(&self, key: &[u8], how: Invalidate) -> Result<Outcome> {
-        let _stripe = self.stripe(key);
-        let Some(item) = self.latest(key)? else {
-            return Ok(Outcome::NotFound);
-        };
-        if how.compare.is_some_and(|c| c != item.cas) {
-            return Ok(Outcome::Exists);
-        }
-        let exp = match how.touch {
-            Some(t) if how.stale => Exp::from_exptime(t, self.now()),
-            _ => Exp::from_expiry(item.expiry),
-        };
-        let (flags, data) = match how.empty {
-            true => (0, &[][..]),
-            false => (item.flags, &item.data[..]),
-        };
-        let state = (item.state & BINARY) | if how.stale { STALE } else { 0 };
-        let cas = self.put_as(key, flags, how.explicit, state, exp, data)?;
-        Ok(Outcome::Stored(cas.unwrap_or(0)))
-    }
-
     /// `touch` and `gat`: a new expiry for the item; it is returned (with a new CAS).
     pub(super) fn touch(&self, key: &[u8], exptime: i64) -> Result<Touch> {
         bump(&self.counts.cmd_touch);
@@ -672,68 +566,6 @@ impl<S: KvStore> Items<S> {
         let _stripe = self.stripe(key);
         self.remove(&Self::store_key(key))?;
         Ok(())
-    }
-
-    /// `flush_all` at `at_ms` (Unix milliseconds): one pending flush, as memcached keeps one
-    /// `oldest_live` time; a later `flush_all` replaces it. Run by the first command after
-    /// that moment ([`flush_due`](Self::flush_due)).
-    pub(super) fn flush_at(&self, at_ms: u64) {
-        self.flush_at
-            .store(at_ms.max(1), std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Whether a delayed `flush_all` is due now.
-    pub(super) fn flush_due(&self) -> bool {
-        let at = self.flush_at.load(std::sync::atomic::Ordering::Relaxed);
-        at != 0 && at <= self.now()
-    }
-
-    /// Runs a due delayed flush (once, whichever connection gets here first).
-    pub(super) fn run_due_flush(&self) -> Result<()> {
-        let at = self.flush_at.load(std::sync::atomic::Ordering::Relaxed);
-        if at == 0 || at > self.now() {
-            return Ok(());
-        }
-        if self
-            .flush_at
-            .compare_exchange(
-                at,
-                0,
-                std::sync::atomic::Ordering::AcqRel,
-                std::sync::atomic::Ordering::Relaxed,
-            )
-            .is_ok()
-        {
-            self.flush_keys()?;
-        }
-        Ok(())
-    }
-
-    /// `flush_all`: every item is gone (durably: a tombstone each).
-    pub(super) fn flush(&self) -> Result<()> {
-        bump(&self.counts.cmd_flush);
-        self.flush_at.store(0, std::sync::atomic::Ordering::Relaxed);
-        self.flush_keys()
-    }
-
-    fn flush_keys(&self) -> Result<()> {
-        let keys = self.store.keys_with_prefix(NAMESPACE)?.ok_or_else(|| {
-            Error::InvalidArgument("flush_all needs a store that can list its keys".into())
-        })?;
-        for skey in keys {
-            let key = skey.get(NAMESPACE.len()..).unwrap_or_default();
-            let _stripe = self.stripe(key);
-            self.remove(&skey)?;
-        }
-        Ok(())
-    }
-
-    /// Items now (a listing of the keys: for `stats`).
-    pub(super) fn count(&self) -> u64 {
-        match self.store.keys_with_prefix(NAMESPACE) {
-            Ok(Some(keys)) => keys.len() as u64,
-            _ => 0,
-        }
     }
 }
 
