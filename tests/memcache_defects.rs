@@ -631,3 +631,84 @@ VA 1\r\n2\r\nSTORED\r\nVALUE j 0 2 CAS\r\n23\r\nEND\r\nDELETED\r\nEND\r\nOK\r\nE
     assert_eq!(other.ask(b"set x 0 0 1\r\n9\r\n"), "STORED\r\n");
     assert_eq!(s.ask(b"get x\r\n"), "VALUE x 0 1\r\n9\r\nEND\r\n");
 }
+
+/// What current clients send: `mg … h` (fetched before), `… l` (seconds since last access),
+/// `… u` (no access recorded) answer as memcached's own t/metaget.t expects, the same bytes
+/// as memcached 1.6 for the fetch sequence; `me` gives memcached's debug line; `ms … MA N`
+/// creates on a miss (memcached 1.6.22+; 1.6.18 answers NS).
+#[test]
+fn hit_and_access_flags_debug_lines_and_append_vivify() {
+    same_as_memcached(
+        &lines(&[
+            b"ms hitflag 3 T100\r\nhit\r\n",
+            b"mg hitflag s t h\r\n",
+            b"mg hitflag s t h\r\n",
+            b"ms hitflag 3 T100\r\nnew\r\n",
+            b"mg hitflag h\r\n",
+            b"ms noupdate 3 T100\r\nhit\r\n",
+            b"mg noupdate s t u h\r\n",
+            b"mg noupdate s t h\r\n",
+            b"mg noupdate s t u h\r\n",
+            b"get noupdate\r\n",
+            b"mg noupdate h v\r\n",
+            b"set viaget 0 0 1\r\nx\r\n",
+            b"get viaget\r\n",
+            b"mg viaget h\r\n",
+            b"mg missing h l\r\n",
+            b"me missing\r\n",
+        ]),
+        &[],
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, addr) = start_node(&dir.path().join("items.log"), &[]);
+    let mut s = Session::open(&addr);
+    assert_eq!(s.ask(b"ms la_test 2 T100\r\nla\r\n"), "HD\r\n");
+    assert_eq!(s.ask(b"mg la_test l h\r\n"), "HD l0 h0\r\n");
+    std::thread::sleep(Duration::from_millis(2100));
+    // Over a second since the last access (the fetch above), and fetched.
+    let answer = s.ask(b"mg la_test l h\r\n");
+    let l: u64 = answer
+        .split(' ')
+        .find_map(|f| f.strip_prefix('l'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no l flag in {answer:?}"));
+    assert!(l >= 2, "{answer:?}");
+    assert!(answer.ends_with(" h1\r\n"), "{answer:?}");
+    // This fetch was an access: the time starts again.
+    assert_eq!(s.ask(b"mg la_test l\r\n"), "HD l0\r\n");
+
+    // `me`: memcached's line; it records no access.
+    assert_eq!(s.ask(b"set dbg 0 0 5\r\nhello\r\n"), "STORED\r\n");
+    let me = s.ask(b"me dbg\r\n");
+    assert!(
+        me.starts_with("ME dbg exp=-1 la=0 cas=") && me.ends_with(" fetch=no cls=1 size=25\r\n"),
+        "{me:?}"
+    );
+    assert!(s.ask(b"me dbg\r\n").contains(" fetch=no "));
+    assert_eq!(s.ask(b"get dbg\r\n"), "VALUE dbg 0 5\r\nhello\r\nEND\r\n");
+    assert!(s.ask(b"me dbg\r\n").contains(" fetch=yes "));
+    assert_eq!(s.ask(b"me nothere\r\n"), "EN\r\n");
+    // A base64 key comes back in base64: a key with a space or CR LF cannot split the line.
+    let key = base64(b"a b\r\nX");
+    assert_eq!(
+        s.ask(format!("ms {key} 1 b T50\r\nv\r\n").as_bytes()),
+        "HD\r\n"
+    );
+    let me = s.ask(format!("me {key} b\r\n").as_bytes());
+    assert!(me.starts_with(&format!("ME {key} exp=5")), "{me:?}");
+    assert_eq!(me.matches("\r\n").count(), 1, "{me:?}");
+
+    // `ms … MA N<ttl>`: created from the data on a miss, with N's TTL; without N, NS.
+    assert_eq!(s.ask(b"ms viv 3 MA N100\r\nabc\r\n"), "HD\r\n");
+    assert_eq!(s.ask(b"mg viv v t\r\n"), "VA 3 t100\r\nabc\r\n");
+    assert_eq!(s.ask(b"ms viv 3 MA N100\r\ndef\r\n"), "HD\r\n");
+    assert_eq!(s.ask(b"mg viv v\r\n"), "VA 6\r\nabcdef\r\n");
+    assert_eq!(s.ask(b"ms viv2 3 MP\r\nabc\r\n"), "NS\r\n");
+    assert_eq!(s.ask(b"ms viv3 3 MP N0\r\nxyz\r\n"), "HD\r\n");
+    assert_eq!(s.ask(b"mg viv3 v t\r\n"), "VA 3 t-1\r\nxyz\r\n");
+    // In set mode `N` means nothing: the item gets T's TTL (none).
+    assert_eq!(s.ask(b"ms viv4 1 N100\r\nv\r\n"), "HD\r\n");
+    assert_eq!(s.ask(b"mg viv4 t\r\n"), "HD t-1\r\n");
+    node.kill();
+}

@@ -5,7 +5,9 @@
 //! Errors are always answered: `q` silences only the nominal answers, as in memcached.
 
 use super::Shared;
-use super::items::{BINARY, Cond, Delta, Invalidate, Item, Lease, Mode, Outcome, STALE};
+use super::items::{
+    BINARY, Cond, Delta, HEADER as ITEM_HEADER, Invalidate, Item, Lease, Mode, Outcome, STALE, Seen,
+};
 use super::text::{BAD_CHUNK, BAD_FORMAT, Reply, data_block, push_num, server_error};
 use crate::protocol::memcache::{
     MAX_OPAQUE_TOKEN, base64_decode, base64_encode, key_ok, strtol32, strtoul32, strtoull,
@@ -61,7 +63,14 @@ impl<'a> Flags<'a> {
     }
 
     /// The return flags asked for among `letters`, in the order asked: ` c12 f0 kfoo O9`.
-    fn returned(&self, letters: &[u8], key: &Key, item: Option<&Item>, now_ms: u64) -> Vec<u8> {
+    fn returned(
+        &self,
+        letters: &[u8],
+        key: &Key,
+        item: Option<&Item>,
+        now_ms: u64,
+        seen: Option<Seen>,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         for &(letter, token) in self.list.iter().filter(|(l, _)| letters.contains(l)) {
             match (letter, item) {
@@ -83,6 +92,11 @@ impl<'a> Flags<'a> {
                 }
                 (b'c', Some(i)) => push_flag(&mut out, b'c', i.cas),
                 (b'f', Some(i)) => push_flag(&mut out, b'f', u64::from(i.flags)),
+                (b'h', Some(_)) => {
+                    let fetched = seen.is_some_and(|s| s.fetched);
+                    out.extend_from_slice(if fetched { b" h1" } else { b" h0" });
+                }
+                (b'l', Some(_)) => push_flag(&mut out, b'l', seen.map_or(0, |s| s.idle_secs)),
                 (b's', Some(i)) => push_flag(&mut out, b's', i.data.len() as u64),
                 (b't', Some(i)) => match i.expiry {
                     0 => out.extend_from_slice(b" t-1"),
@@ -145,6 +159,7 @@ pub(super) fn command<S: KvStore>(
         b"ms" => ms(shared, raw_key, rest, data, out),
         b"md" => md(shared, raw_key, rest, out),
         b"ma" => ma(shared, raw_key, rest, out),
+        b"me" => me(shared, raw_key, rest, out),
         _ => Err(&b"ERROR\r\n"[..]),
     };
     if let Err(line) = result {
@@ -170,7 +185,7 @@ fn answer(out: &mut Vec<u8>, code: &[u8], ret: &[u8], value: Option<&[u8]>) {
 
 /// `mg <key> <flags>*`.
 fn mg<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) -> Answer {
-    let flags = Flags::parse(rest, b"bcEfkNOqRstTuv")?;
+    let flags = Flags::parse(rest, b"bcEfhklNOqRstTuv")?;
     let key = meta_key(raw, &flags)?;
     let lease = (|| {
         Ok::<_, ()>(Lease {
@@ -185,10 +200,16 @@ fn mg<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
     let items = &shared.items;
     let now = shared.clock.now_millis();
     crate::counters::bump(&items.counts.cmd_get);
+    // What `h` and `l` report is the state before this fetch, as in memcached.
+    let seen = items.access.seen(&key.bytes, now);
     match items.lease_get(&key.bytes, lease) {
         Ok(Some((item, won_before, wins))) => {
             crate::counters::bump(&items.counts.get_hits);
-            let mut ret = flags.returned(b"cfkOst", &key, Some(&item), now);
+            // `u`: no access recorded.
+            if !flags.has(b'u') {
+                items.access.fetched(&key.bytes, now);
+            }
+            let mut ret = flags.returned(b"cfhklOst", &key, Some(&item), now, Some(seen));
             // The recache marks, in memcached's order.
             if won_before {
                 ret.extend_from_slice(b" Z");
@@ -211,11 +232,65 @@ fn mg<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
         Ok(None) => {
             crate::counters::bump(&items.counts.get_misses);
             if !flags.has(b'q') {
-                answer(out, b"EN", &flags.returned(b"kO", &key, None, now), None);
+                answer(
+                    out,
+                    b"EN",
+                    &flags.returned(b"kO", &key, None, now, None),
+                    None,
+                );
             }
         }
         Err(e) => server_error(&mut Reply { out, quiet: false }, &e),
     }
+    Ok(())
+}
+
+/// `me <key> [b]`: memcached's debug line for an item, `ME <key> exp=… la=… cas=… fetch=…
+/// cls=1 size=…` (`cls`: the door has no slab classes; `size`: the item's bytes as stored,
+/// without the log record's header). It records no access.
+fn me<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) -> Answer {
+    // As memcached reads it: a first flag `b` means base64; anything else is ignored.
+    let b = rest.first().copied().filter(|f| *f == b"b");
+    let key = meta_key(raw, &Flags::parse(b.as_slice(), b"b")?)?;
+    let items = &shared.items;
+    let now = shared.clock.now_millis();
+    let item = match items.get(&key.bytes) {
+        Ok(Some(item)) => item,
+        Ok(None) => {
+            out.extend_from_slice(b"EN\r\n");
+            return Ok(());
+        }
+        Err(e) => {
+            server_error(&mut Reply { out, quiet: false }, &e);
+            return Ok(());
+        }
+    };
+    let seen = items.access.seen(&key.bytes, now);
+    out.extend_from_slice(b"ME ");
+    if item.state & BINARY != 0 || !printable(&key.bytes) {
+        base64_encode(&key.bytes, out);
+    } else {
+        out.extend_from_slice(&key.bytes);
+    }
+    match item.expiry {
+        0 => out.extend_from_slice(b" exp=-1"),
+        at => {
+            out.extend_from_slice(b" exp=");
+            crate::log::record::push_decimal(out, at.saturating_sub(now).div_ceil(1000));
+        }
+    }
+    out.extend_from_slice(b" la=");
+    crate::log::record::push_decimal(out, seen.idle_secs);
+    out.extend_from_slice(b" cas=");
+    crate::log::record::push_decimal(out, item.cas);
+    out.extend_from_slice(if seen.fetched {
+        b" fetch=yes cls=1 size="
+    } else {
+        b" fetch=no cls=1 size="
+    });
+    let size = super::items::NAMESPACE.len() + key.bytes.len() + ITEM_HEADER + item.data.len();
+    crate::log::record::push_decimal(out, size as u64);
+    out.extend_from_slice(b"\r\n");
     Ok(())
 }
 
@@ -235,7 +310,7 @@ fn ms<S: KvStore>(
     let Some(data) = data else {
         return Err(BAD_FORMAT);
     };
-    let flags = Flags::parse(rest, b"bcCEFIkMOqT")?;
+    let flags = Flags::parse(rest, b"bcCEFIkMNOqT")?;
     let value = data_block(Some(data)).ok_or(BAD_CHUNK)?;
     let mode = match flags.token(b'M') {
         None | Some(b"S" | b"s") => Mode::Set,
@@ -252,14 +327,17 @@ fn ms<S: KvStore>(
             flags.num(b'T', strtol32)?.map_or(0, i64::from),
             flags.num(b'C', strtoull)?,
             flags.num(b'E', strtoull)?,
+            flags.num(b'N', strtol32)?.map(i64::from),
         ))
     })();
-    let (f, t, compare, explicit) = parsed.map_err(|()| BAD_FORMAT)?;
+    let (f, t, compare, explicit, vivify) = parsed.map_err(|()| BAD_FORMAT)?;
     let cond = Cond {
         compare,
         explicit,
         invalidate: flags.has(b'I'),
         binary: key.base64,
+        // Only append and prepend create on a miss; `N` means nothing to the other modes.
+        vivify: vivify.filter(|_| matches!(mode, Mode::Append | Mode::Prepend)),
     };
     let (code, cas): (&[u8], u64) = match shared.items.store(mode, cond, &key.bytes, f, t, value) {
         Ok(Outcome::Stored(cas)) => (b"HD", cas),
@@ -286,7 +364,7 @@ fn ms<S: KvStore>(
     answer(
         out,
         code,
-        &flags.returned(b"ckO", &key, Some(&stored), now),
+        &flags.returned(b"ckO", &key, Some(&stored), now, None),
         None,
     );
     Ok(())
@@ -332,7 +410,12 @@ fn md<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
         return Ok(());
     }
     let now = shared.clock.now_millis();
-    answer(out, code, &flags.returned(b"kO", &key, None, now), None);
+    answer(
+        out,
+        code,
+        &flags.returned(b"kO", &key, None, now, None),
+        None,
+    );
     Ok(())
 }
 
@@ -368,6 +451,7 @@ fn ma<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
         explicit,
         invalidate: false,
         binary: key.base64,
+        vivify: None,
     };
     let items = &shared.items;
     let now = shared.clock.now_millis();
@@ -380,7 +464,7 @@ fn ma<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
                 data: Vec::new(),
                 expiry: 0,
             });
-            let ret = flags.returned(b"ctkO", &key, Some(&item), now);
+            let ret = flags.returned(b"ctkO", &key, Some(&item), now, None);
             if flags.has(b'v') {
                 let mut text = Vec::with_capacity(20);
                 crate::log::record::push_decimal(&mut text, value);
@@ -389,8 +473,18 @@ fn ma<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
                 answer(out, b"HD", &ret, None);
             }
         }
-        Ok(Delta::NotFound) => answer(out, b"NF", &flags.returned(b"kO", &key, None, now), None),
-        Ok(Delta::Exists) => answer(out, b"EX", &flags.returned(b"kO", &key, None, now), None),
+        Ok(Delta::NotFound) => answer(
+            out,
+            b"NF",
+            &flags.returned(b"kO", &key, None, now, None),
+            None,
+        ),
+        Ok(Delta::Exists) => answer(
+            out,
+            b"EX",
+            &flags.returned(b"kO", &key, None, now, None),
+            None,
+        ),
         Ok(Delta::NonNumeric) => {
             return Err(b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
         }

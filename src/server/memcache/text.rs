@@ -155,7 +155,7 @@ pub(super) fn keys(line: &[u8]) -> Keys<'_> {
         b"get" | b"gets" => Keys::Some(args.to_vec()),
         b"gat" | b"gats" => Keys::Some(args.get(1..).unwrap_or_default().to_vec()),
         b"flush_all" => Keys::All,
-        b"mg" | b"ms" | b"md" | b"ma" => match args.split_first() {
+        b"mg" | b"ms" | b"md" | b"ma" | b"me" => match args.split_first() {
             // A base64 key may be named plainly elsewhere: be safe.
             Some((_, flags)) if flags.iter().any(|f| f.first() == Some(&b'b')) => Keys::All,
             Some((key, _)) => Keys::Some(vec![key]),
@@ -252,7 +252,11 @@ fn get<S: KvStore>(shared: &Shared<S>, name: &[u8], args: &[&[u8]], out: &mut Ve
         let found = if touch {
             items.touch(key, exptime).map(Touch::item)
         } else {
-            items.get(key)
+            let found = items.get(key);
+            if let Ok(Some(_)) = found {
+                items.access.fetched(key, shared.clock.now_millis());
+            }
+            found
         };
         match found {
             Ok(Some(item)) => {

@@ -65,6 +65,7 @@ impl<S: KvStore> Items<S> {
             let Some(cas) = self.put_as(key, 0, lease.explicit, state, exp, b"")? else {
                 return Ok(None);
             };
+            self.access.stored(key, now);
             let item = self.latest(key)?.unwrap_or(Item {
                 flags: 0,
                 cas,

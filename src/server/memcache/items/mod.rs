@@ -17,9 +17,11 @@ use crate::error::{Error, Result};
 use crate::store::KvStore;
 use crate::sync::lock;
 
+mod access;
 mod flush;
 mod lease;
 
+pub(super) use access::{Access, Seen};
 pub(super) use lease::{Invalidate, Lease};
 
 /// Every item's key in the store starts with these bytes, so items never meet BigCache's
@@ -30,7 +32,7 @@ const CAS_MARK: &[u8] = b"\xffmc\x00cas";
 /// CAS values handed out between two writes of the high-water mark.
 const CAS_BLOCK: u64 = 1 << 20;
 /// Bytes before the data: flags, CAS, state.
-const HEADER: usize = 4 + 8 + 1;
+pub(super) const HEADER: usize = 4 + 8 + 1;
 /// State bit: the item is stale (`md … I`): served with `X`, the first fetch wins a recache.
 pub(super) const STALE: u8 = 1;
 /// State bit: a fetch has been told it won (`W`); later ones are told `Z`.
@@ -107,6 +109,9 @@ pub(super) struct Cond {
     pub(super) invalidate: bool,
     /// The key came in base64 (meta `b`): the item is marked [`BINARY`].
     pub(super) binary: bool,
+    /// Meta `N` with append or prepend: on a miss, create the item from the data with this
+    /// exptime.
+    pub(super) vivify: Option<i64>,
 }
 
 /// A storage command's answer.
@@ -210,6 +215,8 @@ pub(super) struct Items<S: KvStore> {
     cas: Mutex<(u64, u64)>,
     /// When a delayed `flush_all` takes effect, in Unix milliseconds (0: none pending).
     flush_at: std::sync::atomic::AtomicU64,
+    /// When items were last fetched or stored (`mg … h l`, `me`).
+    pub(super) access: Access,
     /// Writes go to the embedded log deferred: appended at once, their fsync awaited by the
     /// connection before it answers (see [`take_wrote`]).
     deferred: bool,
@@ -251,11 +258,12 @@ impl<S: KvStore> Items<S> {
             store,
             max_item_size,
             counts: Counts::default(),
-            clock,
+            clock: clock.clone(),
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x6d63),
             cas: Mutex::new((mark, mark)),
             flush_at: std::sync::atomic::AtomicU64::new(0),
+            access: Access::new(clock.now_millis()),
             deferred,
         };
         Ok(items)
@@ -406,6 +414,7 @@ impl<S: KvStore> Items<S> {
             explicit,
             invalidate,
             binary,
+            vivify,
         } = cond;
         let mut state = if binary { BINARY } else { 0 };
         let current = match (mode, compare) {
@@ -439,6 +448,10 @@ impl<S: KvStore> Items<S> {
             (Mode::Set, _) | (Mode::Add, None) | (Mode::Replace, Some(_)) => {
                 self.put_as(key, flags, explicit, state, exp, data)?
             }
+            (Mode::Append | Mode::Prepend, None) if vivify.is_some() => {
+                let exp = Exp::from_exptime(vivify.unwrap_or(0), self.now());
+                self.put_as(key, flags, explicit, state, exp, data)?
+            }
             (Mode::Add, Some(_)) | (Mode::Replace | Mode::Append | Mode::Prepend, None) => {
                 return Ok(Outcome::NotStored);
             }
@@ -455,6 +468,7 @@ impl<S: KvStore> Items<S> {
                 self.put_as(key, item.flags, explicit, state, exp, &joined)?
             }
         };
+        self.access.stored(key, self.now());
         Ok(Outcome::Stored(cas.unwrap_or(0)))
     }
 
@@ -470,6 +484,7 @@ impl<S: KvStore> Items<S> {
             }
         }
         let found = self.remove(&Self::store_key(key))?;
+        self.access.forget(key);
         bump(if found {
             &self.counts.delete_hits
         } else {
@@ -515,6 +530,7 @@ impl<S: KvStore> Items<S> {
                 let state = if binary { BINARY } else { 0 };
                 let text = initial.to_string();
                 let cas = self.put_as(key, 0, explicit, state, exp, text.as_bytes())?;
+                self.access.stored(key, self.now());
                 return Ok(Delta::Value(initial, cas.unwrap_or(0)));
             }
             return Ok(Delta::NotFound);
@@ -552,6 +568,7 @@ impl<S: KvStore> Items<S> {
             return Ok(Touch::NotFound);
         };
         bump(&self.counts.touch_hits);
+        self.access.fetched(key, self.now());
         let exp = Exp::from_exptime(exptime, self.now());
         self.put_as(key, item.flags, None, item.state & BINARY, exp, &item.data)?;
         if exp == Exp::Gone {
@@ -565,6 +582,7 @@ impl<S: KvStore> Items<S> {
     pub(super) fn discard(&self, key: &[u8]) -> Result<()> {
         let _stripe = self.stripe(key);
         self.remove(&Self::store_key(key))?;
+        self.access.forget(key);
         Ok(())
     }
 }
