@@ -144,6 +144,7 @@ impl DurableKVCache {
                 synced_end: opened.data_end,
                 generation: 0,
                 syncing: false,
+                windowing: false,
                 pending: Vec::new(),
                 last_batch: 0,
                 last_sync: Duration::ZERO,

@@ -69,6 +69,9 @@ pub(super) struct Commit {
     pub(super) generation: u64,
     /// Whether a leader is inside `fdatasync` now.
     pub(super) syncing: bool,
+    /// Whether a leader is holding its fsync open for more writes (the commit window): only
+    /// then does an append wake it (a condvar notify is a system call even with no waiter).
+    pub(super) windowing: bool,
     /// Index changes waiting for their record to be durable (Sync only), in file order.
     pub(super) pending: Vec<Pending>,
     /// Sync writes the last fsync covered, and how long it took: they size the commit window.
@@ -283,8 +286,10 @@ impl Inner {
                     key: key.into(),
                     change,
                 });
-                // A leader may be holding its fsync open for this write (the commit window).
-                self.window_cv.notify_one();
+                // A leader holding its fsync open for this write (the commit window).
+                if c.windowing {
+                    self.window_cv.notify_one();
+                }
             } else {
                 let mut index = self.write_index();
                 match change {
@@ -354,6 +359,7 @@ impl Inner {
             return c;
         }
         let deadline = Instant::now() + (c.last_sync / 4).min(Duration::from_micros(200));
+        c.windowing = true;
         while c.pending.len() < expected {
             let now = Instant::now();
             if now >= deadline {
@@ -361,6 +367,7 @@ impl Inner {
             }
             c = crate::sync::wait_timeout(&self.window_cv, c, deadline - now);
         }
+        c.windowing = false;
         c
     }
 

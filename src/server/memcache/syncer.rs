@@ -24,6 +24,9 @@ struct Done {
 struct Asked {
     newest: Option<Ticket>,
     stop: bool,
+    /// The thread waits on the condvar: a new ticket must wake it. (While it syncs it needs
+    /// no wake — it looks for tickets before it sleeps — and a notify costs a system call.)
+    idle: bool,
 }
 
 /// See the [module docs](self).
@@ -55,7 +58,9 @@ impl Syncer {
                     if asked.stop {
                         return;
                     }
+                    asked.idle = true;
                     asked = crate::sync::wait(&self.wake, asked);
+                    asked.idle = false;
                 }
             };
             let result = log.wait_durable(ticket);
@@ -79,11 +84,14 @@ impl Syncer {
             return Ok(());
         }
         let mut done = self.done.subscribe();
-        {
+        let sleeping = {
             let mut asked = lock(&self.asked);
             asked.newest = Some(asked.newest.map_or(ticket, |t| t.max(ticket)));
+            std::mem::take(&mut asked.idle)
+        };
+        if sleeping {
+            self.wake.notify_one();
         }
-        self.wake.notify_one();
         loop {
             {
                 let d = done.borrow_and_update();
