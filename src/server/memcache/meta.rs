@@ -127,8 +127,7 @@ struct Key {
 }
 
 /// The key token, decoded and checked; the error line otherwise.
-fn meta_key(raw: &[u8], flags: &Flags<'_>) -> Result<Key, &'static [u8]> {
-    let base64 = flags.has(b'b');
+fn meta_key(raw: &[u8], base64: bool) -> Result<Key, &'static [u8]> {
     let bytes = if base64 {
         base64_decode(raw).ok_or(&b"CLIENT_ERROR error decoding key\r\n"[..])?
     } else {
@@ -186,7 +185,7 @@ fn answer(out: &mut Vec<u8>, code: &[u8], ret: &[u8], value: Option<&[u8]>) {
 /// `mg <key> <flags>*`.
 fn mg<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) -> Answer {
     let flags = Flags::parse(rest, b"bcEfhklNOqRstTuv")?;
-    let key = meta_key(raw, &flags)?;
+    let key = meta_key(raw, flags.has(b'b'))?;
     let lease = (|| {
         Ok::<_, ()>(Lease {
             touch: flags.num(b'T', strtol32)?.map(i64::from),
@@ -201,7 +200,7 @@ fn mg<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
     let now = shared.clock.now_millis();
     crate::counters::bump(&items.counts.cmd_get);
     // What `h` and `l` report is the state before this fetch, as in memcached.
-    let seen = items.access.seen(&key.bytes, now);
+    let seen = (flags.has(b'h') || flags.has(b'l')).then(|| items.access.seen(&key.bytes, now));
     match items.lease_get(&key.bytes, lease) {
         Ok(Some((item, won_before, wins))) => {
             crate::counters::bump(&items.counts.get_hits);
@@ -209,7 +208,7 @@ fn mg<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
             if !flags.has(b'u') {
                 items.access.fetched(&key.bytes, now);
             }
-            let mut ret = flags.returned(b"cfhklOst", &key, Some(&item), now, Some(seen));
+            let mut ret = flags.returned(b"cfhklOst", &key, Some(&item), now, seen);
             // The recache marks, in memcached's order.
             if won_before {
                 ret.extend_from_slice(b" Z");
@@ -250,8 +249,7 @@ fn mg<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
 /// without the log record's header). It records no access.
 fn me<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) -> Answer {
     // As memcached reads it: a first flag `b` means base64; anything else is ignored.
-    let b = rest.first().copied().filter(|f| *f == b"b");
-    let key = meta_key(raw, &Flags::parse(b.as_slice(), b"b")?)?;
+    let key = meta_key(raw, rest.first() == Some(&&b"b"[..]))?;
     let items = &shared.items;
     let now = shared.clock.now_millis();
     let item = match items.get(&key.bytes) {
@@ -320,7 +318,7 @@ fn ms<S: KvStore>(
         Some(b"P" | b"p") => Mode::Prepend,
         Some(_) => return Err(b"CLIENT_ERROR invalid mode for ms M token\r\n"),
     };
-    let key = meta_key(raw, &flags)?;
+    let key = meta_key(raw, flags.has(b'b'))?;
     let parsed = (|| {
         Ok::<_, ()>((
             flags.num(b'F', strtoul32)?.unwrap_or(0),
@@ -373,7 +371,7 @@ fn ms<S: KvStore>(
 /// `md <key> <flags>*`.
 fn md<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<u8>) -> Answer {
     let flags = Flags::parse(rest, b"bCEIkOqTx")?;
-    let key = meta_key(raw, &flags)?;
+    let key = meta_key(raw, flags.has(b'b'))?;
     let parsed = (|| {
         Ok::<_, ()>((
             flags.num(b'C', strtoull)?,
@@ -427,7 +425,7 @@ fn ma<S: KvStore>(shared: &Shared<S>, raw: &[u8], rest: &[&[u8]], out: &mut Vec<
         Some(b"D" | b"d" | b"-") => false,
         Some(_) => return Err(b"CLIENT_ERROR invalid mode for ma M token\r\n"),
     };
-    let key = meta_key(raw, &flags)?;
+    let key = meta_key(raw, flags.has(b'b'))?;
     let parsed = (|| {
         Ok::<_, ()>((
             flags.num(b'D', strtoull)?,

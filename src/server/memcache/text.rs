@@ -252,11 +252,7 @@ fn get<S: KvStore>(shared: &Shared<S>, name: &[u8], args: &[&[u8]], out: &mut Ve
         let found = if touch {
             items.touch(key, exptime).map(Touch::item)
         } else {
-            let found = items.get(key);
-            if let Ok(Some(_)) = found {
-                items.access.fetched(key, shared.clock.now_millis());
-            }
-            found
+            items.fetch(key)
         };
         match found {
             Ok(Some(item)) => {

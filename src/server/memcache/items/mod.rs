@@ -448,13 +448,14 @@ impl<S: KvStore> Items<S> {
             (Mode::Set, _) | (Mode::Add, None) | (Mode::Replace, Some(_)) => {
                 self.put_as(key, flags, explicit, state, exp, data)?
             }
-            (Mode::Append | Mode::Prepend, None) if vivify.is_some() => {
-                let exp = Exp::from_exptime(vivify.unwrap_or(0), self.now());
-                self.put_as(key, flags, explicit, state, exp, data)?
-            }
-            (Mode::Add, Some(_)) | (Mode::Replace | Mode::Append | Mode::Prepend, None) => {
-                return Ok(Outcome::NotStored);
-            }
+            (Mode::Append | Mode::Prepend, None) => match vivify {
+                Some(exptime) => {
+                    let exp = Exp::from_exptime(exptime, self.now());
+                    self.put_as(key, flags, explicit, state, exp, data)?
+                }
+                None => return Ok(Outcome::NotStored),
+            },
+            (Mode::Add, Some(_)) | (Mode::Replace, None) => return Ok(Outcome::NotStored),
             (Mode::Append | Mode::Prepend, Some(item)) => {
                 if item.data.len() + data.len() > self.max_item_size {
                     return Ok(Outcome::TooLarge);
@@ -557,6 +558,15 @@ impl<S: KvStore> Items<S> {
         };
         let cas = self.put_as(key, item.flags, explicit, item.state & BINARY, exp, &text)?;
         Ok(Delta::Value(new, cas.unwrap_or(0)))
+    }
+
+    /// `get`, `gets`: the item, its fetch recorded (`mg … h`).
+    pub(super) fn fetch(&self, key: &[u8]) -> Result<Option<Item>> {
+        let found = self.get(key)?;
+        if found.is_some() {
+            self.access.fetched(key, self.now());
+        }
+        Ok(found)
     }
 
     /// `touch` and `gat`: a new expiry for the item; it is returned (with a new CAS).
