@@ -222,6 +222,9 @@ impl KvStore for AnyStore {
     fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         dispatch!(self, s => s.get_with_expiry(key))
     }
+    fn get_into_with_expiry(&self, key: &[u8], buf: &mut Vec<u8>) -> Result<Option<u64>> {
+        dispatch!(self, s => s.get_into_with_expiry(key, buf))
+    }
     fn max_value_len(&self) -> u64 {
         dispatch!(self, s => s.max_value_len())
     }

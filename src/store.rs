@@ -36,6 +36,18 @@ pub trait KvStore: Send + Sync {
         Ok(self.get(key)?.map(|v| (v, 0)))
     }
 
+    /// [`get_with_expiry`](Self::get_with_expiry) into `buf`, replacing its contents and
+    /// reusing its capacity: the expiry when there was a value (`buf` holds it), `None` when
+    /// not (`buf` left empty). A server that answers many reads keeps one buffer instead of
+    /// allocating one per value; the embedded store reads straight into it.
+    fn get_into_with_expiry(&self, key: &[u8], buf: &mut Vec<u8>) -> Result<Option<u64>> {
+        buf.clear();
+        Ok(self.get_with_expiry(key)?.map(|(v, expiry)| {
+            *buf = v;
+            expiry
+        }))
+    }
+
     /// The largest value `set` accepts, in bytes.
     fn max_value_len(&self) -> u64;
 
@@ -136,6 +148,9 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         (**self).get_with_expiry(key)
     }
+    fn get_into_with_expiry(&self, key: &[u8], buf: &mut Vec<u8>) -> Result<Option<u64>> {
+        (**self).get_into_with_expiry(key, buf)
+    }
     fn max_value_len(&self) -> u64 {
         (**self).max_value_len()
     }
@@ -183,6 +198,9 @@ impl KvStore for DurableKVCache {
     }
     fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         self.get_with_expiry(key)
+    }
+    fn get_into_with_expiry(&self, key: &[u8], buf: &mut Vec<u8>) -> Result<Option<u64>> {
+        self.get_into_with_expiry(key, buf)
     }
     fn max_value_len(&self) -> u64 {
         DurableKVCache::max_value_len(self)

@@ -285,6 +285,16 @@ impl DurableKVCache {
         Ok(self.get_into_inner(key.as_ref(), buf)?.is_some())
     }
 
+    /// [`get_into`](Self::get_into) that also gives the value's absolute expiry in Unix
+    /// milliseconds (0 = none): `Some(expiry)` when there was a value, `None` when not.
+    pub fn get_into_with_expiry(
+        &self,
+        key: impl AsRef<[u8]>,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<u64>> {
+        self.get_into_inner(key.as_ref(), buf)
+    }
+
     /// The lookup and read behind every `get`: the value into `buf`, its expiry returned.
     fn get_into_inner(&self, key: &[u8], buf: &mut Vec<u8>) -> Result<Option<u64>> {
         let inner = &*self.inner;

@@ -7,7 +7,7 @@
 //! and decides where each runs.
 
 use super::Shared;
-use super::items::{Cond, Delta, Mode, Outcome, Touch};
+use super::items::{Cond, Delta, ItemRef, Mode, Outcome, Touch};
 use crate::protocol::memcache::{
     self as proto, data_len, key_ok, strtol32, strtoul32, strtoull, tokens,
 };
@@ -249,25 +249,27 @@ fn get<S: KvStore>(shared: &Shared<S>, name: &[u8], args: &[&[u8]], out: &mut Ve
     let mark = out.len();
     for key in keys {
         crate::counters::bump(&items.counts.cmd_get);
+        let mut value = |item: ItemRef<'_>| {
+            out.extend_from_slice(b"VALUE ");
+            out.extend_from_slice(key);
+            push_num(out, b' ', u64::from(item.flags));
+            push_num(out, b' ', item.data.len() as u64);
+            if with_cas {
+                push_num(out, b' ', item.cas);
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(item.data);
+            out.extend_from_slice(b"\r\n");
+        };
         let found = if touch {
-            items.touch(key, exptime).map(Touch::item)
+            items
+                .touch(key, exptime)
+                .map(|t| t.item().map(|item| value(item.as_ref())))
         } else {
-            items.fetch(key)
+            items.fetch_with(key, value)
         };
         match found {
-            Ok(Some(item)) => {
-                crate::counters::bump(&items.counts.get_hits);
-                out.extend_from_slice(b"VALUE ");
-                out.extend_from_slice(key);
-                push_num(out, b' ', u64::from(item.flags));
-                push_num(out, b' ', item.data.len() as u64);
-                if with_cas {
-                    push_num(out, b' ', item.cas);
-                }
-                out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(&item.data);
-                out.extend_from_slice(b"\r\n");
-            }
+            Ok(Some(())) => crate::counters::bump(&items.counts.get_hits),
             Ok(None) => crate::counters::bump(&items.counts.get_misses),
             Err(e) => {
                 // The values already written are dropped: one error answers the command.
