@@ -712,3 +712,52 @@ fn hit_and_access_flags_debug_lines_and_append_vivify() {
     assert_eq!(s.ask(b"mg viv4 t\r\n"), "HD t-1\r\n");
     node.kill();
 }
+
+/// `--memcached-idle-timeout`: a silent connection is closed once the timeout has passed,
+/// while one that keeps sending is not — however many timeouts its session spans (the
+/// connection keeps one timer and moves it to the latest read when it fires).
+#[test]
+fn silent_connections_close_after_the_idle_timeout_busy_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, addr) = start_node(
+        &dir.path().join("items.log"),
+        &["--memcached-idle-timeout", "0.5"],
+    );
+    let mut silent = TcpStream::connect(&addr).unwrap();
+    let mut busy = Session::open(&addr);
+    let started = Instant::now();
+    // Four idle timeouts of requests 100 ms apart: each answered.
+    while started.elapsed() < Duration::from_secs(2) {
+        assert_eq!(busy.ask(b"mn\r\n"), "MN\r\n");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The silent one was closed by the server: its read ends (EOF), it does not time out.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(silent.read(&mut byte).unwrap(), 0, "closed by the server");
+    // And the busy one, silent from now on, is closed in turn.
+    assert_eq!(busy.ask(b"mn\r\n"), "MN\r\n");
+    assert_eq!(
+        busy.stream.read(&mut byte).unwrap(),
+        0,
+        "closed by the server"
+    );
+    // A zero or negative timeout is refused with a message.
+    let refused = Command::new(common::cli::BIN)
+        .args(["--data"])
+        .arg(dir.path().join("other.log"))
+        .args(["serve", "--memcached", "127.0.0.1:0", "--no-http"])
+        .args(["--memcached-idle-timeout", "0"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("--memcached-idle-timeout must be a positive number of seconds"),
+        "{err}"
+    );
+    node.kill();
+}

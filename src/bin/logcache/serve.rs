@@ -57,6 +57,10 @@ pub struct Args {
     /// closed.
     #[arg(long, default_value_t = 30.0)]
     memcached_write_timeout: f64,
+    /// Seconds a memcached connection may stay silent before it is closed (memcached's
+    /// `-o idle_timeout`).
+    #[arg(long, default_value_t = 300.0)]
+    memcached_idle_timeout: f64,
     /// When a write is durable: `sync` (an answer means on disk; the default with
     /// --memcached), `interval:MS` or `none` (the default for HTTP alone, which syncs
     /// before every answer anyway).
@@ -212,6 +216,7 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
             mc.max_connections = a.memcached_max_connections;
             mc.max_inflight_bytes = usize::try_from(a.memcached_inflight).unwrap_or(usize::MAX);
             mc.write_timeout = secs("memcached-write-timeout", a.memcached_write_timeout)?;
+            mc.idle_timeout = secs("memcached-idle-timeout", a.memcached_idle_timeout)?;
             mc.limit_maxbytes = a.capacity.unwrap_or(0);
             Some(MemcacheServer::bind(mc, Arc::clone(&store))?)
         }

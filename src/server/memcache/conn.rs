@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -140,7 +141,19 @@ struct Conn<S: KvStore + 'static, IO> {
 
 impl<S: KvStore + 'static, IO: AsyncRead + AsyncWrite + Unpin> Conn<S, IO> {
     async fn run(&mut self) -> End {
+        // Two futures that live as long as the connection, registered once: a request that
+        // made a timer and a stop watch of its own per read cost a timer-wheel insert and
+        // removal and a clock read each (measured: ~2 % of the door's CPU at pipeline 1).
         let mut stop = self.shared.stop.subscribe();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::pin!(stopped);
+        // Capped so that an instant plus it cannot overflow (a century is "never").
+        let idle = (self.shared.config.idle_timeout).min(Duration::from_secs(100 * 365 * 86_400));
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
+        let mut last_read = tokio::time::Instant::now();
         loop {
             match self.process().await {
                 Ok(Flow::Go) => {}
@@ -155,19 +168,29 @@ impl<S: KvStore + 'static, IO: AsyncRead + AsyncWrite + Unpin> Conn<S, IO> {
             if let Err(e) = self.flush().await {
                 return e;
             }
-            if *stop.borrow() {
+            if *self.shared.stop.borrow() {
                 return End::Done;
             }
-            let idle = self.shared.config.idle_timeout;
-            let read = tokio::select! {
-                r = tokio::time::timeout(idle, self.io.read_buf(&mut self.input)) => r,
-                _ = stop.changed() => return End::Done,
+            // The idle timer is armed for `idle` after some earlier read; when it fires, it
+            // is moved to `idle` after the latest one, or the connection is closed if none
+            // came in `idle`.
+            let read = loop {
+                tokio::select! {
+                    r = self.io.read_buf(&mut self.input) => break r,
+                    () = &mut idle_timer => {
+                        let quiet_until = last_read + idle;
+                        if tokio::time::Instant::now() >= quiet_until {
+                            return End::Done;
+                        }
+                        idle_timer.as_mut().reset(quiet_until);
+                    }
+                    () = &mut stopped => return End::Done,
+                }
             };
             match read {
-                Err(_) => return End::Done, // idle
-                Ok(Ok(0)) => return End::Done,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return End::Io(e),
+                Ok(0) => return End::Done,
+                Ok(_) => last_read = tokio::time::Instant::now(),
+                Err(e) => return End::Io(e),
             }
         }
     }
@@ -251,8 +274,16 @@ impl<S: KvStore + 'static, IO: AsyncRead + AsyncWrite + Unpin> Conn<S, IO> {
         if self.out.is_empty() {
             return Ok(());
         }
+        // Tried once before the deadline is set: a reply that fits the socket's buffer (almost
+        // every one) then costs no clock read and no timer.
         let deadline = self.shared.config.write_timeout;
-        match tokio::time::timeout(deadline, self.io.write_all(&self.out)).await {
+        let mut write = std::pin::pin!(self.io.write_all(&self.out));
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(write.as_mut().poll(cx)));
+        let written = match first.await {
+            std::task::Poll::Ready(r) => Ok(r),
+            std::task::Poll::Pending => tokio::time::timeout(deadline, write).await,
+        };
+        match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(End::Io(e)),
             Err(_) => {
