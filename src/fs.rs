@@ -265,10 +265,24 @@ impl FileSystem for StdFileSystem {
         // Record the holder so a refused opener can say who has it; best effort only.
         file.set_len(0)?;
         file.write_all(format!("{}\n", std::process::id()).as_bytes())?;
-        Ok(Box::new(file))
+        Ok(Box::new(HeldLock(file)))
     }
     fn available_space(&self, dir: &Path) -> io::Result<u64> {
         fs2::available_space(dir)
+    }
+}
+
+/// A file whose `flock` this handle holds; dropping it unlocks the file before closing it.
+///
+/// Closing alone is not enough: a lock belongs to the open file description, which a child
+/// forked by any thread of the process shares until it execs (even with close-on-exec), so a
+/// reopen right after a close could be refused `Locked` by the parent's own lock. An explicit
+/// unlock releases it for every copy of the descriptor.
+struct HeldLock(File);
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 
