@@ -85,27 +85,38 @@ impl StoreSpec {
                 }
                 Ok(AnyStore::Embedded(b.open()?))
             }
-            StoreSpec::Memcached { nodes, replicas } => {
+            StoreSpec::Memcached {
+                nodes,
+                replicas,
+                timeout,
+            } => {
+                let deadline = timeout.unwrap_or(crate::DEFAULT_NODE_TIMEOUT);
+                let builder = |n: &str| {
+                    MemcachedStore::builder(n)
+                        .io_timeout(deadline)
+                        .connect_timeout(deadline.min(Duration::from_secs(1)))
+                };
                 if let [one] = nodes.as_slice() {
-                    return Ok(AnyStore::Memcached(MemcachedStore::connect(one.as_str())?));
+                    return Ok(AnyStore::Memcached(builder(one).connect()?));
                 }
                 let stores = connect_all(
                     nodes,
-                    |n| MemcachedStore::connect(n),
-                    |n, s: &MemcachedStore| {
-                        MemcachedStore::builder(n)
-                            .item_size_max(s.item_size_max())
-                            .connect()
-                    },
+                    |n| builder(n).connect(),
+                    |n, s: &MemcachedStore| builder(n).item_size_max(s.item_size_max()).connect(),
                 )?;
                 Ok(AnyStore::MemcachedRing(ShardedStore::new(
                     stores, *replicas,
                 )?))
             }
             #[cfg(feature = "http-store")]
-            StoreSpec::Http { nodes, replicas } => {
+            StoreSpec::Http {
+                nodes,
+                replicas,
+                timeout,
+            } => {
                 let builder = |n: &str| {
-                    let b = HttpStore::builder(format!("http://{n}"));
+                    let b = HttpStore::builder(format!("http://{n}"))
+                        .timeout(timeout.unwrap_or(crate::DEFAULT_NODE_TIMEOUT));
                     match &o.token {
                         Some(t) => b.token(t.clone()),
                         None => b,

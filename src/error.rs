@@ -193,10 +193,11 @@ pub enum Error {
     /// A [`ShardedStore`](crate::ShardedStore) marks such a node down and retries it later.
     /// The underlying error (a socket's, the HTTP client's), when there is one, is the
     /// [`source`](std::error::Error::source).
-    #[error(
-        "node {node} failed: {reason}; check that it is running and reachable (a ring marks \
-         it down and retries it after a backoff)"
-    )]
+    ///
+    /// The message is the node and the reason, which says what to do (a node that cannot be
+    /// reached: check that it runs; a timeout: it may be hung; a refused token: give the
+    /// client the node's token).
+    #[error("node {node} failed: {reason}")]
     Remote {
         /// The node's address (`host:port` or URL).
         node: String,
@@ -254,6 +255,15 @@ impl Error {
             node: node.to_string(),
             reason: reason.to_string(),
             source: None,
+        }
+    }
+
+    /// What a node-level error says of `node`, for a message that names several nodes: a
+    /// [`Error::Remote`]'s reason alone (its node is named by the caller), anything else whole.
+    pub(crate) fn reason_for_node(&self) -> String {
+        match self {
+            Error::Remote { reason, .. } => reason.clone(),
+            other => other.to_string(),
         }
     }
 

@@ -167,6 +167,7 @@ pub use memory::{
     TieredBuilder, TieredStats, WritePolicy,
 };
 pub use options::{Durability, Eviction, RecoveryMode};
+pub use remote::DEFAULT_NODE_TIMEOUT;
 #[cfg(feature = "http-store")]
 pub use remote::http::{HttpStore, HttpStoreBuilder, Listed, NodeStatsDoc, ObjectStream};
 pub use remote::memcached::{

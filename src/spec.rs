@@ -12,12 +12,16 @@
 //! ```
 //!
 //! Hosts are names or addresses (`[::1]` for IPv6) with a port; a ring places keys on its nodes
-//! by consistent hashing ([`ShardedStore`](crate::ShardedStore)). `replicas` is the only
-//! option, from 1 (the default) to the number of nodes.
+//! by consistent hashing ([`ShardedStore`](crate::ShardedStore)). Options: `replicas`, from 1
+//! (the default) to the number of nodes, and `timeout`, each node's deadline (`2s`, `500ms`,
+//! `1.5s`; default [`DEFAULT_NODE_TIMEOUT`](crate::DEFAULT_NODE_TIMEOUT), 2 s): the longest a
+//! node may take to answer, or leave a transfer standing still, before the call fails and a
+//! ring moves on to the next replica.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -32,7 +36,8 @@ use crate::error::{Error, Result};
 ///     spec,
 ///     StoreSpec::Memcached {
 ///         nodes: vec!["10.0.0.1:11211".into(), "10.0.0.2:11211".into()],
-///         replicas: 2
+///         replicas: 2,
+///         timeout: None,
 ///     }
 /// );
 /// assert!(matches!("cache.log".parse()?, StoreSpec::Path(_)));
@@ -52,6 +57,8 @@ pub enum StoreSpec {
         nodes: Vec<String>,
         /// Copies of each key (1 ≤ replicas ≤ nodes).
         replicas: usize,
+        /// Each node's deadline (`None`: [`DEFAULT_NODE_TIMEOUT`](crate::DEFAULT_NODE_TIMEOUT)).
+        timeout: Option<Duration>,
     },
     /// `logcache serve` nodes (`host:port` each): one is that server, several a ring of
     /// [`HttpStore`](crate::HttpStore)s.
@@ -60,6 +67,8 @@ pub enum StoreSpec {
         nodes: Vec<String>,
         /// Copies of each key (1 ≤ replicas ≤ nodes).
         replicas: usize,
+        /// Each node's deadline (`None`: [`DEFAULT_NODE_TIMEOUT`](crate::DEFAULT_NODE_TIMEOUT)).
+        timeout: Option<Duration>,
     },
 }
 
@@ -85,7 +94,7 @@ impl FromStr for StoreSpec {
             ));
         }
         let Some((scheme, rest)) = spec.split_once("://") else {
-            return Ok(StoreSpec::Path(PathBuf::from(spec)));
+            return parse_path(spec);
         };
         let http = match scheme {
             "memcached" => false,
@@ -123,11 +132,19 @@ impl FromStr for StoreSpec {
             }
             nodes.push(node);
         }
-        let replicas = parse_options(spec, query, nodes.len())?;
+        let (replicas, timeout) = parse_options(spec, query, nodes.len())?;
         Ok(if http {
-            StoreSpec::Http { nodes, replicas }
+            StoreSpec::Http {
+                nodes,
+                replicas,
+                timeout,
+            }
         } else {
-            StoreSpec::Memcached { nodes, replicas }
+            StoreSpec::Memcached {
+                nodes,
+                replicas,
+                timeout,
+            }
         })
     }
 }
@@ -187,12 +204,70 @@ fn parse_host(spec: &str, host: &str) -> Result<String> {
     }
 }
 
-/// The options after `?`: only `replicas=R`, 1 ≤ R ≤ nodes. Returns the replica count.
-fn parse_options(spec: &str, query: &str, nodes: usize) -> Result<usize> {
+/// A path, refused when it cannot be what the user meant: blank, with spaces around it (an
+/// unquoted variable, a stray space) or with a control character (a newline pasted in), each
+/// of which would silently create a log under an odd name.
+fn parse_path(spec: &str) -> Result<StoreSpec> {
+    if spec.trim().is_empty() {
+        return Err(bad(
+            spec,
+            "a path of only spaces: give a path, memcached://HOST:PORT or http://HOST:PORT",
+        ));
+    }
+    if spec.trim() != spec {
+        return Err(bad(
+            spec,
+            "the path begins or ends with a space: remove it (quote the variable that holds it)",
+        ));
+    }
+    if let Some(c) = spec.chars().find(|c| c.is_control()) {
+        return Err(bad(
+            &spec.escape_debug().to_string(),
+            format_args!(
+                "the path holds the control character {:?}: a store's path is one line",
+                c
+            ),
+        ));
+    }
+    Ok(StoreSpec::Path(PathBuf::from(spec)))
+}
+
+/// `2s`, `500ms`, `1.5s` or a bare number of seconds: a positive duration.
+fn parse_timeout(value: &str) -> Option<Duration> {
+    let (number, unit) = match value.strip_suffix("ms") {
+        Some(n) => (n, 1e-3),
+        None => (value.strip_suffix('s').unwrap_or(value), 1.0),
+    };
+    let n: f64 = number.parse().ok()?;
+    Duration::try_from_secs_f64(n * unit)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(86_400))
+}
+
+/// The options after `?`: `replicas=R` (1 ≤ R ≤ nodes) and `timeout=DURATION`.
+fn parse_options(spec: &str, query: &str, nodes: usize) -> Result<(usize, Option<Duration>)> {
     let mut replicas = None;
+    let mut timeout = None;
     for option in query.split('&').filter(|o| !o.is_empty()) {
         let (name, value) = option.split_once('=').unwrap_or((option, ""));
         match name {
+            "timeout" => {
+                if timeout.is_some() {
+                    return Err(bad(spec, "`timeout` is given twice"));
+                }
+                match parse_timeout(value) {
+                    Some(t) => timeout = Some(t),
+                    None => {
+                        return Err(bad(
+                            spec,
+                            format_args!(
+                                "timeout `{value}` is not a duration from 1ms to 1 day (write \
+                                 2s, 500ms or 1.5s)"
+                            ),
+                        ));
+                    }
+                }
+            }
             "replicas" => {
                 if replicas.is_some() {
                     return Err(bad(spec, "`replicas` is given twice"));
@@ -213,24 +288,40 @@ fn parse_options(spec: &str, query: &str, nodes: usize) -> Result<usize> {
             other => {
                 return Err(bad(
                     spec,
-                    format_args!("unknown option `{other}` (the one option is replicas=N)"),
+                    format_args!(
+                        "unknown option `{other}` (the options are replicas=N and \
+                         timeout=DURATION)"
+                    ),
                 ));
             }
         }
     }
-    Ok(replicas.unwrap_or(1))
+    Ok((replicas.unwrap_or(1), timeout))
 }
 
 impl fmt::Display for StoreSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (scheme, nodes, replicas) = match self {
+        let (scheme, nodes, replicas, timeout) = match self {
             StoreSpec::Path(p) => return write!(f, "{}", p.display()),
-            StoreSpec::Memcached { nodes, replicas } => ("memcached", nodes, *replicas),
-            StoreSpec::Http { nodes, replicas } => ("http", nodes, *replicas),
+            StoreSpec::Memcached {
+                nodes,
+                replicas,
+                timeout,
+            } => ("memcached", nodes, *replicas, *timeout),
+            StoreSpec::Http {
+                nodes,
+                replicas,
+                timeout,
+            } => ("http", nodes, *replicas, *timeout),
         };
         write!(f, "{scheme}://{}", nodes.join(","))?;
+        let mut sep = '?';
         if replicas > 1 {
-            write!(f, "?replicas={replicas}")?;
+            write!(f, "{sep}replicas={replicas}")?;
+            sep = '&';
+        }
+        if let Some(t) = timeout {
+            write!(f, "{sep}timeout={}ms", t.as_millis().max(1))?;
         }
         Ok(())
     }
@@ -257,6 +348,7 @@ mod tests {
                 StoreSpec::Memcached {
                     nodes: vec!["127.0.0.1:11211".into()],
                     replicas: 1,
+                    timeout: None,
                 },
             ),
             (
@@ -264,6 +356,23 @@ mod tests {
                 StoreSpec::Http {
                     nodes: vec!["a.example:8080".into(), "b-2.example:8081".into()],
                     replicas: 2,
+                    timeout: None,
+                },
+            ),
+            (
+                "http://a:1,b:2?timeout=1.5s&replicas=2",
+                StoreSpec::Http {
+                    nodes: vec!["a:1".into(), "b:2".into()],
+                    replicas: 2,
+                    timeout: Some(Duration::from_millis(1500)),
+                },
+            ),
+            (
+                "memcached://a:1?timeout=250ms",
+                StoreSpec::Memcached {
+                    nodes: vec!["a:1".into()],
+                    replicas: 1,
+                    timeout: Some(Duration::from_millis(250)),
                 },
             ),
             (
@@ -271,6 +380,7 @@ mod tests {
                 StoreSpec::Memcached {
                     nodes: vec!["[::1]:11211".into(), "localhost:11212".into()],
                     replicas: 1,
+                    timeout: None,
                 },
             ),
         ] {
@@ -310,7 +420,19 @@ mod tests {
             ("http://h:1?replicas=0", "replicas `0`"),
             ("http://h:1?replicas=x", "replicas `x`"),
             ("http://h:1?replicas=1&replicas=1", "given twice"),
-            ("http://h:1?timeout=3", "unknown option `timeout`"),
+            ("http://h:1?timeouts=3", "unknown option `timeouts`"),
+            ("http://h:1?timeout=0", "timeout `0` is not a duration"),
+            ("http://h:1?timeout=-1s", "timeout `-1s`"),
+            ("http://h:1?timeout=2x", "timeout `2x`"),
+            ("http://h:1?timeout=2d", "timeout `2d`"),
+            (
+                "http://h:1?timeout=1s&timeout=2s",
+                "`timeout` is given twice",
+            ),
+            (" ", "a path of only spaces"),
+            ("cache.log ", "begins or ends with a space"),
+            (" cache.log", "begins or ends with a space"),
+            ("cache\nlog", "control character '\\n'"),
         ] {
             let message = err(spec);
             assert!(message.contains(says), "{spec}: {message}");

@@ -90,6 +90,11 @@ impl Memcached {
         false
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: the server is gone at once, with everything it held.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -10,6 +10,7 @@ mod common;
 mod auth;
 mod clients;
 mod conditional;
+mod hung;
 mod keys;
 mod lifecycle;
 mod misuse;

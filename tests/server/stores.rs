@@ -14,7 +14,7 @@ use crate::common::served::Served;
 use crate::{agent, curl};
 
 /// `logcache --store SPEC serve` on a free port, its standard error in `log`.
-fn serve_store(spec: &str, log: &Path, extra: &[&str]) -> Served {
+pub(crate) fn serve_store(spec: &str, log: &Path, extra: &[&str]) -> Served {
     let mut cmd = Command::new(BIN);
     cmd.args(["--store", spec, "serve", "--listen", "127.0.0.1:0"])
         .args(extra)

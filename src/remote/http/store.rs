@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::wire::{EXPIRES_AT_HEADER, StatsHead, TTL_HEADER, percent_encode};
 use crate::error::{Error, Result};
+use crate::remote::DEFAULT_NODE_TIMEOUT;
 use crate::store::KvStore;
 
 /// Configures an [`HttpStore`]; start from [`HttpStore::builder`].
@@ -32,13 +33,17 @@ impl HttpStoreBuilder {
         self
     }
 
-    /// Time allowed to open a connection (default 1 s).
+    /// Time allowed to open a connection (default 1 s, and never more than
+    /// [`timeout`](Self::timeout)).
     pub fn connect_timeout(mut self, t: Duration) -> Self {
         self.connect_timeout = t;
         self
     }
 
-    /// Time allowed for a whole request, body included (default 60 s).
+    /// The node's deadline (default [`DEFAULT_NODE_TIMEOUT`], 2 s): the longest it may take to
+    /// answer a request, and the longest a transfer may stand still (no byte sent or received)
+    /// before the call fails as timed out. A large body takes as long as it needs while bytes
+    /// move; a hung node costs a call at most this. A ring marks a node that timed out down.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
@@ -53,16 +58,27 @@ impl HttpStoreBuilder {
                 "{base}: an HttpStore URL starts with http:// (put TLS in a proxy in front)"
             )));
         }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(Error::InvalidArgument(
+                "HttpStore timeouts must be greater than zero".into(),
+            ));
+        }
+        // ureq's per-read and per-write limits are inactivity deadlines: a hung node is caught
+        // within `timeout` at any point of a call, and a long transfer is never cut while it
+        // moves.
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(self.connect_timeout))
-            .timeout_global(Some(self.timeout))
+            .timeout_connect(Some(self.connect_timeout.min(self.timeout)))
+            .timeout_recv_response(Some(self.timeout))
+            .timeout_per_read(Some(self.timeout))
+            .timeout_per_write(Some(self.timeout))
             .max_idle_connections_per_host(16)
             .build()
             .into();
         let mut store = HttpStore {
             base,
             agent,
+            timeout: self.timeout,
             auth: self.token.map(|t| format!("Bearer {t}")),
             max_value_len: 0,
         };
@@ -95,6 +111,8 @@ impl HttpStoreBuilder {
 pub struct HttpStore {
     base: String,
     agent: ureq::Agent,
+    /// The node's deadline, for messages.
+    timeout: Duration,
     auth: Option<String>,
     max_value_len: u64,
 }
@@ -119,7 +137,7 @@ impl HttpStore {
             url: url.into(),
             token: None,
             connect_timeout: Duration::from_secs(1),
-            timeout: Duration::from_secs(60),
+            timeout: DEFAULT_NODE_TIMEOUT,
             max_value_len: None,
         }
     }
@@ -192,7 +210,9 @@ impl HttpStore {
         match response.status().as_u16() {
             401 => Err(Error::remote(
                 &self.base,
-                "the node refused the token (401): set the node's token with .token()",
+                "it refused this client's token (401): give the client the node's token \
+                 (`--token-file` or `LOGCACHE_TOKEN` for the logcache CLI and `serve`, \
+                 `HttpStoreBuilder::token` in Rust)",
             )),
             s if s >= 500 && s != 507 => {
                 let mut response = response;
@@ -207,7 +227,30 @@ impl HttpStore {
     }
 
     pub(super) fn transport(&self, e: ureq::Error) -> Error {
-        Error::remote_from(&self.base, "the request failed", e)
+        let reason = match &e {
+            ureq::Error::Timeout(_) => crate::remote::timed_out(self.timeout),
+            ureq::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                crate::remote::timed_out(self.timeout)
+            }
+            ureq::Error::BodyStalled => format!(
+                "its answer stalled for {:?} (timed out): it may be hung or overloaded",
+                self.timeout
+            ),
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                "cannot connect: check that it is running and reachable".to_string()
+            }
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "cannot connect (connection refused): check that it is running and reachable"
+                    .to_string()
+            }
+            _ => "the request failed".to_string(),
+        };
+        Error::remote_from(&self.base, reason, e)
     }
 
     /// The first line of an answer's body, for error messages.

@@ -237,7 +237,7 @@ impl MemcachedStore {
         MemcachedStoreBuilder {
             addr: addr.into(),
             connect_timeout: Duration::from_secs(1),
-            io_timeout: Duration::from_secs(2),
+            io_timeout: crate::remote::DEFAULT_NODE_TIMEOUT,
             max_idle: 8,
             item_size_max: None,
             protocol: MemcachedProtocol::Meta,

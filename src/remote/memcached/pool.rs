@@ -93,6 +93,14 @@ impl Conn {
     }
 }
 
+/// Whether a socket error is its read or write timeout running out (`EAGAIN` on Linux).
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
 pub(super) fn unexpected(line: &[u8]) -> Failure {
     Failure::Protocol(format!(
         "unexpected answer {:?}",
@@ -125,7 +133,20 @@ impl MemcachedStore {
         }
         bump(&self.counters.errors);
         Err(match last {
-            Some(e) => Error::remote_from(&self.node, "cannot connect", e),
+            Some(e) if timed_out(&e) => Error::remote_from(
+                &self.node,
+                format_args!(
+                    "cannot connect within {:?} (timed out): check that it is running and \
+                     reachable",
+                    self.connect_timeout
+                ),
+                e,
+            ),
+            Some(e) => Error::remote_from(
+                &self.node,
+                "cannot connect: check that it is running and reachable",
+                e,
+            ),
             None => Error::remote(&self.node, "cannot connect: no address"),
         })
     }
@@ -151,7 +172,16 @@ impl MemcachedStore {
     pub(super) fn failed(&self, f: Failure) -> Error {
         bump(&self.counters.errors);
         match f {
-            Failure::Io(e) => Error::remote_from(&self.node, "I/O error talking to it", e),
+            // The socket's error is EAGAIN ("Resource temporarily unavailable"), which only
+            // misleads: the reason says what happened.
+            Failure::Io(e) if timed_out(&e) => {
+                Error::remote(&self.node, crate::remote::timed_out(self.io_timeout))
+            }
+            Failure::Io(e) => Error::remote_from(
+                &self.node,
+                "the connection broke: check that it is running and reachable",
+                e,
+            ),
             Failure::Protocol(what) => Error::remote(&self.node, what),
         }
     }
@@ -166,7 +196,9 @@ impl MemcachedStore {
                 self.put_back(conn);
                 Ok(v)
             }
-            Err(Failure::Io(_)) if conn.reused => {
+            // Not after a timeout: the server is slow or hung, and a fresh connection would
+            // only double what the caller waits.
+            Err(Failure::Io(e)) if conn.reused && !timed_out(&e) => {
                 drop(conn);
                 let mut fresh = self.open()?;
                 let v = op(&mut fresh).map_err(|f| self.failed(f))?;

@@ -15,6 +15,10 @@ pub(super) struct Health {
     pub(super) down_until: Option<Instant>,
     /// Consecutive failures.
     pub(super) failures: u32,
+    /// A call admitted as the probe of a node whose backoff ended is under way: every other
+    /// caller still treats the node as down, so a hung node costs one caller its deadline per
+    /// backoff, not every caller that arrives meanwhile.
+    pub(super) probing: bool,
 }
 
 /// Whether an error says the node itself is in trouble (and should be marked down).
@@ -26,10 +30,28 @@ pub(super) fn node_failure(e: &Error) -> bool {
 }
 
 impl<S: KvStore> ShardedStore<S> {
+    /// Whether a call to `node` would be refused now: it is in its backoff, or its backoff
+    /// ended and another caller's probe is under way.
     pub(super) fn is_down(node: &Node<S>, now: Instant) -> bool {
-        crate::sync::lock(&node.health)
-            .down_until
-            .is_some_and(|t| t > now)
+        let health = crate::sync::lock(&node.health);
+        match health.down_until {
+            None => false,
+            Some(t) => t > now || health.probing,
+        }
+    }
+
+    /// Whether the caller may call `node` now; when the node's backoff has just ended, the
+    /// caller becomes its one probe (and must call it: the call's end clears the claim).
+    pub(super) fn admit(node: &Node<S>, now: Instant) -> bool {
+        let mut health = crate::sync::lock(&node.health);
+        match health.down_until {
+            None => true,
+            Some(t) if t > now || health.probing => false,
+            Some(_) => {
+                health.probing = true;
+                true
+            }
+        }
     }
 
     /// Calls `op` on `node`, timing it and keeping its health.
@@ -42,6 +64,7 @@ impl<S: KvStore> ShardedStore<S> {
         add(&c.latency_us_total, us);
         node.latency_us_max.fetch_max(us, Ordering::Relaxed);
         let mut health = crate::sync::lock(&node.health);
+        health.probing = false;
         match &result {
             Err(e) if node_failure(e) => {
                 add(&c.errors, 1);

@@ -220,7 +220,7 @@ impl<S: KvStore> ShardedStore<S> {
         let mut answered = false;
         let mut failures: Vec<String> = Vec::new();
         for (i, node) in replicas.iter().enumerate() {
-            if any_up && Self::is_down(node, now) {
+            if any_up && !Self::admit(node, now) {
                 failures.push(format!("{} (down)", node.name));
                 continue;
             }
@@ -230,7 +230,7 @@ impl<S: KvStore> ShardedStore<S> {
             match self.call(node, &op) {
                 Ok(Some(v)) => return Ok(Some(v)),
                 Ok(None) => answered = true,
-                Err(e) => failures.push(format!("{}: {e}", node.name)),
+                Err(e) => failures.push(format!("{}: {}", node.name, e.reason_for_node())),
             }
         }
         if answered {
@@ -257,7 +257,7 @@ impl<S: KvStore> ShardedStore<S> {
         let mut failed: Vec<(String, Error)> = Vec::new();
         let mut live = Vec::with_capacity(replicas.len());
         for node in &replicas {
-            if Self::is_down(node, now) {
+            if !Self::admit(node, now) {
                 failed.push((
                     node.name.clone(),
                     Error::remote(
@@ -315,7 +315,10 @@ impl<S: KvStore> ShardedStore<S> {
             return Err(failed.swap_remove(i).1);
         }
         let which: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
-        let why: Vec<String> = failed.iter().map(|(_, e)| e.to_string()).collect();
+        let why: Vec<String> = failed
+            .iter()
+            .map(|(n, e)| format!("{n}: {}", e.reason_for_node()))
+            .collect();
         Err(Error::remote(
             &which.join(", "),
             format_args!(
@@ -405,10 +408,9 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
             .iter()
             .zip(&results)
             .filter_map(|(n, r)| {
-                r.as_ref().err().map(|e| match e {
-                    Error::Remote { reason, .. } => format!("{}: {reason}", n.name),
-                    other => format!("{}: {other}", n.name),
-                })
+                r.as_ref()
+                    .err()
+                    .map(|e| format!("{}: {}", n.name, e.reason_for_node()))
             })
             .collect();
         Err(Error::Remote {
@@ -446,7 +448,7 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
             .filter_map(|n| {
                 self.call(n, |s| s.sync())
                     .err()
-                    .map(|e| format!("{}: {e}", n.name))
+                    .map(|e| format!("{}: {}", n.name, e.reason_for_node()))
             })
             .collect();
         if failed.is_empty() {

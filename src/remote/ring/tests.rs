@@ -171,3 +171,89 @@ fn writes_reach_every_replica_and_reads_fall_back() {
     assert!(s.delete(b"k").unwrap());
     assert_eq!(s.get(b"k").unwrap(), None);
 }
+
+/// A node that hangs: each call sleeps, then fails as a timed-out node would.
+struct Hung;
+
+impl KvStore for Hung {
+    fn get(&self, _key: &[u8]) -> Result<Option<Vec<u8>>> {
+        std::thread::sleep(Duration::from_millis(300));
+        Err(Error::remote(
+            "hung",
+            "it did not answer within 300ms (timed out)",
+        ))
+    }
+    fn set(&self, _key: &[u8], _value: &[u8]) -> Result<()> {
+        Err(Error::remote("hung", "timed out"))
+    }
+    fn set_with_ttl(&self, key: &[u8], value: &[u8], _ttl: Duration) -> Result<()> {
+        self.set(key, value)
+    }
+    fn delete(&self, _key: &[u8]) -> Result<bool> {
+        Err(Error::remote("hung", "timed out"))
+    }
+    fn max_value_len(&self) -> u64 {
+        1 << 20
+    }
+}
+
+/// Once a node's backoff ends, one caller probes it; every caller arriving during that probe
+/// treats it as still down and reads the other replica at once (issue 27: a hung node costs
+/// one caller its deadline per backoff, not every caller).
+#[test]
+fn a_node_past_its_backoff_is_probed_by_one_caller_only() {
+    let nodes: Vec<(String, Arc<dyn KvStore>)> = vec![
+        ("hung".into(), Arc::new(Hung)),
+        (
+            "good".into(),
+            Arc::new(MemoryCache::builder(1 << 20).build()),
+        ),
+    ];
+    let s = ShardedStore::builder()
+        .replicas(2)
+        .backoff(Duration::from_millis(20), Duration::from_millis(20))
+        .build(nodes)
+        .unwrap();
+    // A key whose first replica is the hung node.
+    let key = (0u32..)
+        .map(|i| format!("k{i}").into_bytes())
+        .find(|k| s.nodes_for(k)[0] == "hung")
+        .unwrap();
+    s.ring()
+        .nodes
+        .iter()
+        .find(|n| n.name == "good")
+        .unwrap()
+        .store
+        .set(&key, b"v")
+        .unwrap();
+    // The first read pays the hung node's deadline and marks it down.
+    assert_eq!(s.get(&key).unwrap().as_deref(), Some(&b"v"[..]));
+    std::thread::sleep(Duration::from_millis(40)); // the backoff ends
+    let requests_before = s
+        .stats()
+        .nodes
+        .iter()
+        .find(|n| n.name == "hung")
+        .unwrap()
+        .requests;
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                assert_eq!(s.get(&key).unwrap().as_deref(), Some(&b"v"[..]));
+            });
+        }
+    });
+    let requests_after = s
+        .stats()
+        .nodes
+        .iter()
+        .find(|n| n.name == "hung")
+        .unwrap()
+        .requests;
+    assert_eq!(
+        requests_after - requests_before,
+        1,
+        "eight readers at once after the backoff: one probe"
+    );
+}
