@@ -124,15 +124,7 @@ fn hung_node_in(spec: &str, pid: u32, dir: &std::path::Path) {
     for round in 0..2 {
         for i in 0..OBJECTS {
             let started = Instant::now();
-            let mut r = http.get(front.object(&format!("o{i}"))).call().unwrap();
-            assert_eq!(r.status(), 200, "GET o{i}");
-            let got = r
-                .body_mut()
-                .with_config()
-                .limit(1 << 30)
-                .read_to_vec()
-                .unwrap();
-            assert!(got == body_of(i), "GET o{i}: other bytes");
+            reads_back(&http, &front, i, "with a node stopped");
             timed(format!("round {round}: GET o{i}"), started);
         }
         let started = Instant::now();
@@ -171,16 +163,21 @@ fn hung_node_in(spec: &str, pid: u32, dir: &std::path::Path) {
         acknowledged.len()
     );
     for i in (0..OBJECTS).chain(acknowledged) {
-        let mut r = http.get(front.object(&format!("o{i}"))).call().unwrap();
-        assert_eq!(r.status(), 200, "GET o{i} after SIGCONT");
-        let got = r
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_vec()
-            .unwrap();
-        assert!(got == body_of(i), "GET o{i} after SIGCONT: other bytes");
+        reads_back(&http, &front, i, "after SIGCONT");
     }
+}
+
+/// GET of object `i` through `front`: `200` and its bytes.
+fn reads_back(http: &ureq::Agent, front: &Served, i: usize, when: &str) {
+    let mut r = http.get(front.object(&format!("o{i}"))).call().unwrap();
+    assert_eq!(r.status(), 200, "GET o{i} {when}");
+    let got = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    assert!(got == body_of(i), "GET o{i} {when}: other bytes");
 }
 
 /// The CLI against a stopped node (default deadline, 2 s) and a stopped memcached: an error

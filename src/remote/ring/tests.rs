@@ -230,13 +230,15 @@ fn a_node_past_its_backoff_is_probed_by_one_caller_only() {
     // The first read pays the hung node's deadline and marks it down.
     assert_eq!(s.get(&key).unwrap().as_deref(), Some(&b"v"[..]));
     std::thread::sleep(Duration::from_millis(40)); // the backoff ends
-    let requests_before = s
-        .stats()
-        .nodes
-        .iter()
-        .find(|n| n.name == "hung")
-        .unwrap()
-        .requests;
+    let requests = || {
+        let stats = s.stats();
+        stats
+            .nodes
+            .iter()
+            .find(|n| n.name == "hung")
+            .map(|n| n.requests)
+    };
+    let requests_before = requests().unwrap();
     std::thread::scope(|scope| {
         for _ in 0..8 {
             scope.spawn(|| {
@@ -244,13 +246,7 @@ fn a_node_past_its_backoff_is_probed_by_one_caller_only() {
             });
         }
     });
-    let requests_after = s
-        .stats()
-        .nodes
-        .iter()
-        .find(|n| n.name == "hung")
-        .unwrap()
-        .requests;
+    let requests_after = requests().unwrap();
     assert_eq!(
         requests_after - requests_before,
         1,
