@@ -236,6 +236,15 @@ impl KvStore for AnyStore {
     fn get_into_with_expiry(&self, key: &[u8], buf: &mut Vec<u8>) -> Result<Option<u64>> {
         dispatch!(self, s => s.get_into_with_expiry(key, buf))
     }
+    fn replicas(&self) -> usize {
+        dispatch!(self, s => s.replicas())
+    }
+    fn get_copies(&self, key: &[u8]) -> Result<Option<crate::store::Copies>> {
+        dispatch!(self, s => s.get_copies(key))
+    }
+    fn set_copies(&self, key: &[u8], value: &[u8], expiry: u64, positions: &[usize]) -> Result<()> {
+        dispatch!(self, s => s.set_copies(key, value, expiry, positions))
+    }
     fn max_value_len(&self) -> u64 {
         dispatch!(self, s => s.max_value_len())
     }

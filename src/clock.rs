@@ -20,6 +20,13 @@ pub(crate) fn expiry_after(clock: &dyn Clock, ttl: Duration) -> u64 {
     clock.now_millis().saturating_add(ttl_ms).max(1)
 }
 
+/// The TTL that makes an entry written now expire at `expiry` (Unix ms by the system clock;
+/// 0 = never: `None`). A moment already past gives the shortest TTL, 1 ms.
+pub(crate) fn ttl_until(expiry: u64) -> Option<Duration> {
+    (expiry != 0)
+        .then(|| Duration::from_millis(expiry.saturating_sub(SystemClock.now_millis()).max(1)))
+}
+
 /// The system wall clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

@@ -177,7 +177,7 @@ pub use remote::ring::{
     DEFAULT_VNODES, NodeStats, ShardedStats, ShardedStore, ShardedStoreBuilder, ring_hash,
 };
 pub use spec::StoreSpec;
-pub use store::{KvStore, Waits};
+pub use store::{Copies, KvStore, Waits};
 
 /// The README's examples, compiled as doctests so they cannot drift from the API (its async
 /// example needs the `tokio` feature, as `./scripts/test` builds them).

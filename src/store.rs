@@ -48,6 +48,33 @@ pub trait KvStore: Send + Sync {
         }))
     }
 
+    /// How many copies of each key the store keeps, on separate nodes: 1 (the default)
+    /// unless it is a [`ShardedStore`](crate::ShardedStore) ring with replicas.
+    fn replicas(&self) -> usize {
+        1
+    }
+
+    /// Every copy of `key` a replicated store keeps, as the replicas that answered hold it:
+    /// `(position, copy)` per replica that answered (position 0 is the key's first replica),
+    /// the copy with its expiry (Unix ms, 0 = none) or `None` when that replica has none.
+    /// `Ok(None)` for a store that keeps one copy (the default: use [`get`](Self::get)). Errs
+    /// only when no replica answered.
+    fn get_copies(&self, key: &[u8]) -> Result<Option<Copies>> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// Writes `value`, expiring at `expiry` (Unix ms, 0 = never), to the replicas of `key` at
+    /// `positions` only: how a reader repairs the copies it found stale. A store that keeps
+    /// one copy (the default) writes it.
+    fn set_copies(&self, key: &[u8], value: &[u8], expiry: u64, positions: &[usize]) -> Result<()> {
+        let _ = positions;
+        match crate::clock::ttl_until(expiry) {
+            None => self.set(key, value),
+            Some(ttl) => self.set_with_ttl(key, value, ttl),
+        }
+    }
+
     /// The largest value `set` accepts, in bytes.
     fn max_value_len(&self) -> u64;
 
@@ -118,6 +145,10 @@ pub trait KvStore: Send + Sync {
     }
 }
 
+/// The copies of one key on the replicas that answered ([`KvStore::get_copies`]): each
+/// replica's position and its copy with its expiry (Unix ms, 0 = none), or `None`.
+pub type Copies = Vec<(usize, Option<(Vec<u8>, u64)>)>;
+
 /// Which calls of a [`KvStore`] may wait long ([`KvStore::waits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -150,6 +181,15 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     }
     fn get_into_with_expiry(&self, key: &[u8], buf: &mut Vec<u8>) -> Result<Option<u64>> {
         (**self).get_into_with_expiry(key, buf)
+    }
+    fn replicas(&self) -> usize {
+        (**self).replicas()
+    }
+    fn get_copies(&self, key: &[u8]) -> Result<Option<Copies>> {
+        (**self).get_copies(key)
+    }
+    fn set_copies(&self, key: &[u8], value: &[u8], expiry: u64, positions: &[usize]) -> Result<()> {
+        (**self).set_copies(key, value, expiry, positions)
     }
     fn max_value_len(&self) -> u64 {
         (**self).max_value_len()

@@ -155,6 +155,7 @@ impl<S: KvStore> BigCacheBuilder<S> {
             counters: Counters::default(),
             ids: foldhash::quality::RandomState::default(),
             next_id: AtomicU64::new(0),
+            last_stamp: AtomicU64::new(0),
             clock: self.clock,
         };
         Ok(cache)

@@ -2,6 +2,10 @@
 //! the whole object when it is small.
 //!
 //! ```text
+//! version 4 (written over a replicated store, whatever the object):
+//! "LCBM" | 4 u8 | flags u8 | size u64 | block_size u32 | id [u8; 16] | object_crc u32 |
+//! block_count u32 | stamp u64 | attributes (possibly none) | block_crc u32 × block_count |
+//! data [u8; size] if inline | manifest_crc u32
 //! version 3 (written for an object with a content type or metadata):
 //! "LCBM" | 3 u8 | flags u8 | size u64 | block_size u32 | id [u8; 16] | object_crc u32 |
 //! block_count u32 | attributes | block_crc u32 × block_count | data [u8; size] if inline |
@@ -21,6 +25,11 @@
 //! manifest is rejected, never half-trusted, and decoding allocates no more than the bytes
 //! given. The attributes' layout is in [`attributes`](super::attributes); an object without
 //! any is written as version 2, so that the release before version 3 still reads it.
+//!
+//! Version 4 adds the write's `stamp` (never 0), by which the copies of a manifest on the
+//! replicas of a ring are ordered: the highest `(stamp, id)` is the newest write (see
+//! `BigCache`'s replicated reads). It is written only over a store with more than one replica;
+//! a release before it refuses it as an unsupported version, never as damage.
 
 use super::attributes::Attributes;
 
@@ -31,6 +40,8 @@ const VERSION: u8 = 2;
 const V1: u8 = 1;
 /// The version written for an object with attributes (version 2 plus their section).
 const V3: u8 = 3;
+/// The version written over a replicated store: version 3 plus the write's stamp.
+const V4: u8 = 4;
 /// Flag: the object's bytes are inside the manifest.
 const INLINE: u8 = 1;
 /// Bytes after the magic and version and before the block CRCs.
@@ -52,6 +63,9 @@ pub(crate) struct Manifest {
     pub(crate) inline: Option<Vec<u8>>,
     /// Content type and metadata (empty: none, written as version 2).
     pub(crate) attrs: Attributes,
+    /// The write's place in the order of writes of its key (0: unstamped, version 2 or 3);
+    /// see [`Manifest::newer_than`].
+    pub(crate) stamp: u64,
 }
 
 impl Manifest {
@@ -70,13 +84,22 @@ impl Manifest {
         encoded_len(self.size, self.blocks(), self.inline.is_some()) + self.attrs_len()
     }
 
-    /// Bytes of the attributes section (0 when there are none: version 2).
+    /// Bytes of the attributes section and the stamp (none of either: version 2).
     fn attrs_len(&self) -> u64 {
-        if self.attrs.is_empty() {
+        if self.stamp != 0 {
+            8 + 2 + self.attrs.encoded_len() as u64
+        } else if self.attrs.is_empty() {
             0
         } else {
             2 + self.attrs.encoded_len() as u64
         }
+    }
+
+    /// Whether this is a later write of its key than `other`: by stamp, then by version id
+    /// (two writes of one stamp come from different handles; the order is arbitrary but the
+    /// same everywhere). An unstamped manifest is older than any stamped one.
+    pub(crate) fn newer_than(&self, other: &Manifest) -> bool {
+        (self.stamp, self.id) > (other.stamp, other.id)
     }
 
     /// What the object is charged against a byte capacity: its key, its manifest and its
@@ -89,7 +112,14 @@ impl Manifest {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(usize::try_from(self.encoded_len()).unwrap_or(0));
         out.extend_from_slice(MAGIC);
-        out.push(if self.attrs.is_empty() { VERSION } else { V3 });
+        let version = if self.stamp != 0 {
+            V4
+        } else if self.attrs.is_empty() {
+            VERSION
+        } else {
+            V3
+        };
+        out.push(version);
         out.push(if self.inline.is_some() { INLINE } else { 0 });
         out.extend_from_slice(&self.size.to_le_bytes());
         out.extend_from_slice(&self.block_size.to_le_bytes());
@@ -97,7 +127,10 @@ impl Manifest {
         out.extend_from_slice(&self.object_crc.to_le_bytes());
         // Block counts are bounded by size / block_size and checked at decode.
         out.extend_from_slice(&(self.block_crcs.len() as u32).to_le_bytes());
-        if !self.attrs.is_empty() {
+        if version == V4 {
+            out.extend_from_slice(&self.stamp.to_le_bytes());
+        }
+        if version != VERSION {
             self.attrs.encode_into(&mut out);
         }
         for crc in &self.block_crcs {
@@ -122,7 +155,7 @@ impl Manifest {
         let (&version, rest) = rest.split_first()?;
         let (flags, rest) = match version {
             V1 => (0, rest),
-            VERSION | V3 => {
+            VERSION | V3 | V4 => {
                 let (&flags, rest) = rest.split_first()?;
                 (flags, rest)
             }
@@ -137,11 +170,18 @@ impl Manifest {
         let (object_crc, rest) = rest.split_first_chunk::<4>()?;
         let (count, rest) = rest.split_first_chunk::<4>()?;
         let count = u32::from_le_bytes(*count);
-        let (attrs, rest) = if version == V3 {
-            // Version 3 is written only for attributes: an empty section is not canonical.
-            Attributes::decode(rest).filter(|(a, _)| !a.is_empty())?
+        let (stamp, rest) = if version == V4 {
+            let (stamp, rest) = rest.split_first_chunk::<8>()?;
+            // Version 4 is written only with a stamp: 0 is not canonical.
+            (Some(u64::from_le_bytes(*stamp)).filter(|&s| s != 0)?, rest)
         } else {
-            (Attributes::default(), rest)
+            (0, rest)
+        };
+        let (attrs, rest) = match version {
+            // Version 3 is written only for attributes: an empty section is not canonical.
+            V3 => Attributes::decode(rest).filter(|(a, _)| !a.is_empty())?,
+            V4 => Attributes::decode(rest)?,
+            _ => (Attributes::default(), rest),
         };
         let size = u64::from_le_bytes(*size);
         let block_size = u32::from_le_bytes(*block_size);
@@ -175,6 +215,7 @@ impl Manifest {
                 .collect(),
             inline,
             attrs,
+            stamp,
         })
     }
 }
@@ -185,7 +226,7 @@ pub(crate) fn unknown_version(bytes: &[u8]) -> Option<u8> {
     let (body, crc) = bytes.split_last_chunk::<4>()?;
     let (magic, rest) = body.split_first_chunk::<4>()?;
     let &version = rest.first()?;
-    let known = matches!(version, V1 | VERSION | V3);
+    let known = matches!(version, V1 | VERSION | V3 | V4);
     (magic == MAGIC && !known && crc32fast::hash(body) == u32::from_le_bytes(*crc))
         .then_some(version)
 }
@@ -209,6 +250,7 @@ mod tests {
             block_crcs: (0..blocks as u32).collect(),
             inline: None,
             attrs: Attributes::default(),
+            stamp: 0,
         }
     }
 
@@ -221,6 +263,7 @@ mod tests {
             block_crcs: vec![],
             inline: Some(data.to_vec()),
             attrs: Attributes::default(),
+            stamp: 0,
         }
     }
 
@@ -298,6 +341,38 @@ mod tests {
     }
 
     #[test]
+    fn stamps_make_version_4_round_trip_and_order_writes() {
+        let stamped = |mut m: Manifest, stamp: u64| {
+            m.stamp = stamp;
+            m
+        };
+        for m in [
+            stamped(sample(5000, 1024), 7),
+            stamped(inline(b"hello"), u64::MAX),
+            stamped(with_attrs(sample(0, 1)), 1),
+            stamped(with_attrs(inline(b"")), 3),
+        ] {
+            let bytes = m.encode();
+            assert_eq!(bytes[4], V4);
+            assert_eq!(bytes.len() as u64, m.encoded_len());
+            assert_eq!(Manifest::decode(&bytes), Some(m.clone()));
+            rejects_every_cut_and_flip(&bytes);
+        }
+        // A version-4 manifest with a zero stamp is not canonical.
+        let mut zero = stamped(sample(10, 4), 1).encode();
+        zero[4 + 1 + 1 + FIELDS..4 + 1 + 1 + FIELDS + 8].fill(0);
+        assert_eq!(Manifest::decode(&reseal(zero)), None);
+        // Order: stamp first, then id; unstamped is oldest.
+        let old = stamped(sample(10, 4), 5);
+        let mut same_stamp = stamped(sample(10, 4), 5);
+        same_stamp.id = [8; 16];
+        assert!(stamped(sample(10, 4), 6).newer_than(&old));
+        assert!(same_stamp.newer_than(&old) && !old.newer_than(&same_stamp));
+        assert!(old.newer_than(&sample(10, 4)));
+        assert!(!old.newer_than(&old));
+    }
+
+    #[test]
     fn version_1_manifests_still_decode() {
         for (size, bs) in [(0, 1), (1025, 1024), (10_247, 1024)] {
             let m = sample(size, bs);
@@ -352,9 +427,9 @@ mod tests {
         }
         assert!(Manifest::decode(&reseal(good.clone())).is_some());
         assert_eq!(unknown_version(&good), None);
-        let mut v4 = good;
-        v4[4] = 4;
-        assert_eq!(unknown_version(&reseal(v4)), Some(4), "newer, not damaged");
+        let mut v5 = good;
+        v5[4] = 5;
+        assert_eq!(unknown_version(&reseal(v5)), Some(5), "newer, not damaged");
     }
 
     quickcheck::quickcheck! {
@@ -362,13 +437,13 @@ mod tests {
         /// never panics and never accepts what does not encode back to the same bytes.
         fn decoding_any_bytes_is_safe(tail: Vec<u8>, version: u8, flags: u8, seal: bool) -> bool {
             let mut bytes = MAGIC.to_vec();
-            bytes.push(version % 5);
+            bytes.push(version % 6);
             bytes.push(flags % 4);
             bytes.extend_from_slice(&tail);
             let bytes = if seal { reseal_appending(bytes) } else { bytes };
             let _ = unknown_version(&bytes);
             match Manifest::decode(&bytes) {
-                Some(m) if matches!(version % 5, 2 | 3) => m.encode() == bytes,
+                Some(m) if matches!(version % 6, 2..=4) => m.encode() == bytes,
                 _ => true,
             }
         }

@@ -11,6 +11,7 @@ mod manifest;
 mod pool;
 mod reclaim;
 mod recover;
+mod replicas;
 mod stats;
 pub(crate) mod stream;
 
@@ -143,6 +144,8 @@ pub struct BigCache<S: KvStore = DurableKVCache> {
     counters: Counters,
     ids: foldhash::quality::RandomState,
     next_id: AtomicU64,
+    /// The last stamp this handle gave a write (over a replicated store).
+    last_stamp: AtomicU64,
     clock: Arc<dyn Clock>,
 }
 
@@ -340,11 +343,11 @@ impl<S: KvStore> BigCache<S> {
 
     /// Whether an object is stored under `key` (its manifest is intact; blocks not read).
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        let mkey = self.manifest_key(key.as_ref());
+        let key = key.as_ref();
+        let mkey = self.manifest_key(key);
         Ok(self
-            .store
-            .get(&mkey)?
-            .is_some_and(|b| Manifest::decode(&b).is_some()))
+            .manifest_copy(key, &mkey, false)?
+            .is_some_and(|(b, _)| Manifest::decode(&b).is_some()))
     }
 
     /// The size in bytes of the object under `key`, from its manifest.
@@ -387,8 +390,8 @@ impl<S: KvStore> BigCache<S> {
     /// The manifest under `mkey`; a damaged one is removed and reads as absent, one of a newer
     /// layout version is [`Error::UnsupportedManifest`] and stays.
     fn load_manifest(&self, key: &[u8], mkey: &[u8]) -> Result<Option<Manifest>> {
-        let bytes = match self.store.get(mkey) {
-            Ok(Some(b)) => b,
+        let bytes = match self.manifest_copy(key, mkey, false) {
+            Ok(Some((b, _))) => b,
             Ok(None) => return Ok(None),
             Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => {
                 self.drop_damaged_manifest(key, mkey, None);
@@ -451,11 +454,10 @@ impl<S: KvStore> BigCache<S> {
         let Some(allow) = allow else {
             // Unconditional: whatever decodes is what gets replaced.
             return Ok(self
-                .store
-                .get(mkey)
+                .manifest_copy(key, mkey, true)
                 .ok()
                 .flatten()
-                .and_then(|b| Manifest::decode(&b)));
+                .and_then(|(b, _)| Manifest::decode(&b)));
         };
         let current = self.current(key, mkey)?;
         if !allow(current.as_ref().map(|m| u128::from_be_bytes(m.id))) {
@@ -478,8 +480,8 @@ impl<S: KvStore> BigCache<S> {
         {
             return Ok(None);
         }
-        let bytes = match self.store.get(mkey) {
-            Ok(Some(b)) => b,
+        let bytes = match self.manifest_copy(key, mkey, true) {
+            Ok(Some((b, _))) => b,
             Ok(None) | Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => {
                 return Ok(None);
             }
@@ -513,6 +515,9 @@ impl<S: KvStore> BigCache<S> {
     /// the old version's blocks go. The key and manifest bytes are reserved here (the blocks
     /// were as they were written); on error `reserved` still holds them for the caller to
     /// release.
+    ///
+    /// `sent` is set once the manifest has been handed to the store: after that, a failure of
+    /// a replicated store leaves the outcome unknown (some replicas may hold the manifest).
     fn commit(
         &self,
         key: &[u8],
@@ -520,6 +525,7 @@ impl<S: KvStore> BigCache<S> {
         reserved: &mut Reservation,
         ttl: Option<Duration>,
         allow: Option<Allow<'_>>,
+        sent: &mut bool,
     ) -> Result<()> {
         let bytes = manifest.encode();
         let max = self.store.max_value_len();
@@ -535,6 +541,7 @@ impl<S: KvStore> BigCache<S> {
         let old = {
             let _stripe = self.stripe(key);
             let previous = self.previous(key, &mkey, allow, "write")?;
+            *sent = true;
             match ttl {
                 Some(ttl) => self.store.set_with_ttl(&mkey, &bytes, ttl)?,
                 None => self.store.set(&mkey, &bytes)?,

@@ -39,7 +39,7 @@ impl<S: KvStore> BigCache<S> {
     pub(super) fn forget_if_gone(&self, key: &[u8], mkey: &[u8]) {
         let held = {
             let _stripe = self.stripe(key);
-            if !matches!(self.store.get(mkey), Ok(None)) {
+            if !matches!(self.manifest_copy(key, mkey, true), Ok(None)) {
                 return;
             }
             lock(&self.pool).remove(key)
@@ -64,8 +64,8 @@ impl<S: KvStore> BigCache<S> {
     /// Removes a manifest that does not decode, if it is still the same bytes.
     pub(super) fn drop_damaged_manifest(&self, key: &[u8], mkey: &[u8], bytes: Option<&[u8]>) {
         let _stripe = self.stripe(key);
-        let current = self.store.get(mkey).ok().flatten();
-        if bytes.is_none() || current.as_deref() == bytes {
+        let current = self.manifest_copy(key, mkey, true).ok().flatten();
+        if bytes.is_none() || current.as_ref().map(|(b, _)| b.as_slice()) == bytes {
             let _ = self.store.delete(mkey);
             if let Some(held) = lock(&self.pool).remove(key) {
                 drop(_stripe);
@@ -80,11 +80,10 @@ impl<S: KvStore> BigCache<S> {
         {
             let _stripe = self.stripe(key);
             let current = self
-                .store
-                .get(mkey)
+                .manifest_copy(key, mkey, true)
                 .ok()
                 .flatten()
-                .and_then(|b| Manifest::decode(&b));
+                .and_then(|(b, _)| Manifest::decode(&b));
             if current.as_ref().map(|m| m.id) != Some(manifest.id) {
                 return; // replaced meanwhile
             }

@@ -45,6 +45,9 @@ stats! {
             orphans_removed,
             /// Objects dropped because their TTL ran out.
             expired,
+            /// Manifest copies rewritten by read repair (over a replicated store: a replica
+            /// held an older write, none, or a damaged copy).
+            repairs,
         }
     }
 }

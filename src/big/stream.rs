@@ -129,7 +129,7 @@ impl<S: KvStore> BigCache<S> {
         let mkey = self.manifest_key(key);
         let pinned = {
             let _stripe = self.stripe(key);
-            match self.store.get_with_expiry(&mkey) {
+            match self.manifest_copy(key, &mkey, true) {
                 Ok(Some((bytes, expiry))) => Manifest::decode(&bytes)
                     .filter(|m| u64::from(m.block_size) <= self.store.max_value_len())
                     .inspect(|m| self.pin(&m.id))
@@ -241,11 +241,26 @@ impl<S: KvStore> BigWriter<'_, S> {
             block_crcs: std::mem::take(&mut self.crcs),
             inline: inline.then(|| std::mem::take(&mut self.buf)),
             attrs: std::mem::take(&mut self.attrs),
+            stamp: self.cache.stamp(),
         };
-        let result =
-            self.cache
-                .commit(&self.key, &manifest, &mut self.reservation, self.ttl, allow);
-        if result.is_err() {
+        let mut sent = false;
+        let result = self.cache.commit(
+            &self.key,
+            &manifest,
+            &mut self.reservation,
+            self.ttl,
+            allow,
+            &mut sent,
+        );
+        let unknown =
+            sent && matches!(result, Err(Error::Remote { .. })) && self.cache.store.replicas() > 1;
+        if unknown {
+            // Some replicas may hold the manifest (a hung node may still apply it): its
+            // blocks must stay, or that version would read as damaged. If it never becomes
+            // visible they are orphans, removed at the next open over a listing store.
+            super::lock(&self.cache.pool).release(std::mem::take(&mut self.reservation));
+            self.done = true;
+        } else if result.is_err() {
             self.crcs = manifest.block_crcs; // so that drop deletes them
         } else {
             self.done = true;

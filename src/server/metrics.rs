@@ -133,6 +133,7 @@ pub(super) fn help(name: &str) -> &'static str {
         "damaged" => "Damaged objects found and removed.",
         "orphans_removed" => "Orphan blocks removed at open.",
         "expired" => "Objects dropped because their TTL ran out.",
+        "repairs" => "Manifest copies rewritten by read repair (replicated stores).",
         "recoveries" => "Recoveries of the store in place after a failed write or fsync.",
         _ => "A logcache counter.",
     }

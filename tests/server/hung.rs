@@ -60,35 +60,36 @@ fn kill(signal: &str, pid: u32) {
     assert!(ok, "kill -{signal} {pid}");
 }
 
+/// Three `logcache serve` nodes in `dir`, and the spec of a front end over them (R = 2,
+/// deadline 1 s).
+fn http_nodes(dir: &std::path::Path) -> (Vec<Served>, String) {
+    let nodes: Vec<Served> = (0..3)
+        .map(|i| Served::start_at(&dir.join(format!("node{i}.log")), &[]))
+        .collect();
+    let addrs: Vec<&str> = nodes.iter().map(|n| n.addr.as_str()).collect();
+    let spec = format!("http://{}?replicas=2&timeout=1s", addrs.join(","));
+    (nodes, spec)
+}
+
+/// Three memcached servers and the spec of a front end over them (R = 2, deadline 1 s).
+fn memcached_servers() -> (Vec<Memcached>, String) {
+    let servers: Vec<Memcached> = (0..3).map(|_| Memcached::start(64, &[])).collect();
+    let addrs: Vec<&str> = servers.iter().map(|m| m.addr.as_str()).collect();
+    let spec = format!("memcached://{}?replicas=2&timeout=1s", addrs.join(","));
+    (servers, spec)
+}
+
 #[test]
 fn a_hung_node_costs_an_http_ring_request_at_most_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let nodes: Vec<Served> = (0..3)
-        .map(|i| Served::start_at(&dir.path().join(format!("node{i}.log")), &[]))
-        .collect();
-    let spec = format!(
-        "http://{}?replicas=2&timeout=1s",
-        nodes
-            .iter()
-            .map(|n| n.addr.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let (nodes, spec) = http_nodes(dir.path());
     hung_node_in(&spec, nodes[0].child.id(), dir.path());
 }
 
 #[test]
 fn a_hung_server_costs_a_memcached_ring_request_at_most_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let mut servers: Vec<Memcached> = (0..3).map(|_| Memcached::start(64, &[])).collect();
-    let spec = format!(
-        "memcached://{}?replicas=2&timeout=1s",
-        servers
-            .iter()
-            .map(|m| m.addr.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let (mut servers, spec) = memcached_servers();
     hung_node_in(&spec, servers[0].pid().unwrap(), dir.path());
     for m in &mut servers {
         m.kill();
@@ -213,4 +214,200 @@ fn the_cli_against_a_hung_server_says_it_timed_out_within_the_deadline() {
         );
     }
     memcached.kill();
+}
+
+/// Object `i`'s body at version `v`: a header naming both, then filler; small (inline) or
+/// multi-block by `i`.
+fn versioned(i: usize, v: u32) -> Vec<u8> {
+    let len = if i.is_multiple_of(3) {
+        (2 << 20) + 17
+    } else {
+        700
+    };
+    let mut body = format!("object {i} version {v}\n").into_bytes();
+    let fill = (i as u8).wrapping_mul(31).wrapping_add(v as u8);
+    body.resize(len, fill);
+    body
+}
+
+/// The version a GET body is, checked byte for byte (never a mix of versions).
+fn version_of(i: usize, body: &[u8]) -> u32 {
+    let line = body.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let v: u32 = line
+        .strip_prefix(&format!("object {i} version "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("object {i}: a body that is no version of it"));
+    assert!(
+        body == versioned(i, v),
+        "object {i}: version {v} with other bytes"
+    );
+    v
+}
+
+/// What a key's history requires of a read: the last acknowledged operation, and the
+/// operations made after it whose outcome is unknown (answered 502).
+#[derive(Default, Clone)]
+struct History {
+    /// `Some(v)`: version `v` was acknowledged last; `None` with `deleted`: a delete was.
+    acked: Option<u32>,
+    deleted: bool,
+    /// Versions written after the last acknowledged operation, answered 502.
+    unknown: Vec<u32>,
+}
+
+impl History {
+    /// A GET may return the last acknowledged version, or one written after it whose
+    /// outcome is unknown; after an acknowledged delete, nothing or such a later version.
+    fn allows(&self, got: Option<u32>) -> bool {
+        match got {
+            None => self.deleted || self.acked.is_none() || !self.unknown.is_empty(),
+            Some(v) => self.acked == Some(v) || self.unknown.contains(&v),
+        }
+    }
+}
+
+/// PUT, DELETE and conditional PUT streams over the ring `spec` with each of `pids` stopped
+/// in turn (SIGSTOP), then resumed: every answer within the deadline; afterwards every read
+/// follows the ring's rule (the last acknowledged version, or a later one answered 502 —
+/// never an older one); one read pass leaves every replica with the same manifest.
+fn streams_with_each_node_stopped(spec: &str, pids: &[u32], dir: &std::path::Path) {
+    let front = serve_store(spec, &dir.join("front.err"), &[]);
+    let http = agent();
+    const KEYS: usize = 24;
+    let mut history = vec![History::default(); KEYS];
+    let mut version = 0u32;
+    let mut worst = Duration::ZERO;
+    let mut check_time = |what: &str, started: Instant| {
+        let took = started.elapsed();
+        assert!(took <= DEADLINE + SLACK, "{what} took {took:?}");
+        worst = worst.max(took);
+    };
+    for (i, h) in history.iter_mut().enumerate() {
+        version += 1;
+        let r = http
+            .put(front.object(&format!("s{i}")))
+            .send(&versioned(i, version)[..])
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        h.acked = Some(version);
+    }
+    for (round, &pid) in pids.iter().enumerate() {
+        let stopped = Stopped::new(pid);
+        for (i, h) in history.iter_mut().enumerate() {
+            version += 1;
+            let url = front.object(&format!("s{i}"));
+            let started = Instant::now();
+            let status = if (i + round).is_multiple_of(5) {
+                http.delete(&url).call().unwrap().status().as_u16()
+            } else if (i + round).is_multiple_of(7) {
+                // Create-only: refused (412) while the object exists.
+                http.put(&url)
+                    .header("if-none-match", "*")
+                    .send(&versioned(i, version)[..])
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            } else {
+                http.put(&url)
+                    .send(&versioned(i, version)[..])
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            };
+            check_time(&format!("round {round}: s{i}"), started);
+            let deleting = (i + round).is_multiple_of(5);
+            match status {
+                200 | 204 if deleting => {
+                    *h = History {
+                        deleted: true,
+                        ..History::default()
+                    }
+                }
+                200 => {
+                    *h = History {
+                        acked: Some(version),
+                        ..History::default()
+                    }
+                }
+                404 if deleting => {} // already absent: nothing changed
+                412 => {}             // the condition failed: nothing written
+                502 if deleting => h.unknown.push(u32::MAX), // a delete of unknown outcome
+                502 => h.unknown.push(version),
+                other => panic!("round {round}: s{i} answered {other}"),
+            }
+        }
+        drop(stopped);
+        // The node takes its backlog (writes that timed out may land now); a health check,
+        // as a load balancer makes, finds it up again, so reads ask it and repair it.
+        std::thread::sleep(Duration::from_millis(500));
+        let health = http.get(format!("{}/healthz", front.url)).call().unwrap();
+        assert_eq!(health.status(), 200);
+        for (i, h) in history.iter().enumerate() {
+            let started = Instant::now();
+            let mut r = http.get(front.object(&format!("s{i}"))).call().unwrap();
+            let got = match r.status().as_u16() {
+                200 => Some(version_of(
+                    i,
+                    &r.body_mut()
+                        .with_config()
+                        .limit(1 << 30)
+                        .read_to_vec()
+                        .unwrap(),
+                )),
+                404 => None,
+                other => panic!("round {round}: GET s{i} answered {other}"),
+            };
+            check_time(&format!("round {round}: GET s{i}"), started);
+            // A delete of unknown outcome allows absence; its marker is not a version.
+            let allowed = h.allows(got) || (got.is_none() && h.unknown.contains(&u32::MAX));
+            assert!(
+                allowed,
+                "round {round}: s{i} read {got:?}; acknowledged {:?} (deleted: {}), unknown {:?}",
+                h.acked, h.deleted, h.unknown
+            );
+        }
+    }
+    // After one read pass (above), every replica holds the same manifest.
+    let ring: logcache::AnyStore = spec.parse::<logcache::StoreSpec>().unwrap().open().unwrap();
+    for i in 0..KEYS {
+        let mkey = [
+            logcache::DEFAULT_NAMESPACE,
+            b"m",
+            format!("s{i}").as_bytes(),
+        ]
+        .concat();
+        let copies = logcache::KvStore::get_copies(&ring, &mkey)
+            .unwrap()
+            .unwrap();
+        assert_eq!(copies.len(), 2, "s{i}: both replicas answer");
+        let held: Vec<Option<Vec<u8>>> = copies.into_iter().map(|(_, c)| c.map(|c| c.0)).collect();
+        let shape = |c: &Option<Vec<u8>>| c.as_ref().map(|b| (b.len(), crc32fast::hash(b)));
+        assert!(
+            held[0] == held[1],
+            "s{i}: the replicas differ after a read pass: {:?} / {:?}",
+            shape(&held[0]),
+            shape(&held[1])
+        );
+    }
+    eprintln!("{spec}: worst request with a node stopped: {worst:?}");
+}
+
+#[test]
+fn http_ring_streams_with_each_node_stopped_follow_the_write_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, spec) = http_nodes(dir.path());
+    let pids: Vec<u32> = nodes.iter().map(|n| n.child.id()).collect();
+    streams_with_each_node_stopped(&spec, &pids, dir.path());
+}
+
+#[test]
+fn memcached_ring_streams_with_each_server_stopped_follow_the_write_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut servers, spec) = memcached_servers();
+    let pids: Vec<u32> = servers.iter().map(|m| m.pid().unwrap()).collect();
+    streams_with_each_node_stopped(&spec, &pids, dir.path());
+    for m in &mut servers {
+        m.kill();
+    }
 }

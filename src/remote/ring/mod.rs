@@ -1,5 +1,6 @@
 //! [`ShardedStore`]: a consistent-hash ring over `KvStore` nodes.
 
+mod copies;
 mod hash;
 mod health;
 mod stats;
@@ -364,6 +365,22 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
 
     fn get_with_expiry(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         self.read(key, |s| s.get_with_expiry(key))
+    }
+
+    fn replicas(&self) -> usize {
+        self.config.replicas.min(self.ring().nodes.len()).max(1)
+    }
+
+    /// Every replica's copy, when there is more than one replica (`None` otherwise).
+    fn get_copies(&self, key: &[u8]) -> Result<Option<crate::store::Copies>> {
+        if self.replicas() < 2 {
+            return Ok(None);
+        }
+        self.copies(key).map(Some)
+    }
+
+    fn set_copies(&self, key: &[u8], value: &[u8], expiry: u64, positions: &[usize]) -> Result<()> {
+        self.write_copies(key, value, expiry, positions)
     }
 
     /// The smallest of the nodes' limits.
