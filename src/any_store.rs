@@ -239,6 +239,12 @@ impl KvStore for AnyStore {
     fn replicas(&self) -> usize {
         dispatch!(self, s => s.replicas())
     }
+    fn watch_evictions(&self, prefix: &[u8]) -> bool {
+        dispatch!(self, s => s.watch_evictions(prefix))
+    }
+    fn take_evicted(&self) -> Option<crate::durable::Evicted> {
+        dispatch!(self, s => s.take_evicted())
+    }
     fn get_copies(&self, key: &[u8]) -> Result<Option<crate::store::Copies>> {
         dispatch!(self, s => s.get_copies(key))
     }

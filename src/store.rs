@@ -75,6 +75,19 @@ pub trait KvStore: Send + Sync {
         }
     }
 
+    /// Asks the store to record the keys starting with `prefix` that it evicts on its own (a
+    /// [`DurableKVCache`] with a byte budget), for [`take_evicted`](Self::take_evicted);
+    /// returns whether it will (the default: no).
+    fn watch_evictions(&self, prefix: &[u8]) -> bool {
+        let _ = prefix;
+        false
+    }
+
+    /// The watched keys the store evicted since the last take; `None` when it records none.
+    fn take_evicted(&self) -> Option<crate::durable::Evicted> {
+        None
+    }
+
     /// The largest value `set` accepts, in bytes.
     fn max_value_len(&self) -> u64;
 
@@ -185,6 +198,12 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
     fn replicas(&self) -> usize {
         (**self).replicas()
     }
+    fn watch_evictions(&self, prefix: &[u8]) -> bool {
+        (**self).watch_evictions(prefix)
+    }
+    fn take_evicted(&self) -> Option<crate::durable::Evicted> {
+        (**self).take_evicted()
+    }
     fn get_copies(&self, key: &[u8]) -> Result<Option<Copies>> {
         (**self).get_copies(key)
     }
@@ -226,6 +245,12 @@ impl<T: KvStore + ?Sized> KvStore for Arc<T> {
 impl KvStore for DurableKVCache {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         DurableKVCache::get(self, key)
+    }
+    fn watch_evictions(&self, prefix: &[u8]) -> bool {
+        DurableKVCache::watch_evictions(self, prefix)
+    }
+    fn take_evicted(&self) -> Option<crate::durable::Evicted> {
+        DurableKVCache::take_evicted(self)
     }
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.put(key, value)

@@ -301,3 +301,51 @@ fn entries_behind_a_damaged_record_are_still_evicted() {
     assert!(s.live_bytes <= 5 * one, "{s:?}");
     assert!(cache.get("k19").unwrap().is_some(), "the newest stay");
 }
+
+/// BigCache over a store with a byte budget (`serve --memcached --capacity`: items and
+/// objects share the store): what the store evicts — a manifest, or one block of an object —
+/// leaves the accounting, so `stats().objects` counts exactly the objects that read back
+/// (issue 27: `/v1/stats` counted objects whose blocks were evicted), and the watch on the
+/// store reports the evicted keys.
+#[test]
+fn big_objects_the_budget_evicts_leave_the_accounting() {
+    use std::sync::Arc;
+
+    let (_dir, path) = temp_log();
+    let store = Arc::new(open(&path, 4 << 20, Eviction::Fifo));
+    let cache = logcache::BigCache::builder(Arc::clone(&store))
+        .block_size(64 << 10)
+        .open()
+        .unwrap();
+    // Objects of five blocks and small inline ones, interleaved with plain keys of the store
+    // (memcached items beside the objects), well past the budget.
+    for i in 0..120u32 {
+        let len = if i % 3 == 0 { 300 } else { (5 << 16) - 100 };
+        cache.set(format!("o{i}"), vec![i as u8; len]).unwrap();
+        store.put(format!("item{i}"), vec![b'x'; 8 << 10]).unwrap();
+    }
+    let stats = cache.stats();
+    let readable = (0..120u32)
+        .filter(|i| cache.get(format!("o{i}")).unwrap().is_some())
+        .count() as u64;
+    assert!(
+        readable > 0 && readable < 120,
+        "{readable} objects read back"
+    );
+    assert!(stats.evictions > 0, "{stats:?}");
+    assert_eq!(
+        stats.objects, readable,
+        "objects counted, against objects that read back"
+    );
+    // Reading found nothing broken that the accounting still held.
+    assert_eq!(cache.stats().damaged, stats.damaged);
+    // Without a watch the store records nothing; a watch with nothing evicted takes nothing.
+    let (_dir2, path2) = temp_log();
+    let unbounded = DurableKVCache::open(&path2).unwrap();
+    assert!(!unbounded.watch_evictions(b"x"));
+    assert_eq!(unbounded.take_evicted(), None);
+    assert!(store.watch_evictions(b"nothing-has-this-prefix"));
+    store.put("more", vec![b'y'; 1 << 20]).unwrap();
+    let taken = store.take_evicted().unwrap();
+    assert!(taken.keys.is_empty() && !taken.overflowed, "{taken:?}");
+}

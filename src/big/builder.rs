@@ -101,7 +101,9 @@ impl<S: KvStore> BigCacheBuilder<S> {
     /// manifests, removes damaged manifests and deletes orphan blocks (left by a crash between
     /// blocks and manifest); past the capacity, evicts least recently listed objects.
     pub fn open(self) -> Result<BigCache<S>> {
-        let cache = self.build()?;
+        let mut cache = self.build()?;
+        // Before the rebuild, so that nothing the store evicts from here on goes unnoticed.
+        cache.store_evicts = cache.store.watch_evictions(&cache.namespace);
         cache.rebuild()?;
         Ok(cache)
     }
@@ -156,6 +158,7 @@ impl<S: KvStore> BigCacheBuilder<S> {
             ids: foldhash::quality::RandomState::default(),
             next_id: AtomicU64::new(0),
             last_stamp: AtomicU64::new(0),
+            store_evicts: false,
             clock: self.clock,
         };
         Ok(cache)

@@ -146,6 +146,8 @@ pub struct BigCache<S: KvStore = DurableKVCache> {
     next_id: AtomicU64,
     /// The last stamp this handle gave a write (over a replicated store).
     last_stamp: AtomicU64,
+    /// The store evicts on its own and reports what (see `apply_store_evictions`).
+    store_evicts: bool,
     clock: Arc<dyn Clock>,
 }
 
@@ -570,6 +572,7 @@ impl<S: KvStore> BigCache<S> {
         }
         // The object is in: now, and only now, make room for it.
         self.evict_over_capacity(Some(key));
+        self.apply_store_evictions();
         bump(&self.counters.sets);
         Ok(())
     }

@@ -35,17 +35,71 @@ impl<S: KvStore> BigCache<S> {
     }
 
     /// The store no longer has `key`'s manifest (it expired there, or memcached evicted it):
-    /// release the blocks the accounting still holds for it.
-    pub(super) fn forget_if_gone(&self, key: &[u8], mkey: &[u8]) {
+    /// release the blocks the accounting still holds for it. Returns whether it held some.
+    pub(super) fn forget_if_gone(&self, key: &[u8], mkey: &[u8]) -> bool {
         let held = {
             let _stripe = self.stripe(key);
             if !matches!(self.manifest_copy(key, mkey, true), Ok(None)) {
-                return;
+                return false;
             }
             lock(&self.pool).remove(key)
         };
-        if let Some(h) = held {
-            self.delete_blocks(&h.id, h.blocks);
+        match held {
+            Some(h) => {
+                self.delete_blocks(&h.id, h.blocks);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Applies what a store that evicts on its own (a [`DurableKVCache`](crate::DurableKVCache)
+    /// with a byte budget) evicted of this cache's keys since the last call: an object whose
+    /// manifest went is forgotten, one that lost a block is removed whole (it could no longer
+    /// be read), so the accounting — `stats().objects` included — holds only objects that
+    /// read back. If the store kept too many to list, every object's manifest is checked
+    /// instead (one whose block alone went is then found at its next read).
+    pub(super) fn apply_store_evictions(&self) {
+        if !self.store_evicts {
+            return;
+        }
+        let Some(evicted) = self.store.take_evicted() else {
+            return;
+        };
+        let mprefix = self.manifest_key(b"");
+        let mut bprefix = self.namespace.clone();
+        bprefix.push(b'b');
+        let mut broken: std::collections::HashSet<VersionId> = std::collections::HashSet::new();
+        for key in &evicted.keys {
+            if let Some(user_key) = key.strip_prefix(mprefix.as_slice()) {
+                if self.forget_if_gone(user_key, key) {
+                    bump(&self.counters.evictions);
+                }
+            } else if let Some(id) = key
+                .strip_prefix(bprefix.as_slice())
+                .and_then(|rest| rest.first_chunk::<16>())
+            {
+                broken.insert(*id);
+            }
+        }
+        if evicted.overflowed {
+            let keys: Vec<Vec<u8>> = lock(&self.pool).iter().map(|(k, _)| k.clone()).collect();
+            for key in keys {
+                if self.forget_if_gone(&key, &self.manifest_key(&key)) {
+                    bump(&self.counters.evictions);
+                }
+            }
+        }
+        if broken.is_empty() {
+            return;
+        }
+        let victims: Vec<(Vec<u8>, VersionId)> = lock(&self.pool)
+            .iter()
+            .filter(|(_, h)| broken.contains(&h.id))
+            .map(|(k, h)| (k.clone(), h.id))
+            .collect();
+        for (key, id) in victims {
+            self.evict(&key, &id);
         }
     }
 

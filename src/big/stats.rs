@@ -37,7 +37,8 @@ stats! {
             sets,
             /// Objects deleted by `delete`.
             deletes,
-            /// Objects evicted to make room.
+            /// Objects evicted to make room (by this cache's capacity, or by the store's own
+            /// budget: an object that lost its manifest or a block).
             evictions,
             /// Objects found with a missing or damaged block or manifest, and removed.
             damaged,
@@ -83,8 +84,10 @@ impl<S: KvStore> BigCache<S> {
             .collect()
     }
 
-    /// Counters and byte accounting.
+    /// Counters and byte accounting (over a store that evicts on its own, after applying what
+    /// it evicted).
     pub fn stats(&self) -> BigStats {
+        self.apply_store_evictions();
         let mut stats = {
             let p = lock(&self.pool);
             BigStats {

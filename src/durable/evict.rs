@@ -15,12 +15,79 @@
 //! index does not hold still writes a tombstone while a budget is set, so a key evicted and
 //! then deleted cannot come back.
 
-use super::Inner;
 use super::index::MAX_COUNT;
 use super::write::Writer;
+use super::{DurableKVCache, Inner};
 use crate::fs::FileHandle;
 use crate::log::record::{FILE_HEADER, MAX_HEADER_LEN, parse_header};
 use crate::options::Eviction;
+
+/// Evicted keys kept for a watcher between two takes; past this many the take reports an
+/// overflow instead (memory stays bounded when nobody takes them).
+pub(crate) const WATCH_MAX: usize = 100_000;
+
+/// The evicted keys a watcher asked for ([`DurableKVCache::watch_evictions`]).
+#[derive(Debug, Default)]
+pub(super) struct Watch {
+    prefix: Vec<u8>,
+    keys: Vec<Vec<u8>>,
+    overflowed: bool,
+}
+
+impl Watch {
+    fn note(&mut self, key: &[u8]) {
+        if !key.starts_with(&self.prefix) {
+            return;
+        }
+        if self.keys.len() < WATCH_MAX {
+            self.keys.push(key.to_vec());
+        } else {
+            self.overflowed = true;
+        }
+    }
+}
+
+/// Keys the byte budget evicted since the last take ([`DurableKVCache::take_evicted`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Evicted {
+    /// The keys, in the order they were evicted.
+    pub keys: Vec<Vec<u8>>,
+    /// More were evicted than could be kept (see [`DurableKVCache::watch_evictions`]): the
+    /// list is incomplete.
+    pub overflowed: bool,
+}
+
+impl DurableKVCache {
+    /// Starts recording the keys starting with `prefix` that the byte budget evicts, for
+    /// [`take_evicted`](Self::take_evicted): how a layer that keeps its own accounting over
+    /// the store ([`BigCache`](crate::BigCache)) learns what left. One prefix per handle (a
+    /// later call replaces it and forgets what was recorded). At most 100,000 keys are kept
+    /// between two takes; past that the take says it overflowed. Returns whether the store
+    /// evicts at all (it has a budget); without one nothing is recorded.
+    pub fn watch_evictions(&self, prefix: &[u8]) -> bool {
+        if self.inner.opts.max_bytes.is_none() {
+            return false;
+        }
+        *crate::sync::lock(&self.inner.watch) = Some(Watch {
+            prefix: prefix.to_vec(),
+            ..Watch::default()
+        });
+        true
+    }
+
+    /// The keys evicted since the last take (or since [`watch_evictions`](Self::watch_evictions));
+    /// `None` when nothing is watched.
+    pub fn take_evicted(&self) -> Option<Evicted> {
+        let mut watch = crate::sync::lock(&self.inner.watch);
+        let watch = watch.as_mut()?;
+        let taken = Evicted {
+            keys: std::mem::take(&mut watch.keys),
+            overflowed: std::mem::take(&mut watch.overflowed),
+        };
+        Some(taken)
+    }
+}
 
 /// Bytes the hand reads ahead at a time: one read serves the records of a few hundred small
 /// entries (two reads per record made evicting puts run at half speed).
@@ -105,6 +172,9 @@ impl Inner {
                 crate::counters::add(&self.counters.evicted_bytes, u64::from(entry.len));
                 if let Some(noted) = crate::sync::lock(&self.evicted_meanwhile).as_mut() {
                     noted.push((key.as_slice().into(), entry.offset));
+                }
+                if let Some(watch) = crate::sync::lock(&self.watch).as_mut() {
+                    watch.note(&key);
                 }
             }
         }

@@ -23,6 +23,7 @@ pub use builder::{
     DEFAULT_COMPACTION_DEAD_BYTES, DEFAULT_COMPACTION_DEAD_RATIO, DEFAULT_COMPACTION_THRESHOLD,
     DEFAULT_MAX_VALUE_LEN, DurableKVCacheBuilder,
 };
+pub use evict::Evicted;
 pub use stats::{RecoveryStats, Stats};
 pub use write::Ticket;
 
@@ -93,6 +94,8 @@ struct Inner {
     /// Evictions while a compaction copies (key, offset in the old file): its switch keeps
     /// them evicted. `None` while no compaction runs.
     evicted_meanwhile: Mutex<Option<evict::Noted>>,
+    /// Evicted keys a layer above asked to hear of ([`DurableKVCache::watch_evictions`]).
+    watch: Mutex<Option<evict::Watch>>,
     recovery: RecoveryStats,
     /// Serialises compactions (background and on demand).
     compact_lock: Mutex<()>,
@@ -156,6 +159,7 @@ impl DurableKVCache {
             counters: Counters::default(),
             last_compaction_micros: Default::default(),
             evicted_meanwhile: Mutex::new(None),
+            watch: Mutex::new(None),
             recovery: opened.recovery,
             compact_lock: Mutex::new(()),
             background: Mutex::new(Background::default()),

@@ -205,3 +205,43 @@ fn metrics_parse_as_prometheus_text_with_typed_counters_and_histograms() {
         "{text}"
     );
 }
+
+/// `/v1/stats` over a store whose budget evicts (`--memcached` with `--capacity`: items and
+/// objects share it): `objects` counts the objects that read back, not those whose blocks the
+/// budget evicted (issue 27).
+#[test]
+fn stats_count_only_objects_that_survive_the_store_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start_at(
+        &dir.path().join("store.log"),
+        &["--memcached", "127.0.0.1:0", "--capacity", "6MiB"],
+    );
+    let http = agent();
+    const OBJECTS: usize = 40;
+    for i in 0..OBJECTS {
+        let len = if i % 4 == 0 { 500 } else { (1 << 20) + 1000 };
+        let r = http
+            .put(server.object(&format!("o{i}")))
+            .send(&vec![i as u8; len][..])
+            .unwrap();
+        assert_eq!(r.status(), 200, "PUT o{i}");
+    }
+    let readable = (0..OBJECTS)
+        .filter(|i| {
+            let r = http.get(server.object(&format!("o{i}"))).call().unwrap();
+            r.status() == 200
+        })
+        .count() as u64;
+    let mut r = http.get(format!("{}/v1/stats", server.url)).call().unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let objects = stats["objects"]["objects"].as_u64().unwrap();
+    assert!(
+        readable < OBJECTS as u64,
+        "the budget evicted nothing: {readable}"
+    );
+    assert_eq!(
+        objects, readable,
+        "objects in /v1/stats against objects that read back"
+    );
+}

@@ -234,20 +234,23 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
             true => None,
             false => Some(Server::bind(config, cache.clone()).await?),
         };
+        // The addresses are announced on standard output, best effort: a server whose
+        // announcement nobody reads (a closed pipe: `logcache serve | head -1`, a supervisor
+        // that reads one line) keeps serving rather than exit on EPIPE.
         let mut out = std::io::stdout().lock();
         if let Some(server) = &server {
-            writeln!(out, "listening on http://{}", server.local_addr())?;
+            let _ = writeln!(out, "listening on http://{}", server.local_addr());
         }
         // One event loop for both doors: the memcached door is a task on this runtime.
         let memcached = match memcached {
             Some(mc) => {
-                writeln!(out, "memcached protocol on {}", mc.endpoint())?;
+                let _ = writeln!(out, "memcached protocol on {}", mc.endpoint());
                 let stopper = mc.stopper();
                 Some((stopper, tokio::spawn(mc.serve())))
             }
             None => None,
         };
-        out.flush()?;
+        let _ = out.flush();
         drop(out);
         match server {
             Some(server) => server.run(shutdown).await?,
