@@ -155,12 +155,17 @@ fn connect_all<S>(
     let Some(template) = tried.iter().find_map(|(_, r)| r.as_ref().ok()) else {
         let why: Vec<String> = tried
             .iter()
-            .filter_map(|(_, r)| r.as_ref().err().map(ToString::to_string))
+            .filter_map(|(n, r)| {
+                r.as_ref()
+                    .err()
+                    .map(|e| format!("{n}: {}", e.reason_for_node()))
+            })
             .collect();
-        return Err(Error::InvalidArgument(format!(
-            "no server of the ring answers: {}",
-            why.join("; ")
-        )));
+        // A remote failure, not a bad argument: the caller may retry when a server is back.
+        return Err(Error::remote(
+            &nodes.join(", "),
+            format_args!("no server of the ring answers ({})", why.join("; ")),
+        ));
     };
     let mut out = Vec::with_capacity(nodes.len());
     let mut late = Vec::new();

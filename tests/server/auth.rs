@@ -72,3 +72,30 @@ fn a_non_loopback_address_without_a_token_is_refused() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// The CLI against a node that refuses its token says how to give the CLI one — not the Rust
+/// builder's `.token()`, and not "check that it is running" (it is) — issue 27.
+#[test]
+fn the_cli_refused_by_a_node_says_how_to_give_it_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "the-node-token\n").unwrap();
+    let server = Served::start(&["--token-file", token_file.to_str().unwrap()]);
+    for token in [None, Some("a-wrong-token")] {
+        let mut cmd = std::process::Command::new(crate::common::cli::BIN);
+        cmd.args(["--store", &server.url, "get", "k"]);
+        cmd.env_remove("LOGCACHE_TOKEN");
+        if let Some(t) = token {
+            cmd.env("LOGCACHE_TOKEN", t);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("--token-file") && err.contains("LOGCACHE_TOKEN"),
+            "{err}"
+        );
+        assert!(!err.contains(".token()"), "{err}");
+        assert!(!err.contains("check that it is running"), "{err}");
+    }
+}

@@ -347,3 +347,46 @@ fn a_malformed_store_is_one_line_naming_the_bad_part_and_exit_2() {
         "{out:?}"
     );
 }
+
+/// Messages of a ring whose nodes are all unreachable name each node once with its reason,
+/// without the hint nested twice; a blank or multi-line store is refused before anything is
+/// created (issue 27).
+#[test]
+fn ring_failures_and_odd_store_specs_read_plainly() {
+    // Two loopback ports nothing listens on.
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        })
+        .collect();
+    let spec = format!("memcached://127.0.0.1:{},127.0.0.1:{}", ports[0], ports[1]);
+    let out = cli(&spec, &["get", "k"]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("no server of the ring answers"), "{err}");
+    // One failure, each node's reason inside it once: no error nested in another.
+    assert_eq!(err.matches(" failed:").count(), 1, "{err}");
+    assert_eq!(err.matches("check that it is running").count(), 2, "{err}");
+    assert!(!err.contains("a ring marks it down"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    for (store, says) in [
+        (" ", "a path of only spaces"),
+        ("cache.log ", "begins or ends with a space"),
+        ("cache\nlog", "control character"),
+    ] {
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .env("LOGCACHE_STORE", store)
+            .args(["put", "k", "-"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{store:?}: {err}");
+        assert!(err.contains(says), "{store:?}: {err}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "files created: {left:?}");
+}
