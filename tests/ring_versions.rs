@@ -167,6 +167,20 @@ fn replicas_converge_on_the_newest_write_and_a_late_old_write_never_wins() {
     assert!(cache.get(key).unwrap() == Some(v(4, 50)), "v4 restored");
     let c = copies(ring, key);
     assert!(c[0].is_some() && c[0] == c[1]);
+
+    // A condition is checked against every copy: with a replica down it is not guessed
+    // (the down replica could hold a newer write), and nothing changes.
+    hang(ALL);
+    let err = cache.delete_if(key, |_| true).unwrap_err();
+    assert!(err.to_string().contains("1 of the 2 replicas"), "{err}");
+    let mut w = cache.writer(key).unwrap();
+    std::io::Write::write_all(&mut w, b"v5").unwrap();
+    let err = w.commit_if(|current| current.is_some()).unwrap_err();
+    assert!(err.to_string().contains("1 of the 2 replicas"), "{err}");
+    hang(UP);
+    assert!(cache.get(key).unwrap() == Some(v(4, 50)), "unchanged");
+    let c = copies(ring, key);
+    assert!(c[0] == c[1]);
 }
 
 /// The first replica's copy (the second is down).

@@ -482,7 +482,7 @@ impl<S: KvStore> BigCache<S> {
         {
             return Ok(None);
         }
-        let bytes = match self.manifest_copy(key, mkey, true) {
+        let bytes = match self.manifest_for_condition(key, mkey) {
             Ok(Some((b, _))) => b,
             Ok(None) | Err(Error::ChecksumMismatch { .. } | Error::Corrupt { .. }) => {
                 return Ok(None);

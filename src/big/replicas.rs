@@ -124,6 +124,35 @@ impl<S: KvStore> BigCache<S> {
         Ok(again.chosen)
     }
 
+    /// The manifest a condition is checked against (the caller holds `key`'s stripe): as
+    /// [`manifest_copy`](Self::manifest_copy), but over a replicated store every replica must
+    /// answer — a replica that did not may hold a newer write, and a condition is never
+    /// guessed.
+    pub(super) fn manifest_for_condition(
+        &self,
+        key: &[u8],
+        mkey: &[u8],
+    ) -> Result<Option<(Vec<u8>, u64)>> {
+        let Some(copies) = self.store.get_copies(mkey)? else {
+            return self.store.get_with_expiry(mkey);
+        };
+        let replicas = self.store.replicas();
+        if copies.len() < replicas {
+            return Err(crate::error::Error::remote(
+                "ring",
+                format_args!(
+                    "{} of the {replicas} replicas of `{}` answered: a condition is checked \
+                     against every copy; retry when the others are back",
+                    copies.len(),
+                    key.escape_ascii()
+                ),
+            ));
+        }
+        let found = newest(copies);
+        self.repair(mkey, &found);
+        Ok(found.chosen)
+    }
+
     /// Rewrites the stale copies of `found` with its chosen one, unless that has expired. A
     /// repair that fails is logged: the read is still served, and the next one tries again.
     fn repair(&self, mkey: &[u8], found: &Found) {
