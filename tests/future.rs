@@ -208,9 +208,14 @@ fn a_dropped_writer_leaves_nothing_and_a_dropped_reader_releases_its_version() {
         w.write_all(&[2u8; 50_000]).await.unwrap();
         let commit = w.commit();
         drop(commit); // never polled: nothing is published
-        // The writers' threads notice, delete the blocks, then give back the reservation.
+        // The writers' threads notice, delete the blocks, then give back the reservation. Each
+        // first writes the twelve full blocks its 50,000 bytes make (they were all sent before
+        // the drop): waiting for those writes too, so that a thread that has not started yet
+        // cannot pass for one that has finished (seen under load in CI: its blocks then
+        // turned up in the count below).
+        let sets = || store.sets.load(std::sync::atomic::Ordering::SeqCst);
         eventually(
-            || block_count(&*store) == 0 && cache.stats().reserved_bytes == 0,
+            || sets() >= 24 && block_count(&*store) == 0 && cache.stats().reserved_bytes == 0,
             "the dropped writers' blocks and reservation",
         )
         .await;
