@@ -220,7 +220,7 @@ fn the_cli_against_a_hung_server_says_it_timed_out_within_the_deadline() {
 /// multi-block by `i`.
 fn versioned(i: usize, v: u32) -> Vec<u8> {
     let len = if i.is_multiple_of(5) {
-        (2 << 20) + 17
+        (1 << 20) + 17
     } else {
         700
     };

@@ -457,13 +457,21 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
         Ok(Some(all))
     }
 
-    /// Syncs every node; the error names those that failed.
+    /// Syncs every node that is up; the error names those that failed.
+    ///
+    /// Nodes marked down are skipped, and a sync leaves every node's health as it was: a
+    /// remote node's sync is a no-op (its writes are durable when answered), so its success
+    /// says nothing of the node — counted as one, it marked a hung node up after every
+    /// failure, and the next request paid its deadline again.
     fn sync(&self) -> Result<()> {
         let nodes = self.ring().nodes.clone();
+        let now = Instant::now();
         let failed: Vec<String> = nodes
             .iter()
+            .filter(|n| !Self::is_down(n, now))
             .filter_map(|n| {
-                self.call(n, |s| s.sync())
+                n.store
+                    .sync()
                     .err()
                     .map(|e| format!("{}: {}", n.name, e.reason_for_node()))
             })

@@ -253,3 +253,37 @@ fn a_node_past_its_backoff_is_probed_by_one_caller_only() {
         "eight readers at once after the backoff: one probe"
     );
 }
+
+/// A sync says nothing of a node's health: a remote node's sync is a no-op, and counted as a
+/// success it marked a hung node up right after each failure, so every request paid its
+/// deadline again (found by the SIGSTOP stream tests: 20 one-second requests per hundred).
+#[test]
+fn a_sync_does_not_mark_a_down_node_up() {
+    let nodes: Vec<(String, Arc<dyn KvStore>)> = vec![
+        ("hung".into(), Arc::new(Hung)),
+        (
+            "good".into(),
+            Arc::new(MemoryCache::builder(1 << 20).build()),
+        ),
+    ];
+    let s = ShardedStore::builder()
+        .replicas(2)
+        .backoff(Duration::from_secs(60), Duration::from_secs(60))
+        .build(nodes)
+        .unwrap();
+    let key = (0u32..)
+        .map(|i| format!("k{i}").into_bytes())
+        .find(|k| s.nodes_for(k)[0] == "hung")
+        .unwrap();
+    assert_eq!(s.get(&key).unwrap(), None); // the hung node fails and is marked down
+    let up = |s: &ShardedStore<Arc<dyn KvStore>>| {
+        s.stats()
+            .nodes
+            .iter()
+            .find(|n| n.name == "hung")
+            .map(|n| n.up)
+    };
+    assert_eq!(up(&s), Some(false));
+    s.sync().unwrap();
+    assert_eq!(up(&s), Some(false), "still down after a sync");
+}
