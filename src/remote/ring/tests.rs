@@ -197,11 +197,9 @@ impl KvStore for Hung {
     }
 }
 
-/// Once a node's backoff ends, one caller probes it; every caller arriving during that probe
-/// treats it as still down and reads the other replica at once (issue 27: a hung node costs
-/// one caller its deadline per backoff, not every caller).
-#[test]
-fn a_node_past_its_backoff_is_probed_by_one_caller_only() {
+/// A ring of two replicas, a hung node and a good one, with a fixed `backoff`; and a key whose
+/// first replica is the hung node.
+fn hung_and_good(backoff: Duration) -> (ShardedStore<Arc<dyn KvStore>>, Vec<u8>) {
     let nodes: Vec<(String, Arc<dyn KvStore>)> = vec![
         ("hung".into(), Arc::new(Hung)),
         (
@@ -211,14 +209,22 @@ fn a_node_past_its_backoff_is_probed_by_one_caller_only() {
     ];
     let s = ShardedStore::builder()
         .replicas(2)
-        .backoff(Duration::from_millis(20), Duration::from_millis(20))
+        .backoff(backoff, backoff)
         .build(nodes)
         .unwrap();
-    // A key whose first replica is the hung node.
     let key = (0u32..)
         .map(|i| format!("k{i}").into_bytes())
         .find(|k| s.nodes_for(k)[0] == "hung")
         .unwrap();
+    (s, key)
+}
+
+/// Once a node's backoff ends, one caller probes it; every caller arriving during that probe
+/// treats it as still down and reads the other replica at once (issue 27: a hung node costs
+/// one caller its deadline per backoff, not every caller).
+#[test]
+fn a_node_past_its_backoff_is_probed_by_one_caller_only() {
+    let (s, key) = hung_and_good(Duration::from_millis(20));
     s.ring()
         .nodes
         .iter()
@@ -259,22 +265,7 @@ fn a_node_past_its_backoff_is_probed_by_one_caller_only() {
 /// deadline again (found by the SIGSTOP stream tests: 20 one-second requests per hundred).
 #[test]
 fn a_sync_does_not_mark_a_down_node_up() {
-    let nodes: Vec<(String, Arc<dyn KvStore>)> = vec![
-        ("hung".into(), Arc::new(Hung)),
-        (
-            "good".into(),
-            Arc::new(MemoryCache::builder(1 << 20).build()),
-        ),
-    ];
-    let s = ShardedStore::builder()
-        .replicas(2)
-        .backoff(Duration::from_secs(60), Duration::from_secs(60))
-        .build(nodes)
-        .unwrap();
-    let key = (0u32..)
-        .map(|i| format!("k{i}").into_bytes())
-        .find(|k| s.nodes_for(k)[0] == "hung")
-        .unwrap();
+    let (s, key) = hung_and_good(Duration::from_secs(60));
     assert_eq!(s.get(&key).unwrap(), None); // the hung node fails and is marked down
     let up = |s: &ShardedStore<Arc<dyn KvStore>>| {
         s.stats()
