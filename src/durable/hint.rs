@@ -365,3 +365,24 @@ pub(super) fn load(
         expired,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/FORMAT.md's hint layout names the header's length and the magic: they must be the
+    /// code's.
+    #[test]
+    fn format_md_describes_this_header() {
+        let format = include_str!("../../docs/FORMAT.md");
+        let crc_line = format!("CRC-32 of the {} bytes above", HEADER_LEN - 4);
+        assert!(format.contains(&crc_line), "FORMAT.md lacks {crc_line:?}");
+        let magic = String::from_utf8_lossy(MAGIC)
+            .replace('\t', "\\t")
+            .replace('\n', "\\n");
+        assert!(
+            format.contains(&format!("magic `{magic}`")),
+            "FORMAT.md lacks {magic:?}"
+        );
+    }
+}

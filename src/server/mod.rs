@@ -6,13 +6,14 @@
 //! | `GET /v1/objects/<key>` | body streamed out, `Content-Length`, `Content-Type`, `ETag`; `206` for a `Range`; `404` |
 //! | `HEAD /v1/objects/<key>` | the same headers, no body |
 //! | `DELETE /v1/objects/<key>` | `204`, or `404` when absent |
-//!
-//! `If-Match` / `If-None-Match` work on all four (`304` / `412`); for PUT and DELETE they are
-//! checked at the commit point, so `If-None-Match: *` is an atomic create-only write.
 //! | `GET /v1/objects?prefix=&after=&limit=` | keys and sizes, JSON |
 //! | `GET /v1/stats` | counters, JSON |
 //! | `GET /metrics` | counters, Prometheus text format |
 //! | `GET /healthz` | `200 ok`; `503` with the reason while the store refuses writes or no node of a ring answers |
+//!
+//! `If-Match` / `If-None-Match` work on the four object requests (`304` / `412`); for PUT and
+//! DELETE they are checked at the commit point, so `If-None-Match: *` is an atomic
+//! create-only write.
 //!
 //! Keys are the percent-decoded bytes after `/v1/objects/`: never file paths, never
 //! normalised (`a/b/c`, `../x`, `%2e%2e%2f` are keys). `x-logcache-ttl: <seconds>` on a PUT
