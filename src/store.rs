@@ -69,10 +69,7 @@ pub trait KvStore: Send + Sync {
     /// one copy (the default) writes it.
     fn set_copies(&self, key: &[u8], value: &[u8], expiry: u64, positions: &[usize]) -> Result<()> {
         let _ = positions;
-        match crate::clock::ttl_until(expiry) {
-            None => self.set(key, value),
-            Some(ttl) => self.set_with_ttl(key, value, ttl),
-        }
+        set_until(self, key, value, expiry)
     }
 
     /// Asks the store to record the keys starting with `prefix` that it evicts on its own (a
@@ -155,6 +152,19 @@ pub trait KvStore: Send + Sync {
     /// [`DurableKVCache::recover`].
     fn recover(&self) -> Result<bool> {
         Ok(false)
+    }
+}
+
+/// Sets `key` on `store` to expire at `expiry` (Unix ms by the system clock, 0 = never).
+pub(crate) fn set_until<S: KvStore + ?Sized>(
+    store: &S,
+    key: &[u8],
+    value: &[u8],
+    expiry: u64,
+) -> Result<()> {
+    match crate::clock::ttl_until(expiry) {
+        None => store.set(key, value),
+        Some(ttl) => store.set_with_ttl(key, value, ttl),
     }
 }
 

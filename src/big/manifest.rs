@@ -99,7 +99,12 @@ impl Manifest {
     /// (two writes of one stamp come from different handles; the order is arbitrary but the
     /// same everywhere). An unstamped manifest is older than any stamped one.
     pub(crate) fn newer_than(&self, other: &Manifest) -> bool {
-        (self.stamp, self.id) > (other.stamp, other.id)
+        self.order() > other.order()
+    }
+
+    /// The write's place in the order of its key's writes: stamp, then version id.
+    pub(crate) fn order(&self) -> (u64, VersionId) {
+        (self.stamp, self.id)
     }
 
     /// What the object is charged against a byte capacity: its key, its manifest and its

@@ -13,7 +13,7 @@
 use std::sync::atomic::Ordering;
 
 use super::BigCache;
-use super::manifest::{self, Manifest};
+use super::manifest::{self, Manifest, VersionId};
 use super::stats::bump;
 use crate::error::Result;
 use crate::store::{Copies, KvStore};
@@ -31,21 +31,23 @@ struct Found {
 fn newest(copies: Copies) -> Found {
     let mut best: Option<(Manifest, Vec<u8>, u64)> = None;
     let mut other: Option<(Vec<u8>, u64)> = None;
-    let mut decoded: Vec<(usize, Option<Manifest>)> = Vec::with_capacity(copies.len());
+    // Each copy's place in the order of writes (`None`: missing or damaged), kept instead of
+    // the decoded manifest, which for an inline object holds its data.
+    let mut order: Vec<(usize, Option<(u64, VersionId)>)> = Vec::with_capacity(copies.len());
     for (position, copy) in copies {
         let Some((bytes, expiry)) = copy else {
-            decoded.push((position, None));
+            order.push((position, None));
             continue;
         };
         match Manifest::decode(&bytes) {
             Some(m) => {
-                decoded.push((position, Some(m.clone())));
+                order.push((position, Some(m.order())));
                 if best.as_ref().is_none_or(|(b, _, _)| m.newer_than(b)) {
                     best = Some((m, bytes, expiry));
                 }
             }
             None => {
-                decoded.push((position, None));
+                order.push((position, None));
                 // A newer layout cannot be ordered here: it wins over damage.
                 if other.is_none() || manifest::unknown_version(&bytes).is_some() {
                     other = Some((bytes, expiry));
@@ -59,9 +61,9 @@ fn newest(copies: Copies) -> Found {
             stale: Vec::new(),
         },
         Some((best, bytes, expiry)) => Found {
-            stale: decoded
+            stale: order
                 .into_iter()
-                .filter(|(_, m)| m.as_ref().is_none_or(|m| best.newer_than(m)))
+                .filter(|(_, o)| o.is_none_or(|o| best.order() > o))
                 .map(|(position, _)| position)
                 .collect(),
             chosen: Some((bytes, expiry)),

@@ -94,7 +94,7 @@ impl Conn {
 }
 
 /// Whether a socket error is its read or write timeout running out (`EAGAIN` on Linux).
-fn timed_out(e: &std::io::Error) -> bool {
+fn is_timeout(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
@@ -133,7 +133,7 @@ impl MemcachedStore {
         }
         bump(&self.counters.errors);
         Err(match last {
-            Some(e) if timed_out(&e) => Error::remote_from(
+            Some(e) if is_timeout(&e) => Error::remote_from(
                 &self.node,
                 format_args!(
                     "cannot connect within {:?} (timed out): check that it is running and \
@@ -174,7 +174,7 @@ impl MemcachedStore {
         match f {
             // The socket's error is EAGAIN ("Resource temporarily unavailable"), which only
             // misleads: the reason says what happened.
-            Failure::Io(e) if timed_out(&e) => {
+            Failure::Io(e) if is_timeout(&e) => {
                 Error::remote(&self.node, crate::remote::timed_out(self.io_timeout))
             }
             Failure::Io(e) => Error::remote_from(
@@ -198,7 +198,7 @@ impl MemcachedStore {
             }
             // Not after a timeout: the server is slow or hung, and a fresh connection would
             // only double what the caller waits.
-            Err(Failure::Io(e)) if conn.reused && !timed_out(&e) => {
+            Err(Failure::Io(e)) if conn.reused && !is_timeout(&e) => {
                 drop(conn);
                 let mut fresh = self.open()?;
                 let v = op(&mut fresh).map_err(|f| self.failed(f))?;

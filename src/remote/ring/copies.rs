@@ -60,10 +60,7 @@ impl<S: KvStore> ShardedStore<S> {
                 failures.push(format!("{} (down)", node.name));
                 continue;
             }
-            let written = self.call(node, |s| match crate::clock::ttl_until(expiry) {
-                None => s.set(key, value),
-                Some(ttl) => s.set_with_ttl(key, value, ttl),
-            });
+            let written = self.call(node, |s| crate::store::set_until(s, key, value, expiry));
             if let Err(e) = written {
                 failures.push(format!("{}: {}", node.name, e.reason_for_node()));
             }
