@@ -19,7 +19,9 @@ use logcache::sim::SimFs;
 use logcache::{Durability, DurableKVCache};
 
 mod common;
-use common::oracle::{Gen, Journal, check, check_evicting};
+#[path = "common/oracle.rs"]
+mod oracle;
+use oracle::{Gen, Journal, check, check_evicting};
 
 const LOG: &str = "/db/cache.log";
 

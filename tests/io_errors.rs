@@ -13,7 +13,9 @@ use logcache::sim::{OpKind, SimFs};
 use logcache::{Durability, DurableKVCache, Error};
 
 mod common;
-use common::oracle::{Gen, Journal, check};
+#[path = "common/oracle.rs"]
+mod oracle;
+use oracle::{Gen, Journal, check};
 
 const LOG: &str = "/db/cache.log";
 

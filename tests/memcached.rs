@@ -12,6 +12,9 @@ use logcache::{Error, KvStore, MemcachedProtocol, MemcachedStore};
 
 #[test]
 fn values_round_trip() {
+    if common::missing(&["memcached"]) {
+        return;
+    }
     let server = Memcached::start(64, &[]);
     let store = MemcachedStore::connect(&server.addr).unwrap();
     assert_eq!(store.get(b"absent").unwrap(), None);
@@ -38,6 +41,9 @@ fn values_round_trip() {
 
 #[test]
 fn ttls_expire_and_are_reported() {
+    if common::missing(&["memcached"]) {
+        return;
+    }
     let server = Memcached::start(64, &[]);
     let store = MemcachedStore::connect(&server.addr).unwrap();
     store
@@ -62,6 +68,9 @@ fn ttls_expire_and_are_reported() {
 
 #[test]
 fn the_item_size_limit_is_exact_and_a_refusal_keeps_the_connection() {
+    if common::missing(&["memcached"]) {
+        return;
+    }
     let server = Memcached::start(64, &[]);
     let store = MemcachedStore::builder(&server.addr)
         .max_idle(1)
@@ -168,6 +177,9 @@ fn a_server_refusing_a_value_gives_too_large_and_the_connection_stays_usable() {
 
 #[test]
 fn keys_memcached_cannot_take_are_encoded_without_collisions() {
+    if common::missing(&["memcached"]) {
+        return;
+    }
     for protocol in [MemcachedProtocol::Meta, MemcachedProtocol::Text] {
         keys_encoded_without_collisions(protocol);
     }
@@ -230,6 +242,9 @@ fn keys_encoded_without_collisions(protocol: MemcachedProtocol) {
 
 #[test]
 fn a_stopped_server_is_a_remote_error_and_a_restarted_one_is_used_again() {
+    if common::missing(&["memcached"]) {
+        return;
+    }
     let mut server = Memcached::start(64, &[]);
     let store = MemcachedStore::builder(&server.addr)
         .connect_timeout(Duration::from_millis(500))
@@ -253,6 +268,9 @@ fn a_stopped_server_is_a_remote_error_and_a_restarted_one_is_used_again() {
 
 #[test]
 fn with_a_declared_item_size_a_store_starts_while_its_server_is_down() {
+    if common::missing(&["memcached"]) {
+        return;
+    }
     let mut server = Memcached::start(64, &[]);
     server.kill();
     let store = MemcachedStore::builder(&server.addr)

@@ -30,6 +30,9 @@ fn value(i: usize) -> Vec<u8> {
 
 #[test]
 fn a_ring_with_two_replicas_survives_a_killed_node_and_takes_it_back() {
+    if common::missing(&["memcached"]) {
+        return;
+    }
     let mut servers: Vec<Memcached> = (0..3).map(|_| Memcached::start(64, &[])).collect();
     let ring = Arc::new(ring_of(&servers, 2));
     const KEYS: usize = 1000;
@@ -137,6 +140,9 @@ fn is_object(bytes: &[u8], size: u64) -> bool {
 
 #[test]
 fn big_objects_over_a_memcached_ring_and_a_flushed_server_is_a_miss() {
+    if common::missing(&["memcached"]) {
+        return;
+    }
     const SIZE: u64 = 100 << 20;
     let servers: Vec<Memcached> = (0..3).map(|_| Memcached::start(256, &[])).collect();
 
@@ -190,6 +196,9 @@ fn big_objects_over_a_memcached_ring_and_a_flushed_server_is_a_miss() {
 
 #[test]
 fn adding_a_fourth_server_moves_about_a_quarter_of_the_keys() {
+    if common::missing(&["memcached"]) {
+        return;
+    }
     let servers: Vec<Memcached> = (0..4).map(|_| Memcached::start(64, &[])).collect();
     // Fixed node names (not the random ports), so the ring, and the share, are the same in
     // every run.

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (the CLI crate's tests include this module too:
+//! crates/logcache-cli/tests/common/mod.rs).
 #![allow(dead_code)]
 
 use std::io;
@@ -9,17 +10,50 @@ use std::time::Duration;
 
 use logcache::fs::{FileHandle, FileInfo, FileSystem, LockGuard, StdFileSystem};
 
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod data;
-#[cfg(all(feature = "server", feature = "cli"))]
-pub mod mc_node;
 pub mod memcached;
-#[cfg(feature = "sim")]
-pub mod oracle;
-#[cfg(all(feature = "server", feature = "cli"))]
-pub mod served;
 use logcache::{Durability, DurableKVCache};
+
+/// Whether a system tool a test needs is absent; the test then returns at once. Names are the
+/// Debian packages `./scripts/test` installs: `memcached`, `curl`, `nutcracker`,
+/// `libmemcached-tools` (memccp and friends), `python3-pymemcache` (the system python3 with
+/// pymemcache). A plain `cargo test` on a machine without them skips such tests with a line
+/// on standard error; `./scripts/test` sets `LOGCACHE_REQUIRE_TOOLS`, under which a missing
+/// tool fails the test instead (it installed them all).
+pub fn missing(packages: &[&str]) -> bool {
+    let absent: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !tool_present(p))
+        .collect();
+    if absent.is_empty() {
+        return false;
+    }
+    let what = absent.join(", ");
+    assert!(
+        std::env::var_os("LOGCACHE_REQUIRE_TOOLS").is_none(),
+        "this test needs {what}, which is not installed (./scripts/test installs it with apt-get)"
+    );
+    eprintln!("skipped: this test needs {what} (./scripts/test installs it with apt-get)");
+    true
+}
+
+/// Whether one of [`missing`]'s packages is installed.
+fn tool_present(package: &str) -> bool {
+    let on_path = |program: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    };
+    match package {
+        "libmemcached-tools" => on_path("memccp"),
+        "nutcracker" => Path::new("/usr/sbin/nutcracker").is_file(),
+        "python3-pymemcache" => std::process::Command::new("/usr/bin/python3")
+            .args(["-c", "import pymemcache"])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        program => on_path(program),
+    }
+}
 
 /// A temporary directory and a log path inside it.
 pub fn temp_log() -> (tempfile::TempDir, PathBuf) {
