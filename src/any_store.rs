@@ -173,7 +173,7 @@ fn connect_all<S>(
         match result {
             Ok(_) => {}
             Err(e) => {
-                log::warn!("{name} does not answer ({e}); it joins the ring and is retried");
+                tracing::warn!("{name} does not answer ({e}); it joins the ring and is retried");
                 late.push((name.clone(), declared(name, template)?));
             }
         }

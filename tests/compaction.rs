@@ -1,15 +1,14 @@
 //! Guards: compaction keeps the log small under overwrites, never loses or rolls back a
-//! value while readers and writers run, drops deletes and expired entries, survives a crash
-//! at each of its steps, and refuses to start without disk space.
+//! value while readers and writers run, and drops deletes and expired entries (a crash at each
+//! of its steps and a full disk: tests/faults.rs).
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{FaultFs, Faults, open_fast, temp_log};
+use common::{open_fast, temp_log};
 use logcache::{Durability, DurableKVCache, Error, ManualClock};
 
 /// Guards: a few hundred dead 1 MiB records (aborted uploads) once never reached the
@@ -222,146 +221,4 @@ fn the_lock_holds_across_the_rename() {
     cache.put("b", "3").unwrap();
     drop(cache);
     assert_eq!(open_fast(&path).len(), 2);
-}
-
-#[test]
-fn no_free_space_skips_compaction_and_leaves_the_log_untouched() {
-    let (_dir, path) = temp_log();
-    let faults = Faults::new();
-    faults.available.store(1000, Ordering::SeqCst);
-    let cache = DurableKVCache::builder(&path)
-        .durability(Durability::None)
-        .file_system(Arc::new(FaultFs(Arc::clone(&faults))))
-        .compaction_threshold(10)
-        .open()
-        .unwrap();
-    for i in 0..500 {
-        cache.put(format!("k{}", i % 5), vec![b'x'; 200]).unwrap();
-    }
-    cache.wait_for_compaction();
-    let s = cache.stats();
-    assert_eq!(s.compactions, 0);
-    assert!(s.compactions_skipped > 0);
-    let err = cache.compact().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::NoSpace {
-                available: 1000,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(!path.with_file_name("cache_data.log.compact").exists());
-    assert_eq!(cache.stats().file_bytes, s.file_bytes);
-    // With space back, the next compaction runs.
-    faults.available.store(u64::MAX, Ordering::SeqCst);
-    cache.compact().unwrap();
-    assert!(cache.stats().file_bytes < s.file_bytes / 10);
-}
-
-/// The contents every crash test expects: k0..k39 at their last value, odd keys below 10
-/// deleted, "ttl" present.
-fn build_for_crash(
-    path: &std::path::Path,
-    fs: Arc<FaultFs>,
-) -> (DurableKVCache, HashMap<String, String>) {
-    let cache = DurableKVCache::builder(path)
-        .durability(Durability::Sync)
-        .file_system(fs)
-        .compaction_threshold(0)
-        .preallocate(0)
-        .open()
-        .unwrap();
-    let mut model = HashMap::new();
-    for round in 0..3 {
-        for k in 0..40 {
-            let v = format!("v{round}-{}", "y".repeat(k * 7));
-            cache.put(format!("k{k}"), &v).unwrap();
-            model.insert(format!("k{k}"), v);
-        }
-    }
-    for k in (1..10).step_by(2) {
-        cache.delete(format!("k{k}")).unwrap();
-        model.remove(&format!("k{k}"));
-    }
-    cache
-        .put_with_ttl("ttl", "later", Duration::from_secs(3600))
-        .unwrap();
-    model.insert("ttl".into(), "later".into());
-    (cache, model)
-}
-
-fn assert_contents(path: &std::path::Path, model: &HashMap<String, String>, what: &str) {
-    let cache = DurableKVCache::open(path).unwrap_or_else(|e| panic!("{what}: reopen failed: {e}"));
-    for k in (0..40).map(|k| format!("k{k}")).chain(["ttl".to_string()]) {
-        assert_eq!(
-            cache.get(&k).unwrap(),
-            model.get(&k).map(|v| v.clone().into_bytes()),
-            "{what}: key {k}"
-        );
-    }
-    assert_eq!(cache.len(), model.len(), "{what}");
-    assert!(
-        !path.with_file_name("cache_data.log.compact").exists(),
-        "{what}"
-    );
-}
-
-#[test]
-fn a_crash_at_each_step_of_compaction_leaves_the_old_or_the_new_log_complete() {
-    // (operation, which one from the start of compact(), dies after it took effect?)
-    // All writes were synced before compact(), so its fsyncs are: 1 = the copied records,
-    // 2 = the new file with the tail carried over.
-    let points: [(&str, u64, bool, &str); 10] = [
-        ("open", 1, false, "creating the compaction file"),
-        ("write", 1, false, "writing the copied records"),
-        ("write", 1, true, "after the copy, before its fsync"),
-        ("sync", 1, false, "the copy's fsync"),
-        ("sync", 2, false, "the new file's last fsync"),
-        (
-            "sync",
-            2,
-            true,
-            "after the new file's last fsync, before the rename",
-        ),
-        ("rename", 1, false, "just before the rename"),
-        (
-            "rename",
-            1,
-            true,
-            "after the rename, before the directory fsync",
-        ),
-        (
-            "sync_dir",
-            1,
-            false,
-            "after the rename, directory fsync failing",
-        ),
-        ("sync_dir", 1, true, "after the directory fsync"),
-    ];
-    for (op, nth, after, what) in points {
-        let (_dir, path) = temp_log();
-        let faults = Faults::new();
-        let (cache, model) = build_for_crash(&path, Arc::new(FaultFs(Arc::clone(&faults))));
-        let old_log = std::fs::read(&path).unwrap();
-        faults.crash_at(op, nth, after);
-        let result = cache.compact();
-        assert!(
-            faults.dead.load(Ordering::SeqCst),
-            "{what}: the crash point was never reached ({result:?})"
-        );
-        drop(cache); // the "dead process" does no more I/O
-        assert_contents(&path, &model, what);
-
-        if op == "rename" && after || op == "sync_dir" && !after {
-            // Without the directory fsync a power loss may also undo the rename: the old log
-            // is back under its name and the new one under the compaction name.
-            let new_log = std::fs::read(&path).unwrap();
-            std::fs::write(path.with_file_name("cache_data.log.compact"), &new_log).unwrap();
-            std::fs::write(&path, &old_log).unwrap();
-            assert_contents(&path, &model, &format!("{what}, rename undone"));
-        }
-    }
 }

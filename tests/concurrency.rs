@@ -1,13 +1,13 @@
 //! Guards: concurrent writers and readers never see a value go backwards or a torn value, in
-//! every durability mode, and concurrent Sync writers share fsyncs (group commit).
+//! every durability mode (concurrent Sync writers sharing fsyncs: tests/faults.rs).
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{FaultFs, Faults, temp_log};
+use common::temp_log;
 use logcache::{Durability, DurableKVCache};
 
 const WRITERS: usize = 4;
@@ -114,52 +114,6 @@ fn writers_and_readers_interval() {
 #[test]
 fn writers_and_readers_none() {
     run(Durability::None, 60);
-}
-
-#[test]
-fn concurrent_sync_writers_share_fsyncs() {
-    const THREADS: u64 = 8;
-    let (_dir, path) = temp_log();
-    let faults = Faults::new();
-    let cache = Arc::new(
-        DurableKVCache::builder(&path)
-            .file_system(Arc::new(FaultFs(Arc::clone(&faults))))
-            .preallocate(0)
-            .open()
-            .unwrap(),
-    );
-    let syncs_before = cache.stats().syncs;
-    // The first fsync is held until every thread has appended its record, so the second
-    // fsync must cover all the records that arrived meanwhile: 2 fsyncs for 8 puts.
-    let writes_before = faults.writes.load(Ordering::SeqCst);
-    faults
-        .gate_first_sync_on_writes
-        .store(writes_before + THREADS, Ordering::SeqCst);
-    let start = Arc::new(Barrier::new(THREADS as usize));
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let cache = Arc::clone(&cache);
-            let start = Arc::clone(&start);
-            std::thread::spawn(move || {
-                start.wait();
-                cache.put(format!("k{t}"), format!("v{t}")).unwrap();
-                // Acknowledged means visible.
-                assert_eq!(
-                    cache.get(format!("k{t}")).unwrap(),
-                    Some(format!("v{t}").into_bytes())
-                );
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let used = cache.stats().syncs - syncs_before;
-    assert!(
-        used <= 2,
-        "{THREADS} concurrent Sync puts used {used} fsyncs"
-    );
-    assert_eq!(cache.len(), THREADS as usize);
 }
 
 /// Regression: `maybe_compact` once took the commit lock while holding the index read lock,

@@ -1,40 +1,50 @@
 //! Guards: a failed write or fsync poisons the handle (no retry-and-trust), unacknowledged
 //! writes are never published, and a healthy reopen keeps every acknowledged write.
 
-mod common;
-
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use common::{FaultFs, Faults, temp_log};
+use logcache::sim::{OpKind, SimFs};
 use logcache::{Durability, DurableKVCache, Error};
 
 /// Every fsync from the next one on fails.
-fn fail_syncs_from_now(faults: &Faults) {
-    let seen = faults.syncs.load(Ordering::SeqCst);
-    faults.fail_syncs_after.store(seen, Ordering::SeqCst);
+fn fail_syncs_from_now(fs: &SimFs) {
+    fs.fail(OpKind::Sync, 1, true);
 }
 
-/// Every write from the next one on fails.
-fn fail_writes_from_now(faults: &Faults) {
-    let seen = faults.writes.load(Ordering::SeqCst);
-    faults.fail_writes_after.store(seen, Ordering::SeqCst);
+/// Every write from the next one on fails (each landing half its bytes).
+fn fail_writes_from_now(fs: &SimFs) {
+    fs.fail(OpKind::Write, 1, true);
 }
 
-fn open_faulty(path: &std::path::Path, durability: Durability) -> (DurableKVCache, Arc<Faults>) {
-    let faults = Faults::new();
+/// A fresh simulated file system and the log's path in it.
+fn temp_log() -> (SimFs, PathBuf) {
+    (SimFs::new(), PathBuf::from("/db/cache_data.log"))
+}
+
+fn open_faulty(fs: &SimFs, path: &Path, durability: Durability) -> (DurableKVCache, SimFs) {
     let cache = DurableKVCache::builder(path)
         .durability(durability)
-        .file_system(Arc::new(FaultFs(Arc::clone(&faults))))
+        .file_system(Arc::new(fs.clone()))
         .open()
         .unwrap();
-    (cache, faults)
+    (cache, fs.clone())
+}
+
+/// Opens the log again with the disk healthy (the machine kept running: every byte written
+/// is there, as with a real file reopened by a restarted process).
+fn reopen(fs: &SimFs, path: &Path) -> DurableKVCache {
+    fs.heal();
+    DurableKVCache::builder(path)
+        .file_system(Arc::new(fs.clone()))
+        .open()
+        .unwrap()
 }
 
 #[test]
 fn failed_fsync_poisons_and_hides_the_write() {
-    let (_dir, path) = temp_log();
-    let (cache, faults) = open_faulty(&path, Durability::Sync);
+    let (fs, path) = temp_log();
+    let (cache, faults) = open_faulty(&fs, &path, Durability::Sync);
     cache.put("acked", "1").unwrap();
     fail_syncs_from_now(&faults);
     let err = cache.put("unacked", "2").unwrap_err();
@@ -59,7 +69,7 @@ fn failed_fsync_poisons_and_hides_the_write() {
     // Reads of published data still work.
     assert_eq!(cache.get("acked").unwrap().as_deref(), Some(&b"1"[..]));
     drop(cache);
-    let cache = DurableKVCache::open(&path).unwrap();
+    let cache = reopen(&fs, &path);
     assert_eq!(cache.get("acked").unwrap().as_deref(), Some(&b"1"[..]));
     assert_eq!(cache.get("later").unwrap(), None);
     // "unacked" reached the page cache; it may or may not be there, but whole if it is.
@@ -70,8 +80,8 @@ fn failed_fsync_poisons_and_hides_the_write() {
 #[test]
 fn failed_write_poisons_in_every_mode_and_the_torn_record_is_dropped() {
     for durability in [Durability::Sync, Durability::None] {
-        let (_dir, path) = temp_log();
-        let (cache, faults) = open_faulty(&path, durability);
+        let (fs, path) = temp_log();
+        let (cache, faults) = open_faulty(&fs, &path, durability);
         for i in 0..10 {
             cache.put(format!("k{i}"), "acknowledged").unwrap();
         }
@@ -84,7 +94,7 @@ fn failed_write_poisons_in_every_mode_and_the_torn_record_is_dropped() {
         ));
         assert_eq!(cache.get("torn").unwrap(), None);
         drop(cache);
-        let cache = DurableKVCache::open(&path).unwrap();
+        let cache = reopen(&fs, &path);
         assert_eq!(cache.len(), 10, "{durability:?}");
         assert_eq!(
             cache.get("k0").unwrap().as_deref(),
@@ -100,27 +110,30 @@ fn failed_write_poisons_in_every_mode_and_the_torn_record_is_dropped() {
 
 #[test]
 fn failed_compaction_leaves_the_log_untouched() {
-    let (_dir, path) = temp_log();
-    let (cache, faults) = open_faulty(&path, Durability::None);
+    let (fs, path) = temp_log();
+    let (cache, faults) = open_faulty(&fs, &path, Durability::None);
     for i in 0..100 {
         cache.put(format!("k{}", i % 10), format!("v{i}")).unwrap();
     }
     cache.sync().unwrap();
     let data_end = cache.stats().file_bytes as usize;
-    let before = std::fs::read(&path).unwrap()[..data_end].to_vec();
+    let before = fs.read_file(&path).unwrap()[..data_end].to_vec();
     fail_writes_from_now(&faults);
     assert!(matches!(
         cache.compact().unwrap_err(),
         Error::Io { op: "write", .. }
     ));
-    assert!(!path.with_file_name("cache_data.log.compact").exists());
+    assert!(
+        fs.read_file(&path.with_file_name("cache_data.log.compact"))
+            .is_none()
+    );
     drop(cache);
     assert_eq!(
-        std::fs::read(&path).unwrap(),
+        fs.read_file(&path).unwrap(),
         before,
         "data unchanged, preallocation returned"
     );
-    let cache = DurableKVCache::open(&path).unwrap();
+    let cache = reopen(&fs, &path);
     for k in 0..10 {
         assert_eq!(
             cache.get(format!("k{k}")).unwrap(),
@@ -132,16 +145,15 @@ fn failed_compaction_leaves_the_log_untouched() {
 // Recovery in place (a server cannot drop and reopen a store that requests hold): after a full
 // disk was freed, writes succeed again without a restart, and nothing acknowledged is lost.
 
-fn heal(faults: &Faults) {
-    faults.fail_writes_after.store(u64::MAX, Ordering::SeqCst);
-    faults.fail_syncs_after.store(u64::MAX, Ordering::SeqCst);
+fn heal(fs: &SimFs) {
+    fs.heal();
 }
 
 #[test]
 fn recover_after_a_failed_write_keeps_every_acknowledged_write() {
     for durability in [Durability::None, Durability::Sync] {
-        let (_dir, path) = temp_log();
-        let (cache, faults) = open_faulty(&path, durability);
+        let (fs, path) = temp_log();
+        let (cache, faults) = open_faulty(&fs, &path, durability);
         assert!(
             !cache.recover().unwrap(),
             "nothing to recover while healthy"
@@ -169,7 +181,7 @@ fn recover_after_a_failed_write_keeps_every_acknowledged_write() {
             assert_eq!(v, Some(format!("v{i}").into_bytes()), "{durability:?}");
         }
         drop(cache);
-        let cache = DurableKVCache::open(&path).unwrap();
+        let cache = reopen(&fs, &path);
         let s = cache.stats();
         assert_eq!(
             (s.recovery.damaged_regions, s.recovery.torn_tail_bytes),
@@ -188,8 +200,8 @@ fn recover_after_a_failed_write_keeps_every_acknowledged_write() {
 #[test]
 fn recover_after_a_failed_fsync_keeps_only_what_an_fsync_covered() {
     // Sync: the refused write never comes back; the next write is durable.
-    let (_dir, path) = temp_log();
-    let (cache, faults) = open_faulty(&path, Durability::Sync);
+    let (fs, path) = temp_log();
+    let (cache, faults) = open_faulty(&fs, &path, Durability::Sync);
     cache.put("acked", "1").unwrap();
     fail_syncs_from_now(&faults);
     assert!(cache.put("refused", "2").is_err());
@@ -198,7 +210,7 @@ fn recover_after_a_failed_fsync_keeps_only_what_an_fsync_covered() {
     cache.put("next", "3").unwrap();
     assert_eq!(cache.get("refused").unwrap(), None);
     drop(cache);
-    let cache = DurableKVCache::open(&path).unwrap();
+    let cache = reopen(&fs, &path);
     assert_eq!(cache.get("acked").unwrap().as_deref(), Some(&b"1"[..]));
     assert_eq!(cache.get("refused").unwrap(), None, "cut, never trusted");
     assert_eq!(cache.get("next").unwrap().as_deref(), Some(&b"3"[..]));
@@ -206,8 +218,8 @@ fn recover_after_a_failed_fsync_keeps_only_what_an_fsync_covered() {
 
     // None: a value acknowledged but never synced is lost as in a crash, and the older,
     // synced value comes back (the index is rebuilt from what is on disk).
-    let (_dir, path) = temp_log();
-    let (cache, faults) = open_faulty(&path, Durability::None);
+    let (fs, path) = temp_log();
+    let (cache, faults) = open_faulty(&fs, &path, Durability::None);
     cache.put("k", "old").unwrap();
     cache.sync().unwrap();
     cache.put("k", "new").unwrap();
@@ -222,7 +234,7 @@ fn recover_after_a_failed_fsync_keeps_only_what_an_fsync_covered() {
     cache.put("k", "newer").unwrap();
     cache.sync().unwrap();
     drop(cache);
-    let cache = DurableKVCache::open(&path).unwrap();
+    let cache = reopen(&fs, &path);
     assert_eq!(cache.get("k").unwrap().as_deref(), Some(&b"newer"[..]));
     assert_eq!(cache.get("gone").unwrap(), None);
 }

@@ -174,7 +174,7 @@ impl<S: KvStore> BigCache<S> {
         let mut undeleted = lock(&self.undeleted);
         let room = UNDELETED_LIMIT.saturating_sub(undeleted.len());
         if keys.len() > room {
-            log::warn!(
+            tracing::warn!(
                 "{} block deletes failed and are not retried: the next open removes them",
                 keys.len() - room
             );

@@ -166,7 +166,7 @@ impl<S: KvStore> BigCache<S> {
         }
         match self.store.set_copies(mkey, bytes, *expiry, &found.stale) {
             Ok(()) => bump(&self.counters.repairs),
-            Err(e) => log::warn!("read repair of an object's manifest failed: {e}"),
+            Err(e) => tracing::warn!("read repair of an object's manifest failed: {e}"),
         }
     }
 }

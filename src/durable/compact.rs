@@ -130,7 +130,7 @@ impl Inner {
         } else if hint_written
             && let Err(e) = super::hint::publish(fs, &self.hint_temp, &self.hint_path)
         {
-            log::info!("{}: hint file not written: {e}", self.hint_path.display());
+            tracing::info!("{}: hint file not written: {e}", self.hint_path.display());
         }
         let reclaimed = result?;
         let c = &self.counters;
@@ -140,7 +140,7 @@ impl Inner {
             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        log::debug!(
+        tracing::debug!(
             "compacted {} in {:?}, reclaimed {reclaimed} bytes",
             self.path.display(),
             started.elapsed()
@@ -314,7 +314,7 @@ impl Inner {
         match super::hint::write(&*self.opts.fs, &self.hint_temp, covered, index) {
             Ok(()) => true,
             Err(e) => {
-                log::info!("{}: hint file not written: {e}", self.hint_temp.display());
+                tracing::info!("{}: hint file not written: {e}", self.hint_temp.display());
                 false
             }
         }
@@ -484,13 +484,13 @@ pub(super) fn spawn_compactor(inner: Arc<Inner>) -> Result<JoinHandle<()>> {
                         Ok(()) => {}
                         Err(e @ Error::NoSpace { .. }) => {
                             crate::counters::bump(&inner.counters.compactions_skipped);
-                            log::warn!("compaction of {} skipped: {e}", inner.path.display());
+                            tracing::warn!("compaction of {} skipped: {e}", inner.path.display());
                         }
                         // Interrupted by close: not a failure.
                         Err(_) if inner.shutdown.load(Ordering::Acquire) => {}
                         Err(e) => {
                             crate::counters::bump(&inner.counters.compaction_errors);
-                            log::warn!("compaction of {} failed: {e}", inner.path.display());
+                            tracing::warn!("compaction of {} failed: {e}", inner.path.display());
                         }
                     }
                 }

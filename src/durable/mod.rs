@@ -610,7 +610,7 @@ impl Inner {
         let written = hint::write(fs, &self.hint_temp, covered, &index)
             .and_then(|()| hint::publish(fs, &self.hint_temp, &self.hint_path));
         if let Err(e) = written {
-            log::info!("{}: hint file not written: {e}", self.hint_path.display());
+            tracing::info!("{}: hint file not written: {e}", self.hint_path.display());
         }
     }
 }

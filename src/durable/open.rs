@@ -182,7 +182,7 @@ fn load_hint(
         Ok(loaded) => loaded,
         Err("none") => return Ok(None),
         Err(why) => {
-            log::info!(
+            tracing::info!(
                 "{}: hint file not used ({why}); replaying the whole log",
                 hint_path.display()
             );

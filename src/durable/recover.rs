@@ -111,7 +111,7 @@ impl Inner {
         self.poison.clear();
         self.commit_cv.notify_all();
         crate::counters::bump(&self.counters.recoveries);
-        log::warn!(
+        tracing::warn!(
             "{}: recovered from a failed write; the log continues at byte {keep}",
             self.path.display()
         );

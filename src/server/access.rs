@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::Response;
 use bytes::Bytes;
 
-use super::prometheus::{RequestMetrics, route_of};
+use super::prometheus::{METHODS, RequestMetrics, route_of};
 
 /// The `tracing` target of access-log events.
 pub const ACCESS_TARGET: &str = "logcache::access";
@@ -60,16 +60,13 @@ impl Started {
     }
 }
 
-/// The method as a bounded label.
+/// The method as a bounded label (one of [`METHODS`]).
 fn method_label(m: &Method) -> &'static str {
-    match *m {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::POST => "POST",
-        _ => "other",
-    }
+    METHODS
+        .iter()
+        .find(|l| **l == m.as_str())
+        .copied()
+        .unwrap_or("other")
 }
 
 /// A response body that counts what it sends and reports the request when it ends or is

@@ -66,7 +66,7 @@ pub(super) async fn watchdog<S: KvStore + 'static>(objects: AsyncBigCache<S>, in
             && failed_before
             && let Err(e) = objects.run(|c| c.recover()).await
         {
-            log::warn!(
+            tracing::warn!(
                 "the store still cannot recover: {}",
                 super::response::chain(&e)
             );

@@ -146,11 +146,11 @@ impl http_body::Body for ObjectBody {
         };
         Poll::Ready(match next {
             Some(Ok(bytes)) => {
-                add(&self.counters.named.bytes_sent, bytes.len() as u64);
+                add(&self.counters.bytes_sent, bytes.len() as u64);
                 Some(Ok(http_body::Frame::data(bytes)))
             }
             Some(Err(e)) => {
-                log::warn!("streaming an object broke off: {e}");
+                tracing::warn!("streaming an object broke off: {e}");
                 Some(Err(std::io::Error::other(e)))
             }
             None => None,

@@ -255,7 +255,7 @@ impl<S: KvStore + 'static> Server<S> {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: wait a little, keep serving.
-                        log::warn!("accept failed: {e}");
+                        tracing::warn!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -263,11 +263,8 @@ impl<S: KvStore + 'static> Server<S> {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            add(&counters.named.connections_accepted, 1);
-            counters
-                .named
-                .connections_open
-                .fetch_add(1, Ordering::Relaxed);
+            add(&counters.connections_accepted, 1);
+            add(&counters.connections_open, 1);
             let activity = Activity::new();
             let io = TokioIo::new(Tracked::new(stream, activity.clone()));
             let conn = hyper::server::conn::http1::Builder::new()
@@ -281,17 +278,14 @@ impl<S: KvStore + 'static> Server<S> {
                 tokio::select! {
                     result = conn => {
                         if let Err(e) = result {
-                            log::debug!("connection ended: {e}");
+                            tracing::debug!("connection ended: {e}");
                         }
                     }
                     () = idle_expired(&activity, idle) => {
-                        add(&counters.named.connections_idle_closed, 1);
+                        add(&counters.connections_idle_closed, 1);
                     }
                 }
-                counters
-                    .named
-                    .connections_open
-                    .fetch_sub(1, Ordering::Relaxed);
+                counters.connections_open.fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
             });
         }
@@ -301,7 +295,7 @@ impl<S: KvStore + 'static> Server<S> {
             .await
             .is_err()
         {
-            log::warn!(
+            tracing::warn!(
                 "in-flight requests still running after {:?}; closing them",
                 config.shutdown_grace
             );

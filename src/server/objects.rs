@@ -164,7 +164,7 @@ pub(super) async fn put_object<S: KvStore + 'static>(
     let early: Option<Response> = loop {
         let frame = match tokio::time::timeout(app.config.body_timeout, body.frame()).await {
             Err(_) => {
-                add(&app.counters.named.body_timeouts, 1);
+                add(&app.counters.body_timeouts, 1);
                 break Some(text(
                     StatusCode::REQUEST_TIMEOUT,
                     "the request body stalled longer than the body timeout; nothing was stored",
@@ -183,7 +183,7 @@ pub(super) async fn put_object<S: KvStore + 'static>(
             continue; // trailers
         };
         received += data.len() as u64;
-        add(&app.counters.named.bytes_received, data.len() as u64);
+        add(&app.counters.bytes_received, data.len() as u64);
         if received > max {
             drain_body(body, app.config.body_timeout, REFUSED);
             break Some(too_large(&app, max));
@@ -225,7 +225,7 @@ pub(super) async fn put_object<S: KvStore + 'static>(
 }
 
 fn too_large<S: KvStore>(app: &App<S>, max: u64) -> Response {
-    add(&app.counters.named.too_large, 1);
+    add(&app.counters.too_large, 1);
     text(
         StatusCode::PAYLOAD_TOO_LARGE,
         format_args!("the object is over this server's limit of {max} bytes (--max-object-size)"),
@@ -247,7 +247,7 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
         // A cache server that does not answer holds nothing for now: a miss, as memcached's
         // clients treat it (the client fetches from its origin).
         Err(e @ Error::Remote { .. }) => {
-            log::warn!("an object read as absent: {e}");
+            tracing::warn!("an object read as absent: {e}");
             return text(StatusCode::NOT_FOUND, "no such object");
         }
         Err(e) => return error_response(&e),
@@ -294,7 +294,7 @@ async fn read_object<S: KvStore + 'static>(app: Arc<App<S>>, req: Request, head:
         let first = match reader.next_chunk().await {
             Ok(first) => first,
             Err(e) => {
-                log::warn!("an object read as absent: its first block {e}");
+                tracing::warn!("an object read as absent: its first block {e}");
                 return text(StatusCode::NOT_FOUND, "no such object");
             }
         };

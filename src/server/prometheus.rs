@@ -1,9 +1,11 @@
-//! `/metrics`: requests by route, method and status and their latency histograms, kept by
+//! `/metrics`: requests by route, method and status (the one request count, which
+//! `/v1/stats` sums by method and by status class) and their latency histograms, rendered by
 //! `prometheus-client` (the Prometheus project's Rust library: typed families, exact
 //! OpenMetrics text), plus the server's, the objects' and the store's own figures, read at
-//! each scrape.
+//! each scrape, each described by its field's doc comment.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -12,17 +14,18 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::metrics::{Counters, help};
+use super::metrics::{Counters, ServerFigures};
 use super::objects::blocking;
 use super::routes::{App, AppState};
-use crate::big::BigCache;
+use crate::big::{BigCache, BigStats};
 use crate::store::KvStore;
+use crate::sync::lock;
 
 /// The OpenMetrics content type `/metrics` is served with (Prometheus negotiates it).
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -42,10 +45,17 @@ struct RouteLabels {
     method: &'static str,
 }
 
-/// The request families, shared by the layer that records and the registry that renders.
+/// Request methods given their own label; every other is `other`.
+pub(crate) const METHODS: [&str; 6] = ["GET", "HEAD", "PUT", "DELETE", "POST", "other"];
+/// Response status classes, as `/v1/stats` sums them.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The requests, shared by the layer that records and the registry and `/v1/stats` that
+/// render: one count per route, method and status (a bounded set: six routes, six methods,
+/// the statuses the server answers), and a latency histogram per route and method.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestMetrics {
-    requests: Family<RequestLabels, Counter>,
+    counts: Arc<Mutex<HashMap<RequestLabels, u64>>>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
 }
 
@@ -58,7 +68,7 @@ fn latency_histogram() -> Histogram {
 impl Default for RequestMetrics {
     fn default() -> Self {
         RequestMetrics {
-            requests: Family::default(),
+            counts: Arc::default(),
             latency: Family::new_with_constructor(latency_histogram),
         }
     }
@@ -73,16 +83,54 @@ impl RequestMetrics {
         status: u16,
         took: Duration,
     ) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                route,
-                method,
-                status,
-            })
-            .inc();
+        let labels = RequestLabels {
+            route,
+            method,
+            status,
+        };
+        *lock(&self.counts).entry(labels).or_insert(0) += 1;
         self.latency
             .get_or_create(&RouteLabels { route, method })
             .observe(took.as_secs_f64());
+    }
+
+    /// Every count, in a stable order (route, method, status).
+    fn counts(&self) -> Vec<(RequestLabels, u64)> {
+        let mut rows: Vec<_> = lock(&self.counts)
+            .iter()
+            .map(|(l, n)| (l.clone(), *n))
+            .collect();
+        rows.sort_by_key(|(l, _)| (l.route, l.method, l.status));
+        rows
+    }
+
+    /// Requests by method (`/v1/stats`).
+    pub(crate) fn by_method(&self) -> Vec<(&'static str, u64)> {
+        let counts = self.counts();
+        METHODS
+            .iter()
+            .map(|m| {
+                let n = counts
+                    .iter()
+                    .filter(|(l, _)| l.method == *m)
+                    .map(|(_, n)| n);
+                (*m, n.sum())
+            })
+            .collect()
+    }
+
+    /// Responses by status class (`/v1/stats`).
+    pub(crate) fn by_class(&self) -> Vec<(&'static str, u64)> {
+        let counts = self.counts();
+        let class = |status: u16| usize::from(status / 100).clamp(1, CLASSES.len()) - 1;
+        CLASSES
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let n = counts.iter().filter(|(l, _)| class(l.status) == i);
+                (*c, n.map(|(_, n)| n).sum())
+            })
+            .collect()
     }
 }
 
@@ -107,16 +155,15 @@ pub(crate) fn registry<S: KvStore + 'static>(
 ) -> Registry {
     let mut registry = Registry::default();
     registry.register(
-        "logcache_http_requests",
-        "HTTP requests answered, by route, method and status",
-        requests.requests.clone(),
-    );
-    registry.register(
         "logcache_http_request_duration_seconds",
         "Time from a request's arrival to the end of its response body, by route and method",
         requests.latency.clone(),
     );
-    registry.register_collector(Box::new(Figures { cache, counters }));
+    registry.register_collector(Box::new(Figures {
+        cache,
+        counters,
+        requests: requests.clone(),
+    }));
     registry
 }
 
@@ -125,6 +172,7 @@ pub(crate) fn registry<S: KvStore + 'static>(
 struct Figures<S: KvStore> {
     cache: Arc<BigCache<S>>,
     counters: Arc<Counters>,
+    requests: RequestMetrics,
 }
 
 impl<S: KvStore> std::fmt::Debug for Figures<S> {
@@ -165,51 +213,71 @@ fn emit(
         Kind::Gauge => (Box::new(ConstGauge::new(value)), MetricType::Gauge),
         Kind::Unknown => (Box::new(Unknown(value)), MetricType::Unknown),
     };
-    // The encoder ends the help with a full stop of its own.
-    let help = help.trim_end_matches('.');
     metric.encode(encoder.encode_descriptor(name, help, None, kind)?)
 }
 
 impl<S: KvStore + 'static> Collector for Figures<S> {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for (name, v) in self.counters.named.rows() {
-            let kind = if matches!(name, "connections_open" | "max_object_size") {
+        {
+            let mut family = encoder.encode_descriptor(
+                "logcache_http_requests",
+                "HTTP requests answered, by route, method and status.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (labels, n) in self.requests.counts() {
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let described = |help: Option<String>| help.unwrap_or_else(|| "A logcache figure.".into());
+        for (name, v) in self.counters.rows() {
+            let kind = if ServerFigures::GAUGE_NAMES.contains(&name) {
+                Kind::Gauge
+            } else {
+                Kind::Counter
+            };
+            let help = described(ServerFigures::help(name));
+            emit(
+                &mut encoder,
+                &format!("logcache_http_{name}"),
+                &help,
+                kind,
+                v,
+            )?;
+        }
+        for (name, v) in self.cache.stats().counters() {
+            let metric = match name {
+                "objects" => "logcache_objects".to_string(),
+                _ => format!("logcache_objects_{name}"),
+            };
+            let kind = if BigStats::GAUGE_NAMES.contains(&name) {
                 Kind::Gauge
             } else {
                 Kind::Counter
             };
             emit(
                 &mut encoder,
-                &format!("logcache_http_{name}"),
-                help(name),
+                &metric,
+                &described(BigStats::help(name)),
                 kind,
                 v,
             )?;
         }
-        for (name, v) in self.cache.stats().counters() {
-            let (metric, kind) = match name {
-                "objects" => ("logcache_objects".to_string(), Kind::Gauge),
-                "used_bytes" | "reserved_bytes" | "blocks" | "block_size" | "capacity_bytes"
-                | "free_bytes" => (format!("logcache_objects_{name}"), Kind::Gauge),
-                _ => (format!("logcache_objects_{name}"), Kind::Counter),
-            };
-            emit(&mut encoder, &metric, help(name), kind, v)?;
-        }
-        // The embedded store's figures are typed; another store's are `unknown`.
-        let durable = crate::durable::Stats::COUNTER_NAMES;
-        let levels = crate::durable::Stats::GAUGE_NAMES;
+        // The embedded store's figures are typed and described; another store's are `unknown`.
+        type Durable = crate::durable::Stats;
         for (name, v) in self.cache.store().counters() {
-            let (kind, help) = if durable.contains(&name) {
-                (Kind::Counter, "A total counted by the store")
-            } else if levels.contains(&name) {
-                (Kind::Gauge, "A level the store reports")
+            let (kind, help) = if Durable::COUNTER_NAMES.contains(&name) {
+                (Kind::Counter, Durable::help(name))
+            } else if Durable::GAUGE_NAMES.contains(&name) {
+                (Kind::Gauge, Durable::help(name))
             } else {
-                (Kind::Unknown, "A figure the store reports")
+                (Kind::Unknown, None)
             };
+            let help = help.unwrap_or_else(|| "A figure the store reports.".into());
             emit(
                 &mut encoder,
                 &format!("logcache_store_{name}"),
-                help,
+                &help,
                 kind,
                 v,
             )?;

@@ -15,7 +15,7 @@ pub(super) fn json(value: &impl serde::Serialize) -> Response {
             ([(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
         Err(e) => {
-            log::error!("a response did not serialize: {e}");
+            tracing::error!("a response did not serialize: {e}");
             text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
     }
@@ -100,7 +100,7 @@ fn status_and_message(e: &Error) -> (StatusCode, String) {
 pub(super) fn error_response(e: &Error) -> Response {
     let (status, message) = status_and_message(e);
     if status.is_server_error() {
-        log::error!("request failed: {}", chain(e));
+        tracing::error!("request failed: {}", chain(e));
     }
     text(status, message)
 }

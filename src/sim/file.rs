@@ -51,7 +51,10 @@ impl FileHandle for SimFile {
             }
         };
         write_into(&mut s.inodes[self.ino].data, buf, offset);
+        s.writes += 1;
         SimFs::end(&mut s);
+        drop(s);
+        fs.written.notify_all();
         Ok(())
     }
 
@@ -61,6 +64,7 @@ impl FileHandle for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        self.fs.pass_sync_gate();
         let mut s = self.fs.begin(OpKind::Sync, true)?;
         let inode = &mut s.inodes[self.ino];
         inode.durable = inode.data.clone();

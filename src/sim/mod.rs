@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::fs::{FileHandle, FileInfo, FileKind, FileSystem, LockGuard};
 
@@ -114,6 +115,12 @@ struct State {
     /// Operations of each kind so far (for failure plans).
     kind_counts: BTreeMap<OpKind, u64>,
     crash_after: Option<u64>,
+    /// A crash at the n-th operation of a kind: (kind, n, after it took effect?).
+    crash_at: Option<(OpKind, u64, bool)>,
+    /// Writes so far (for the sync gate).
+    writes: u64,
+    /// The next sync waits until `writes` reaches this.
+    sync_gate: Option<u64>,
     /// The state at the crash, once it happened.
     crashed: Option<Box<State>>,
     fail: Option<(OpKind, u64, bool)>,
@@ -126,6 +133,8 @@ struct State {
 #[derive(Clone)]
 pub struct SimFs {
     state: Arc<Mutex<State>>,
+    /// Signalled after each write, for a sync held by the gate.
+    written: Arc<Condvar>,
 }
 
 impl fmt::Debug for SimFs {
@@ -152,6 +161,7 @@ impl SimFs {
     /// An empty file system.
     pub fn new() -> Self {
         SimFs {
+            written: Arc::default(),
             state: Arc::new(Mutex::new(State {
                 available: u64::MAX / 2,
                 ..State::default()
@@ -178,6 +188,44 @@ impl SimFs {
     /// effect). Every later operation fails.
     pub fn crash_after(&self, k: u64) {
         self.lock().crash_after = Some(k);
+    }
+
+    /// Crashes at the `nth` (1-based, counted from now) operation of `kind`: before it takes
+    /// effect (it fails), or with `after` right after. Every later operation fails.
+    pub fn crash_at(&self, kind: OpKind, nth: u64, after: bool) {
+        let mut s = self.lock();
+        s.kind_counts.clear();
+        s.crash_at = Some((kind, nth, after));
+    }
+
+    /// Holds the next `sync_data` (up to 10 s) until `more` further writes have happened, and
+    /// then 50 ms more (as a real fsync takes time, so that writers that wrote have also
+    /// queued for their fsync): for tests of group commit, where one fsync must cover every
+    /// write that arrived while another ran.
+    pub fn hold_next_sync_until_writes(&self, more: u64) {
+        let mut s = self.lock();
+        s.sync_gate = Some(s.writes + more);
+    }
+
+    /// Waits out the sync gate, if one is set (called by a sync before it begins).
+    fn pass_sync_gate(&self) {
+        let mut s = self.lock();
+        let Some(target) = s.sync_gate.take() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while s.writes < target {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s = self
+                .written
+                .wait_timeout(s, left)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        drop(s);
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     /// Crashes now: every later operation fails.
@@ -272,6 +320,7 @@ impl SimFs {
                     label,
                     SimFs {
                         state: Arc::new(Mutex::new(state)),
+                        written: Arc::default(),
                     },
                 ));
             }
@@ -290,12 +339,28 @@ impl SimFs {
             *c += 1;
             *c
         };
+        if let Some((k, nth, after)) = s.crash_at
+            && k == kind
+            && n == nth
+        {
+            s.crash_at = None;
+            if !after {
+                let snapshot = Box::new(s.clone());
+                s.crashed = Some(snapshot);
+                return Err(dead());
+            }
+            // Crash as soon as this operation took effect (`end`).
+            s.crash_after = Some(s.ops + u64::from(mutating));
+        }
         if let Some((k, nth, persistent)) = s.fail
             && k == kind
             && (n == nth || persistent && n > nth)
         {
             s.failed = true;
-            return Err(io::Error::other(format!("injected {kind:?} failure")));
+            return Err(io::Error::other(format!(
+                "injected {} failure",
+                format!("{kind:?}").to_lowercase()
+            )));
         }
         if mutating {
             s.ops += 1;

@@ -171,8 +171,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// Log lines on standard error through `tracing-subscriber`: the server's access log
-/// (`tracing`, target `logcache::access`, level INFO) and the library's messages (the `log`
-/// facade, bridged). `LOGCACHE_LOG` is an `EnvFilter` directive: `error`, `warn` (the
+/// (target `logcache::access`, level INFO) and the library's other messages, all `tracing`
+/// events; dependencies' `log` records are bridged. `LOGCACHE_LOG` is an `EnvFilter` directive: `error`, `warn` (the
 /// default), `info` (adds one line per HTTP request), `debug`, `off`, or per target such as
 /// `warn,logcache::access=info`.
 fn init_log() {

@@ -70,7 +70,7 @@ impl<S: KvStore> ShardedStore<S> {
                 add(&c.errors, 1);
                 if health.failures == 0 {
                     add(&c.downs, 1);
-                    log::warn!("ring node {} is down: {e}", node.name);
+                    tracing::warn!("ring node {} is down: {e}", node.name);
                 }
                 let shift = health.failures.min(16);
                 health.failures = health.failures.saturating_add(1);
@@ -84,7 +84,7 @@ impl<S: KvStore> ShardedStore<S> {
             _ => {
                 if health.failures > 0 {
                     add(&c.ups, 1);
-                    log::info!("ring node {} is back", node.name);
+                    tracing::info!("ring node {} is back", node.name);
                 }
                 health.failures = 0;
                 health.down_until = None;

@@ -87,7 +87,7 @@ fn each_request_has_an_access_log_line_at_info_and_none_by_default() {
     let log = std::fs::read_to_string(quiet.path().join("stderr")).unwrap();
     assert!(!log.contains("logcache::access"), "{log}");
 
-    // The library's own messages (the `log` facade) still come through the subscriber.
+    // Messages outside the access log still come through the subscriber.
     let bad = tempfile::tempdir().unwrap();
     let mut server = serve_logging(bad.path(), Some("info=="));
     server.terminate();
@@ -204,6 +204,46 @@ fn metrics_parse_as_prometheus_text_with_typed_counters_and_histograms() {
         Some(5.0),
         "{text}"
     );
+    // Each figure is described by its field's doc comment, the store's too.
+    for help in [
+        "# HELP logcache_http_connections_open TCP connections open now.",
+        "# HELP logcache_objects_hits gets that returned an object.",
+        "# HELP logcache_store_puts Successful puts.",
+        "# HELP logcache_store_live_keys Keys with a live, unexpired value.",
+    ] {
+        assert!(text.contains(help), "{help}: {text}");
+    }
+
+    // `/v1/stats` sums the same request count: by method and by status class, the scrape's
+    // requests so far (the 12 object requests; this scrape is counted once it is answered).
+    let stats: serde_json::Value = serde_json::from_str(
+        &a.get(format!("{}/v1/stats", server.url))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let sum = |method: &str| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == requests && s.labels.get("method") == Some(method))
+            .filter_map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => {
+                    Some(v)
+                }
+                _ => None,
+            })
+            .sum()
+    };
+    assert_eq!(stats["requests"]["PUT"], 5, "{stats}");
+    assert_eq!(stats["requests"]["PUT"].as_f64(), Some(sum("PUT")));
+    // GET: the 7 object reads, and the /metrics scrape.
+    assert_eq!(stats["requests"]["GET"], 8, "{stats}");
+    assert_eq!(stats["responses"]["2xx"], 12, "{stats}");
+    assert_eq!(stats["responses"]["4xx"], 1, "{stats}");
 }
 
 /// `/v1/stats` over a store whose budget evicts (`--memcached` with `--capacity`: items and
