@@ -127,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "  {:<44} {:>9.2}",
             "  fsyncs per put",
-            stats.syncs as f64 / stats.puts as f64
+            stats.syncs as f64 / stats.sets as f64
         );
     }
     Ok(())

@@ -184,9 +184,43 @@ pub enum Error {
         reason: String,
     },
 
-    /// An argument is out of range (for example a zero block size).
+    /// The caller's mistake: an argument or a setting out of range (a zero block size, a
+    /// malformed store spec, a metadata value with a newline). Fix the call; retrying it
+    /// unchanged fails again. The HTTP server answers `400` to a client's.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// The operation is not one this store can do (memcached's `flush_all` over a store
+    /// that cannot list its keys). Use a store that can; the HTTP server answers `501`.
+    #[error("{what} is not supported by this store: {hint}")]
+    Unsupported {
+        /// The operation.
+        what: String,
+        /// What to do instead.
+        hint: String,
+    },
+
+    /// An object writer cannot go on: an earlier write of it failed (that error was
+    /// returned then), it was already committed, or it was dropped before its commit.
+    /// Nothing of it was published; start the write again with a new writer.
+    #[error(
+        "this object writer cannot continue: {reason}; nothing was published, start a new write"
+    )]
+    WriterClosed {
+        /// Why.
+        reason: String,
+    },
+
+    /// Data a store holds for logcache's own bookkeeping is damaged (the memcached front
+    /// end's CAS mark): not a log record, so without a path and offset. Delete the damaged
+    /// entry or start from an empty store.
+    #[error("{what} is damaged: {reason}")]
+    Damaged {
+        /// What was read.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A remote node (a memcached server, a `logcache serve` node) could not be reached, timed
     /// out, answered with an error, or spoke a protocol this client does not understand.

@@ -13,8 +13,8 @@
 //! use std::time::Duration;
 //!
 //! let cache = DurableKVCache::open(&path)?;
-//! cache.put("user:123", r#"{"name": "Alice", "role": "admin"}"#)?;
-//! cache.put_with_ttl("session:9", "token", Duration::from_secs(60))?;
+//! cache.set("user:123", r#"{"name": "Alice", "role": "admin"}"#)?;
+//! cache.set_with_ttl("session:9", "token", Duration::from_secs(60))?;
 //! assert!(cache.delete("session:9")?);
 //! drop(cache);
 //!
@@ -25,6 +25,9 @@
 //! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Every store type names its calls alike: `get`, `set`, `set_with_ttl`, `delete`. The
+//! engine also answers to `put` and `put_with_ttl`, the verbs of the design it grew from.
 //!
 //! [`BigCache`] stores objects of any size over any [`KvStore`] (the embedded
 //! `DurableKVCache` by default): blocks with a CRC32 each under a manifest written last, so

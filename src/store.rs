@@ -140,7 +140,7 @@ pub trait KvStore: Send + Sync {
     }
 
     /// The embedded log this store is, when it is one: an event loop uses its deferred
-    /// writes ([`DurableKVCache::put_deferred`]) to share fsyncs without a thread per waiting
+    /// writes ([`DurableKVCache::set_deferred`]) to share fsyncs without a thread per waiting
     /// write. `None` by default.
     fn embedded(&self) -> Option<&DurableKVCache> {
         None
@@ -263,10 +263,10 @@ impl KvStore for DurableKVCache {
         DurableKVCache::take_evicted(self)
     }
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.put(key, value)
+        DurableKVCache::set(self, key, value)
     }
     fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        self.put_with_ttl(key, value, ttl)
+        DurableKVCache::set_with_ttl(self, key, value, ttl)
     }
     fn delete(&self, key: &[u8]) -> Result<bool> {
         DurableKVCache::delete(self, key)

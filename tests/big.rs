@@ -204,6 +204,28 @@ fn a_dropped_writer_publishes_nothing_and_frees_its_blocks() {
     assert_eq!(cache.stats().reserved_bytes, 0);
 }
 
+/// A writer whose block write failed reports that error once; after it, writes and the commit
+/// say the writer is closed (the store's error is not repeated as the caller's mistake).
+#[test]
+fn a_writer_after_a_failed_block_write_is_closed_and_publishes_nothing() {
+    let store = Arc::new(MapStore::new(1000));
+    let cache = BigCache::builder(Arc::clone(&store))
+        .block_size(100)
+        .open()
+        .unwrap();
+    store.fail_sets_after.store(0, Ordering::SeqCst);
+    let mut w = cache.writer("k").unwrap();
+    let first = w.write_all(&[1u8; 250]).unwrap_err();
+    assert!(first.to_string().contains("full"), "{first}");
+    store.fail_sets_after.store(u64::MAX, Ordering::SeqCst);
+    let again = w.write_all(&[1u8; 10]).unwrap_err();
+    assert!(again.to_string().contains("cannot continue"), "{again}");
+    let err = w.commit().unwrap_err();
+    assert!(matches!(err, Error::WriterClosed { .. }), "{err}");
+    assert!(err.to_string().contains("start a new write"), "{err}");
+    assert_eq!(cache.get("k").unwrap(), None);
+}
+
 #[test]
 fn a_missing_or_damaged_block_is_a_miss_and_the_object_is_removed() {
     for damage in ["missing", "changed", "short"] {

@@ -96,7 +96,7 @@ fn run(durability: Durability, rounds: u64) {
     };
     check(&cache);
     let s = cache.stats();
-    assert_eq!(s.puts, WRITERS as u64 * KEYS_PER_WRITER as u64 * rounds);
+    assert_eq!(s.sets, WRITERS as u64 * KEYS_PER_WRITER as u64 * rounds);
     drop(cache);
     check(&DurableKVCache::open(&path).unwrap());
 }
@@ -148,7 +148,7 @@ fn sync_writers_with_constant_compaction_checks_do_not_deadlock() {
         rx.recv_timeout(Duration::from_secs(120))
             .expect("writers made no progress for 120 s: deadlock");
     }
-    assert_eq!(cache.stats().puts, 1200);
+    assert_eq!(cache.stats().sets, 1200);
 }
 
 /// Regression: group-commit watermarks were byte offsets, and compaction shrinks the file. A

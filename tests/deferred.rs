@@ -1,4 +1,4 @@
-//! Deferred writes (`put_deferred` / `wait_durable`): appended at once, published only once
+//! Deferred writes (`set_deferred` / `wait_durable`): appended at once, published only once
 //! durable, seen by `get_latest` meanwhile; one wait covers every write before it; tickets
 //! of a generation a recovery discarded never report durable.
 
@@ -12,11 +12,11 @@ fn a_deferred_write_is_published_only_once_durable() {
     let cache = DurableKVCache::open(dir.path().join("d.log")).unwrap();
     cache.put("k", "old").unwrap();
     let t1 = cache
-        .put_deferred("k", "new", None)
+        .set_deferred("k", "new", None)
         .unwrap()
         .expect("Sync gives a ticket");
     let t2 = cache
-        .put_deferred("j", "x", Some(Duration::from_secs(60)))
+        .set_deferred("j", "x", Some(Duration::from_secs(60)))
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -60,7 +60,7 @@ fn without_sync_there_is_nothing_to_wait_for() {
         .durability(Durability::None)
         .open()
         .unwrap();
-    assert_eq!(cache.put_deferred("k", "v", None).unwrap(), None);
+    assert_eq!(cache.set_deferred("k", "v", None).unwrap(), None);
     assert_eq!(cache.get("k").unwrap().as_deref(), Some(&b"v"[..]));
     assert_eq!(cache.last_written(), None);
 }
@@ -73,7 +73,7 @@ fn deferred_writes_from_many_threads_share_fsyncs() {
     let mut last = None;
     for i in 0..1000u32 {
         let t = cache
-            .put_deferred(i.to_le_bytes(), [7u8; 100], None)
+            .set_deferred(i.to_le_bytes(), [7u8; 100], None)
             .unwrap()
             .unwrap();
         last = Some(last.map_or(t, |l: logcache::Ticket| l.max(t)));

@@ -5,6 +5,29 @@ mod common;
 use common::{open_fast, temp_log};
 use logcache::{Durability, DurableKVCache};
 
+/// `set` is the engine's verb, as every store type's; `put` (the seed's) is the same call.
+#[test]
+fn set_and_its_alias_put_write_the_same_records() {
+    let (_dir, path) = temp_log();
+    let cache = DurableKVCache::open(&path).unwrap();
+    cache.set("a", "1").unwrap();
+    cache.put("b", "2").unwrap();
+    cache
+        .set_with_ttl("c", "3", std::time::Duration::from_secs(3600))
+        .unwrap();
+    cache
+        .put_with_ttl("d", "4", std::time::Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(cache.stats().sets, 4);
+    drop(cache);
+    let cache = DurableKVCache::open(&path).unwrap();
+    for (k, v) in [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")] {
+        assert_eq!(cache.get(k).unwrap().as_deref(), Some(v.as_bytes()), "{k}");
+    }
+    let expiring = ["c", "d"].map(|k| cache.get_with_expiry(k).unwrap().map(|(_, e)| e > 0));
+    assert_eq!(expiring, [Some(true), Some(true)]);
+}
+
 #[test]
 fn put_close_reopen_recovers_every_value() {
     let (_dir, path) = temp_log();

@@ -222,9 +222,9 @@ impl<S: KvStore> BigWriter<'_, S> {
 
     fn publish(mut self, allow: Option<super::Allow<'_>>) -> Result<Committed> {
         if self.failed {
-            return Err(Error::InvalidArgument(
-                "a write to this object failed earlier; nothing was published".into(),
-            ));
+            return Err(Error::WriterClosed {
+                reason: "a write to it failed earlier".into(),
+            });
         }
         // A small object goes inside its manifest: one store record instead of two.
         let inline = self.crcs.is_empty() && self.buf.len() <= self.cache.inline_max;
@@ -276,9 +276,9 @@ impl<S: KvStore> BigWriter<'_, S> {
 impl<S: KvStore> io::Write for BigWriter<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.failed {
-            return Err(to_io(Error::InvalidArgument(
-                "a write to this object failed earlier".into(),
-            )));
+            return Err(to_io(Error::WriterClosed {
+                reason: "a write to it failed earlier".into(),
+            }));
         }
         let room = self.cache.block_size - self.buf.len();
         let n = room.min(data.len());

@@ -16,8 +16,8 @@
 //! old file until they see the new index, and the index swap is one pointer-sized move.
 
 use std::io;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -39,7 +39,19 @@ const WRITE_CHUNK: usize = 1 << 20;
 /// Free space required beyond the live bytes: for the records written during the copy.
 const SPACE_MARGIN: u64 = 1 << 20;
 
-/// State of the background compactor, behind `Inner::background`.
+/// Compaction's share of the engine: one at a time, the background compactor's requests, and
+/// how long the last one took.
+#[derive(Debug, Default)]
+pub(super) struct Compaction {
+    /// Serialises compactions (background and on demand).
+    pub(super) lock: Mutex<()>,
+    pub(super) state: Mutex<Background>,
+    pub(super) cv: Condvar,
+    /// How long the last compaction took, in microseconds.
+    pub(super) last_micros: AtomicU64,
+}
+
+/// State of the background compactor, behind `Compaction::state`.
 #[derive(Debug, Default)]
 pub(super) struct Background {
     pub(super) requested: bool,
@@ -73,7 +85,7 @@ impl Inner {
             return false;
         }
         // Lock order is commit → index: read `written` first, never under the index lock.
-        let end = lock(&self.commit).written_end;
+        let end = lock(&self.group.commit).written_end;
         let index = self.read_index();
         // Expired entries not yet dropped count as live here: compaction is never early.
         let dead = dead_bytes(end, index.live_bytes);
@@ -95,54 +107,54 @@ impl Inner {
         if !self.compaction_due() {
             return;
         }
-        let mut bg = lock(&self.background);
+        let mut bg = lock(&self.compaction.state);
         if !bg.requested {
             bg.requested = true;
-            self.background_cv.notify_all();
+            self.compaction.cv.notify_all();
         }
     }
 
     /// Runs one compaction now, in the calling thread (one at a time per handle).
     pub(super) fn compact(&self) -> Result<()> {
-        let _one_at_a_time = lock(&self.compact_lock);
+        let _one_at_a_time = lock(&self.compaction.lock);
         let started = Instant::now();
         // The hint describes the file about to be replaced: gone (durably) before the rename,
         // so a hint never sits beside a log it does not describe.
-        super::open::remove_durably(&*self.opts.fs, &self.hint_path, &self.dir)?;
+        super::open::remove_durably(&*self.opts.fs, &self.paths.hint, &self.paths.dir)?;
         let copied = match self.snapshot_and_copy() {
             Ok(copied) => copied,
             Err(e) => {
-                *lock(&self.evicted_meanwhile) = None;
+                *lock(&self.evictions.meanwhile) = None;
                 return Err(e);
             }
         };
         let hint_written = copied.hint_written;
         let result = self.switch(copied);
-        *lock(&self.evicted_meanwhile) = None;
+        *lock(&self.evictions.meanwhile) = None;
         let fs = &*self.opts.fs;
         if result.is_err() {
             // The rename did not happen (or the switch handled it): the log is as it was.
             // Best effort; open removes leftover files anyway.
-            let _ = fs.remove(&self.compact_path);
+            let _ = fs.remove(&self.paths.compact);
             if hint_written {
-                let _ = fs.remove(&self.hint_temp);
+                let _ = fs.remove(&self.paths.hint_temp);
             }
         } else if hint_written
-            && let Err(e) = super::hint::publish(fs, &self.hint_temp, &self.hint_path)
+            && let Err(e) = super::hint::publish(fs, &self.paths.hint_temp, &self.paths.hint)
         {
-            tracing::info!("{}: hint file not written: {e}", self.hint_path.display());
+            tracing::info!("{}: hint file not written: {e}", self.paths.hint.display());
         }
         let reclaimed = result?;
         let c = &self.counters;
         crate::counters::bump(&c.compactions);
         crate::counters::add(&c.bytes_reclaimed, reclaimed);
-        self.last_compaction_micros.store(
+        self.compaction.last_micros.store(
             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
         tracing::debug!(
             "compacted {} in {:?}, reclaimed {reclaimed} bytes",
-            self.path.display(),
+            self.paths.log.display(),
             started.elapsed()
         );
         Ok(())
@@ -159,7 +171,7 @@ impl Inner {
             }
             // From here evictions are noted (under the writer lock, as they happen), so that
             // the switch keeps them evicted.
-            *lock(&self.evicted_meanwhile) = Some(Vec::new());
+            *lock(&self.evictions.meanwhile) = Some(Vec::new());
             w.end
         };
         let now = self.opts.clock.now_millis();
@@ -190,18 +202,18 @@ impl Inner {
         let fs = &*self.opts.fs;
         let needed = live_bytes + live_bytes / 8 + SPACE_MARGIN;
         let available = fs
-            .available_space(&self.dir)
-            .map_err(|e| Error::io("statvfs", &self.dir, e))?;
+            .available_space(&self.paths.dir)
+            .map_err(|e| Error::io("statvfs", &self.paths.dir, e))?;
         if available < needed {
             return Err(Error::NoSpace {
-                path: self.dir.clone(),
+                path: self.paths.dir.clone(),
                 needed,
                 available,
             });
         }
         let out = fs
-            .open(&self.compact_path, true)
-            .map_err(|e| Error::io("create", &self.compact_path, e))?;
+            .open(&self.paths.compact, true)
+            .map_err(|e| Error::io("create", &self.paths.compact, e))?;
         match self.copy_records(&*old, &*out, &mut live, &order, snapshot_end) {
             Ok((copied_end, last, damaged)) => {
                 let mut index = Index::with_seed(Arc::clone(&out), seed);
@@ -227,7 +239,7 @@ impl Inner {
                 })
             }
             Err(e) => {
-                let _ = fs.remove(&self.compact_path);
+                let _ = fs.remove(&self.paths.compact);
                 Err(e)
             }
         }
@@ -247,7 +259,7 @@ impl Inner {
         order: &[usize],
         limit: u64,
     ) -> Result<(u64, Option<Covered>, Vec<bool>)> {
-        let out_err = |op| move |e| Error::io(op, &self.compact_path, e);
+        let out_err = |op| move |e| Error::io(op, &self.paths.compact, e);
         out.truncate(0).map_err(out_err("truncate"))?;
         let mut chunk = Vec::with_capacity(WRITE_CHUNK);
         chunk.extend_from_slice(FILE_HEADER);
@@ -272,7 +284,7 @@ impl Inner {
                         Err(io::ErrorKind::UnexpectedEof.into())
                     }
                 })
-                .map_err(|e| Error::io("read", &self.path, e))?;
+                .map_err(|e| Error::io("read", &self.paths.log, e))?;
             let header = match decode(record, self.opts.max_value_len) {
                 Ok(r) if r.key == &**key => r.header,
                 _ => {
@@ -294,7 +306,7 @@ impl Inner {
                 if self.shutdown.load(Ordering::Acquire) {
                     return Err(Error::io(
                         "compaction",
-                        &self.path,
+                        &self.paths.log,
                         io::Error::new(io::ErrorKind::Interrupted, "the cache is closing"),
                     ));
                 }
@@ -311,10 +323,13 @@ impl Inner {
 
     /// Writes the hint of the copied records under its temporary name; whether it was.
     fn write_copied_hint(&self, covered: Covered, index: &Index) -> bool {
-        match super::hint::write(&*self.opts.fs, &self.hint_temp, covered, index) {
+        match super::hint::write(&*self.opts.fs, &self.paths.hint_temp, covered, index) {
             Ok(()) => true,
             Err(e) => {
-                tracing::info!("{}: hint file not written: {e}", self.hint_temp.display());
+                tracing::info!(
+                    "{}: hint file not written: {e}",
+                    self.paths.hint_temp.display()
+                );
                 false
             }
         }
@@ -326,7 +341,7 @@ impl Inner {
     /// summary.
     fn carry(&self, copied: &mut Copied, from: u64, to: u64) -> Result<ReplaySummary> {
         let (snapshot_end, copied_end) = (copied.snapshot_end, copied.copied_end);
-        let out_err = |op| move |e| Error::io(op, &self.compact_path, e);
+        let out_err = |op| move |e| Error::io(op, &self.paths.compact, e);
         let mut buf = vec![0u8; WRITE_CHUNK.min(usize::try_from(to - from).unwrap_or(WRITE_CHUNK))];
         let mut pos = from;
         while pos < to {
@@ -336,7 +351,7 @@ impl Inner {
             copied
                 .old
                 .read_exact_at(&mut buf[..n], pos)
-                .map_err(|e| Error::io("read", &self.path, e))?;
+                .map_err(|e| Error::io("read", &self.paths.log, e))?;
             copied
                 .out
                 .write_at(&buf[..n], pos - snapshot_end + copied_end)
@@ -346,7 +361,7 @@ impl Inner {
         let now = self.opts.clock.now_millis();
         let fresh = &mut copied.index;
         let tail = replay(
-            &self.path,
+            &self.paths.log,
             &*copied.old,
             from..to,
             self.opts.max_value_len,
@@ -357,7 +372,7 @@ impl Inner {
         )?;
         if tail.data_end != to {
             return Err(Error::Corrupt {
-                path: self.path.clone(),
+                path: self.paths.log.clone(),
                 offset: tail.data_end,
                 reason: "records written during compaction do not read back".into(),
             });
@@ -378,10 +393,10 @@ impl Inner {
     /// per compaction cost overwrites 40 % of their rate (measured: 1.73M puts/s without
     /// compaction, 1.01M with it, each switch holding writers for 3–4 ms; now 1.40M).
     fn switch(&self, mut copied: Copied) -> Result<u64> {
-        let out_err = |op| move |e| Error::io(op, &self.compact_path, e);
+        let out_err = |op| move |e| Error::io(op, &self.paths.compact, e);
         let snapshot_end = copied.snapshot_end;
         // Outside the writer lock: what the log holds now, carried and made durable.
-        let early = lock(&self.commit).written_end.max(snapshot_end);
+        let early = lock(&self.group.commit).written_end.max(snapshot_end);
         self.carry(&mut copied, snapshot_end, early)?;
         copied.out.sync_data().map_err(out_err("fsync"))?;
 
@@ -398,7 +413,7 @@ impl Inner {
         // evicted they stay (a copied record sits before `copied_end`; a tail record moved by
         // `copied_end - snapshot_end`).
         let fresh = &mut copied.index;
-        for (key, old_offset) in lock(&self.evicted_meanwhile).take().unwrap_or_default() {
+        for (key, old_offset) in lock(&self.evictions.meanwhile).take().unwrap_or_default() {
             let resurrected = fresh.get(&key).is_some_and(|e| {
                 if old_offset < snapshot_end {
                     e.offset < copied_end
@@ -417,17 +432,17 @@ impl Inner {
         }
 
         let fs = &*self.opts.fs;
-        fs.rename(&self.compact_path, &self.path)
+        fs.rename(&self.paths.compact, &self.paths.log)
             .map_err(out_err("rename"))?;
         // From here the path names the new file: switch to it whatever happens next.
         w.last_at = copied.last_at;
         let old_index = self.install(&mut w, &copied.out, new_end, copied.index);
-        if let Err(e) = fs.sync_dir(&self.dir) {
+        if let Err(e) = fs.sync_dir(&self.paths.dir) {
             // The rename may not be durable: a crash could bring back the old log, and with it
             // lose what is written to the new one. Stop writing.
             self.poison
                 .set(format!("directory fsync after compaction failed: {e}"));
-            return Err(Error::io("fsync", &self.dir, e));
+            return Err(Error::io("fsync", &self.paths.dir, e));
         }
         drop(w);
         // Freeing a large index takes a while: not under any lock.
@@ -449,7 +464,7 @@ impl Inner {
         w.allocated = new_end;
         w.prealloc_failed = false;
         w.hand.reset(); // offsets moved: the eviction hand starts the new file over
-        let mut c = lock(&self.commit);
+        let mut c = lock(&self.group.commit);
         c.file = Arc::clone(out);
         // Sequence numbers carry over unchanged, and so does the synced watermark (with Sync
         // at w.seq: switch's sync_to); the new file was synced whole before the rename.
@@ -462,15 +477,15 @@ impl Inner {
 /// Starts the background compactor: it waits for [`Inner::maybe_compact`]'s requests and runs
 /// one compaction at a time until the handle closes.
 pub(super) fn spawn_compactor(inner: Arc<Inner>) -> Result<JoinHandle<()>> {
-    let path = inner.path.clone();
+    let path = inner.paths.log.clone();
     std::thread::Builder::new()
         .name("logcache-compact".into())
         .spawn(move || {
             loop {
                 {
-                    let mut bg = lock(&inner.background);
+                    let mut bg = lock(&inner.compaction.state);
                     while !bg.requested && !inner.shutdown.load(Ordering::Acquire) {
-                        bg = crate::sync::wait(&inner.background_cv, bg);
+                        bg = crate::sync::wait(&inner.compaction.cv, bg);
                     }
                     if inner.shutdown.load(Ordering::Acquire) {
                         return;
@@ -484,19 +499,25 @@ pub(super) fn spawn_compactor(inner: Arc<Inner>) -> Result<JoinHandle<()>> {
                         Ok(()) => {}
                         Err(e @ Error::NoSpace { .. }) => {
                             crate::counters::bump(&inner.counters.compactions_skipped);
-                            tracing::warn!("compaction of {} skipped: {e}", inner.path.display());
+                            tracing::warn!(
+                                "compaction of {} skipped: {e}",
+                                inner.paths.log.display()
+                            );
                         }
                         // Interrupted by close: not a failure.
                         Err(_) if inner.shutdown.load(Ordering::Acquire) => {}
                         Err(e) => {
                             crate::counters::bump(&inner.counters.compaction_errors);
-                            tracing::warn!("compaction of {} failed: {e}", inner.path.display());
+                            tracing::warn!(
+                                "compaction of {} failed: {e}",
+                                inner.paths.log.display()
+                            );
                         }
                     }
                 }
-                let mut bg = lock(&inner.background);
+                let mut bg = lock(&inner.compaction.state);
                 bg.running = false;
-                inner.background_cv.notify_all();
+                inner.compaction.cv.notify_all();
             }
         })
         .map_err(|e| Error::io("spawn compaction thread", path, e))

@@ -2,7 +2,7 @@
 //!
 //! An event loop serving many clients cannot block a thread per write waiting for its
 //! `fdatasync` ([`Durability::Sync`]). With these calls it appends each write at once
-//! ([`put_deferred`](DurableKVCache::put_deferred), [`delete_deferred`](DurableKVCache::delete_deferred)),
+//! ([`set_deferred`](DurableKVCache::set_deferred), [`delete_deferred`](DurableKVCache::delete_deferred)),
 //! holds the client's answer, and has one thread of its own wait for the newest
 //! [`Ticket`] ([`wait_durable`](DurableKVCache::wait_durable)): every write appended while an
 //! fsync runs is covered by the next one, so one fsync answers every client that wrote
@@ -28,28 +28,28 @@ impl DurableKVCache {
     /// for its fsync: the ticket to pass to [`wait_durable`](Self::wait_durable) before
     /// telling anyone it is stored (`None` unless the mode is [`Durability::Sync`], where it is
     /// published and as durable as the mode promises already). Checked like
-    /// [`put`](Self::put).
-    pub fn put_deferred(
+    /// [`set`](Self::set).
+    pub fn set_deferred(
         &self,
         key: impl AsRef<[u8]>,
         value: impl AsRef<[u8]>,
         ttl: Option<Duration>,
     ) -> Result<Option<Ticket>> {
         let (key, value) = (key.as_ref(), value.as_ref());
-        self.check_put(key, value)?;
+        self.check_set(key, value)?;
         let expiry = match ttl {
             Some(ttl) => crate::clock::expiry_after(&*self.inner.opts.clock, ttl),
             None => 0,
         };
         let (_, ticket) = self.inner.append_record(key, value, Op::Put, expiry)?;
-        crate::counters::bump(&self.inner.counters.puts);
+        crate::counters::bump(&self.inner.counters.sets);
         self.inner.maybe_compact();
         Ok(ticket)
     }
 
     /// Appends a delete of `key` without waiting for its fsync: whether it had a live value
     /// (counting writes still waiting), and the ticket as for
-    /// [`put_deferred`](Self::put_deferred) (`None` too when nothing was written).
+    /// [`set_deferred`](Self::set_deferred) (`None` too when nothing was written).
     pub fn delete_deferred(&self, key: impl AsRef<[u8]>) -> Result<(bool, Option<Ticket>)> {
         let key = key.as_ref();
         check_key(key)?;
@@ -70,7 +70,7 @@ impl DurableKVCache {
         let inner = &*self.inner;
         if inner.opts.durability == Durability::Sync {
             let waiting = {
-                let c = lock(&inner.commit);
+                let c = lock(&inner.group.commit);
                 c.pending
                     .iter()
                     .rev()
@@ -98,7 +98,7 @@ impl DurableKVCache {
         if self.inner.opts.durability != Durability::Sync {
             return None;
         }
-        let c = lock(&self.inner.commit);
+        let c = lock(&self.inner.group.commit);
         Some(Ticket {
             seq: c.written_seq,
             generation: c.generation,
@@ -107,7 +107,7 @@ impl DurableKVCache {
 
     /// Whether the write of `ticket` is durable and published (no waiting, no fsync).
     pub fn is_durable(&self, ticket: Ticket) -> bool {
-        let c = lock(&self.inner.commit);
+        let c = lock(&self.inner.group.commit);
         c.generation == ticket.generation && c.synced_seq >= ticket.seq
     }
 

@@ -15,6 +15,8 @@
 //! index does not hold still writes a tombstone while a budget is set, so a key evicted and
 //! then deleted cannot come back.
 
+use std::sync::Mutex;
+
 use super::index::MAX_COUNT;
 use super::write::Writer;
 use super::{DurableKVCache, Inner};
@@ -25,6 +27,16 @@ use crate::options::Eviction;
 /// Evicted keys kept for a watcher between two takes; past this many the take reports an
 /// overflow instead (memory stays bounded when nobody takes them).
 pub(crate) const WATCH_MAX: usize = 100_000;
+
+/// Evictions the engine keeps track of beyond the index.
+#[derive(Debug, Default)]
+pub(super) struct Evictions {
+    /// Evictions while a compaction copies (key, offset in the old file): its switch keeps
+    /// them evicted. `None` while no compaction runs.
+    pub(super) meanwhile: Mutex<Option<Noted>>,
+    /// Evicted keys a layer above asked to hear of ([`DurableKVCache::watch_evictions`]).
+    pub(super) watch: Mutex<Option<Watch>>,
+}
 
 /// The evicted keys a watcher asked for ([`DurableKVCache::watch_evictions`]).
 #[derive(Debug, Default)]
@@ -69,7 +81,7 @@ impl DurableKVCache {
         if self.inner.opts.max_bytes.is_none() {
             return false;
         }
-        *crate::sync::lock(&self.inner.watch) = Some(Watch {
+        *crate::sync::lock(&self.inner.evictions.watch) = Some(Watch {
             prefix: prefix.to_vec(),
             ..Watch::default()
         });
@@ -79,7 +91,7 @@ impl DurableKVCache {
     /// The keys evicted since the last take (or since [`watch_evictions`](Self::watch_evictions));
     /// `None` when nothing is watched.
     pub fn take_evicted(&self) -> Option<Evicted> {
-        let mut watch = crate::sync::lock(&self.inner.watch);
+        let mut watch = crate::sync::lock(&self.inner.evictions.watch);
         let watch = watch.as_mut()?;
         let taken = Evicted {
             keys: std::mem::take(&mut watch.keys),
@@ -170,10 +182,10 @@ impl Inner {
                 used = used.saturating_sub(u64::from(entry.len));
                 crate::counters::bump(&self.counters.evictions);
                 crate::counters::add(&self.counters.evicted_bytes, u64::from(entry.len));
-                if let Some(noted) = crate::sync::lock(&self.evicted_meanwhile).as_mut() {
+                if let Some(noted) = crate::sync::lock(&self.evictions.meanwhile).as_mut() {
                     noted.push((key.as_slice().into(), entry.offset));
                 }
-                if let Some(watch) = crate::sync::lock(&self.watch).as_mut() {
+                if let Some(watch) = crate::sync::lock(&self.evictions.watch).as_mut() {
                     watch.note(&key);
                 }
             }
@@ -209,7 +221,7 @@ impl Inner {
 
     /// Bytes the budget counts now: the live records, and the puts waiting for their fsync.
     fn budget_used(&self) -> u64 {
-        let pending: u64 = crate::sync::lock(&self.commit)
+        let pending: u64 = crate::sync::lock(&self.group.commit)
             .pending
             .iter()
             .filter_map(|p| p.change.map(|e| u64::from(e.len)))

@@ -8,6 +8,7 @@ mod hint;
 mod index;
 mod key;
 mod open;
+mod paths;
 mod read;
 mod recover;
 mod stats;
@@ -15,7 +16,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,10 +30,12 @@ pub use write::Ticket;
 
 use crate::sync::lock;
 use builder::Options;
-use compact::Background;
+use compact::Compaction;
+use evict::Evictions;
 use index::{Entry, Index};
+use paths::Paths;
 use stats::Counters;
-use write::{Commit, Poison, Writer};
+use write::{GroupCommit, Poison, Writer};
 
 use crate::error::{Error, Result};
 use crate::fs::LockGuard;
@@ -72,35 +75,22 @@ pub struct DurableKVCache {
     compactor: Option<JoinHandle<()>>,
 }
 
+/// What the handle and its threads share: each part owns its state, with its methods in its
+/// file (paths.rs, write.rs, compact.rs, evict.rs).
 #[derive(Debug)]
 struct Inner {
-    path: PathBuf,
-    dir: PathBuf,
-    compact_path: PathBuf,
-    /// The hint file, and the name it is written under first.
-    hint_path: PathBuf,
-    hint_temp: PathBuf,
+    paths: Paths,
     opts: Options,
     index: RwLock<Index>,
-    writer: Mutex<Writer>,
-    commit: Mutex<Commit>,
-    commit_cv: Condvar,
-    /// Wakes a sync leader holding its commit window open when a Sync write is queued.
-    window_cv: Condvar,
+    /// Appends and fsyncs: the writer, the commit state and their condition variables.
+    group: GroupCommit,
     poison: Poison,
     counters: Counters,
-    /// How long the last compaction took, in microseconds.
-    last_compaction_micros: std::sync::atomic::AtomicU64,
-    /// Evictions while a compaction copies (key, offset in the old file): its switch keeps
-    /// them evicted. `None` while no compaction runs.
-    evicted_meanwhile: Mutex<Option<evict::Noted>>,
-    /// Evicted keys a layer above asked to hear of ([`DurableKVCache::watch_evictions`]).
-    watch: Mutex<Option<evict::Watch>>,
+    /// One compaction at a time, the background compactor's requests, the last one's duration.
+    compaction: Compaction,
+    /// Evictions noted during a compaction and those a layer above watches.
+    evictions: Evictions,
     recovery: RecoveryStats,
-    /// Serialises compactions (background and on demand).
-    compact_lock: Mutex<()>,
-    background: Mutex<Background>,
-    background_cv: Condvar,
     /// Set when the handle closes: stops the flusher and the compactor.
     shutdown: AtomicBool,
     _lock: LockGuard,
@@ -125,48 +115,21 @@ impl DurableKVCache {
         let (path, exists) = check_log_path(&*opts.fs, &path, !opts.read_only)?;
         let opened = open::open_log(&path, exists, &opts)?;
         let inner = Arc::new(Inner {
-            dir: open::parent_dir(&path),
-            compact_path: open::sibling(&path, ".compact"),
-            hint_path: open::sibling(&path, open::HINT),
-            hint_temp: open::sibling(&path, open::HINT_TEMP),
-            writer: Mutex::new(Writer {
-                file: Arc::clone(&opened.file),
-                end: opened.data_end,
-                allocated: opened.data_end,
-                prealloc_failed: false,
-                seq: opened.last_seq,
-                last_at: opened.last_at,
-                buf: Vec::new(),
-                hand: evict::Hand::default(),
-            }),
-            commit: Mutex::new(Commit {
-                file: opened.file,
-                written_end: opened.data_end,
-                written_seq: opened.last_seq,
-                synced_seq: opened.last_seq,
-                synced_end: opened.data_end,
-                generation: 0,
-                syncing: false,
-                windowing: false,
-                pending: Vec::new(),
-                last_batch: 0,
-                last_sync: Duration::ZERO,
-            }),
+            paths: opened.paths,
+            group: GroupCommit::new(
+                opened.file,
+                opened.data_end,
+                opened.last_seq,
+                opened.last_at,
+            ),
             index: RwLock::new(opened.index),
-            commit_cv: Condvar::new(),
-            window_cv: Condvar::new(),
             poison: Poison::default(),
             counters: Counters::default(),
-            last_compaction_micros: Default::default(),
-            evicted_meanwhile: Mutex::new(None),
-            watch: Mutex::new(None),
+            compaction: Compaction::default(),
+            evictions: Evictions::default(),
             recovery: opened.recovery,
-            compact_lock: Mutex::new(()),
-            background: Mutex::new(Background::default()),
-            background_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
             _lock: opened.lock,
-            path,
             opts,
         });
         // Built first so that a failure to spawn a thread below still closes cleanly.
@@ -195,7 +158,7 @@ impl DurableKVCache {
 
     /// The log file's path, as resolved at open (absolute, symbolic links followed).
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.inner.paths.log
     }
 
     /// When a write is durable ([`DurableKVCacheBuilder::durability`]).
@@ -203,40 +166,60 @@ impl DurableKVCache {
         self.inner.opts.durability
     }
 
-    /// The largest value [`put`](Self::put) accepts
+    /// The largest value [`set`](Self::set) accepts
     /// ([`DurableKVCacheBuilder::max_value_len`]).
     pub fn max_value_len(&self) -> u64 {
         self.inner.opts.max_value_len
     }
 
     /// Sets `key` to `value`, with no expiry. Returns per the [`Durability`] mode: with the
-    /// default `Sync`, only once the record is on stable storage.
-    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
-        self.put_inner(key.as_ref(), value.as_ref(), 0)
+    /// default `Sync`, only once the record is on stable storage. Every store type in the
+    /// crate names this call `set`; [`put`](Self::put) is its alias.
+    #[doc(alias = "put")]
+    pub fn set(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.set_inner(key.as_ref(), value.as_ref(), 0)
     }
 
     /// Sets `key` to `value` until `ttl` from now; after that it reads as absent. A zero `ttl`
-    /// stores a value that is already expired.
-    pub fn put_with_ttl(
+    /// stores a value that is already expired. [`put_with_ttl`](Self::put_with_ttl) is its
+    /// alias.
+    #[doc(alias = "put_with_ttl")]
+    pub fn set_with_ttl(
         &self,
         key: impl AsRef<[u8]>,
         value: impl AsRef<[u8]>,
         ttl: Duration,
     ) -> Result<()> {
         let expiry = crate::clock::expiry_after(&*self.inner.opts.clock, ttl);
-        self.put_inner(key.as_ref(), value.as_ref(), expiry)
+        self.set_inner(key.as_ref(), value.as_ref(), expiry)
     }
 
-    fn put_inner(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
-        self.check_put(key, value)?;
+    /// [`set`](Self::set) under the name the project's seed design gave it
+    /// (`cache.put(k, v)`): the same call, kept for code written against that design.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        self.set(key, value)
+    }
+
+    /// [`set_with_ttl`](Self::set_with_ttl) under the seed's verb: the same call.
+    pub fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.set_with_ttl(key, value, ttl)
+    }
+
+    fn set_inner(&self, key: &[u8], value: &[u8], expiry: u64) -> Result<()> {
+        self.check_set(key, value)?;
         self.inner.write(key, value, Op::Put, expiry)?;
-        crate::counters::bump(&self.inner.counters.puts);
+        crate::counters::bump(&self.inner.counters.sets);
         self.inner.maybe_compact();
         Ok(())
     }
 
     /// A put's key and value within the limits.
-    fn check_put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    fn check_set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key(key)?;
         let max = self.inner.opts.max_value_len;
         if value.len() as u64 > max {
@@ -332,7 +315,7 @@ impl DurableKVCache {
     }
 
     /// Removes `key`. Returns whether it had a live value. Writes a tombstone only when the
-    /// key is in the index; follows the [`Durability`] mode like [`put`](Self::put).
+    /// key is in the index; follows the [`Durability`] mode like [`set`](Self::set).
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
         check_key(key)?;
@@ -413,9 +396,9 @@ impl DurableKVCache {
 
     /// Blocks until no background compaction is running or requested.
     pub fn wait_for_compaction(&self) {
-        let mut bg = lock(&self.inner.background);
+        let mut bg = lock(&self.inner.compaction.state);
         while bg.requested || bg.running {
-            bg = crate::sync::wait(&self.inner.background_cv, bg);
+            bg = crate::sync::wait(&self.inner.compaction.cv, bg);
         }
     }
 
@@ -424,7 +407,7 @@ impl DurableKVCache {
         let inner = &*self.inner;
         let now = inner.opts.clock.now_millis();
         let (file_bytes, allocated_bytes) = {
-            let w = lock(&inner.writer);
+            let w = lock(&inner.group.writer);
             (w.end, w.allocated)
         };
         let (live_keys, live_bytes, dead_bytes, stale_records) = {
@@ -445,11 +428,11 @@ impl DurableKVCache {
             allocated_bytes,
             stale_records,
             compacting: {
-                let bg = lock(&inner.background);
+                let bg = lock(&inner.compaction.state);
                 bg.requested || bg.running
             },
             last_compaction: Duration::from_micros(crate::counters::load(
-                &inner.last_compaction_micros,
+                &inner.compaction.last_micros,
             )),
             recovery: inner.recovery,
             max_bytes: inner.opts.max_bytes.unwrap_or(0),
@@ -497,13 +480,13 @@ impl Inner {
     /// Verifies a record read for `key` at `offset`; returns where its value is in `buf`.
     fn check_record(&self, buf: &[u8], key: &[u8], offset: u64) -> Result<(usize, usize)> {
         let corrupt = |reason: String| Error::Corrupt {
-            path: self.path.clone(),
+            path: self.paths.log.clone(),
             offset,
             reason,
         };
         let record = decode(buf, self.opts.max_value_len).map_err(|e| match e {
             DecodeError::Checksum { expected, actual } => Error::ChecksumMismatch {
-                path: self.path.clone(),
+                path: self.paths.log.clone(),
                 offset,
                 expected,
                 actual,
@@ -526,19 +509,19 @@ impl Inner {
 }
 
 fn spawn_flusher(inner: Arc<Inner>, every: Duration) -> Result<JoinHandle<()>> {
-    let path = inner.path.clone();
+    let path = inner.paths.log.clone();
     std::thread::Builder::new()
         .name("logcache-flush".into())
         .spawn(move || {
-            let mut c = lock(&inner.commit);
+            let mut c = lock(&inner.group.commit);
             while !inner.shutdown.load(Ordering::Acquire) {
-                c = crate::sync::wait_timeout(&inner.commit_cv, c, every);
+                c = crate::sync::wait_timeout(&inner.group.commit_cv, c, every);
                 if c.written_seq > c.synced_seq && !c.syncing && !inner.poison.is_set() {
                     let target = c.written_seq;
                     drop(c);
                     // A failure poisons the handle; the next write reports it.
                     let _ = inner.sync_to(target);
-                    c = lock(&inner.commit);
+                    c = lock(&inner.group.commit);
                 }
             }
         })
@@ -559,12 +542,12 @@ impl DurableKVCache {
             return Ok(()); // already closed, or nothing to sync
         }
         {
-            let _c = lock(&inner.commit);
-            inner.commit_cv.notify_all();
+            let _c = lock(&inner.group.commit);
+            inner.group.commit_cv.notify_all();
         }
         {
-            let _bg = lock(&inner.background);
-            inner.background_cv.notify_all();
+            let _bg = lock(&inner.compaction.state);
+            inner.compaction.cv.notify_all();
         }
         // A compaction in its copy phase stops at its next chunk; one in its switch finishes.
         for thread in [self.flusher.take(), self.compactor.take()]
@@ -582,7 +565,7 @@ impl DurableKVCache {
                 inner.poison.set(format!(
                     "truncating preallocated space at close failed: {e}"
                 ));
-                return Err(Error::io("truncate", &inner.path, e));
+                return Err(Error::io("truncate", &inner.paths.log, e));
             }
             w.allocated = end;
         }
@@ -598,7 +581,13 @@ impl Inner {
     /// writer running). Best effort: without a hint the next open replays the whole log.
     fn write_hint(&self, w: &Writer) {
         let Some(covered) = w.last_at.and_then(|at| {
-            hint::record_ending_at(&self.path, &*w.file, at, w.end, self.opts.max_value_len)
+            hint::record_ending_at(
+                &self.paths.log,
+                &*w.file,
+                at,
+                w.end,
+                self.opts.max_value_len,
+            )
         }) else {
             return; // an empty log, or the last record is not known (after a recovery)
         };
@@ -607,10 +596,10 @@ impl Inner {
         }
         let index = self.read_index();
         let fs = &*self.opts.fs;
-        let written = hint::write(fs, &self.hint_temp, covered, &index)
-            .and_then(|()| hint::publish(fs, &self.hint_temp, &self.hint_path));
+        let written = hint::write(fs, &self.paths.hint_temp, covered, &index)
+            .and_then(|()| hint::publish(fs, &self.paths.hint_temp, &self.paths.hint));
         if let Err(e) = written {
-            tracing::info!("{}: hint file not written: {e}", self.hint_path.display());
+            tracing::info!("{}: hint file not written: {e}", self.paths.hint.display());
         }
     }
 }

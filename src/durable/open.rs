@@ -1,7 +1,7 @@
 //! Opening a log: lock, file header, replay into the index, torn-tail truncation.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::builder::Options;
@@ -15,13 +15,11 @@ use crate::log::replay::{Summary as ReplaySummary, replay, replay_after};
 use crate::options::RecoveryMode;
 
 use super::hint;
-
-/// The hint file beside the log, and the name it is written under first.
-pub(super) const HINT: &str = ".hint";
-pub(super) const HINT_TEMP: &str = ".hint.tmp";
+use super::paths::Paths;
 
 /// What open hands to the engine.
 pub(super) struct Opened {
+    pub(super) paths: Paths,
     pub(super) lock: LockGuard,
     pub(super) file: Arc<dyn FileHandle>,
     pub(super) index: Index,
@@ -30,13 +28,6 @@ pub(super) struct Opened {
     /// Where the last record starts, when known (for the hint written at close).
     pub(super) last_at: Option<u64>,
     pub(super) recovery: RecoveryStats,
-}
-
-/// `<path><suffix>`, e.g. `cache.log.lock`.
-pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 /// Removes `path` if it is there, and makes the removal durable (fsyncs `dir`).
@@ -48,52 +39,44 @@ pub(super) fn remove_durably(fs: &dyn FileSystem, path: &Path, dir: &Path) -> Re
     Ok(())
 }
 
-/// The directory holding `path`, for directory fsyncs.
-pub(super) fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// Opens the log at `path`, already resolved and checked by
 /// [`check_log_path`](crate::log::file::check_log_path) (`exists` says whether a file is there).
 pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Opened> {
     let fs = &*opts.fs;
-    let dir = parent_dir(path);
+    let paths = Paths::new(path);
+    let dir = &paths.dir;
     let io_err = |op| move |e| Error::io(op, path, e);
     if opts.read_only && !exists {
         return Err(io_err("open")(io::ErrorKind::NotFound.into()));
     }
-    let lock_path = sibling(path, ".lock");
-    let lock = fs.lock(&lock_path).map_err(|e| {
+    let lock_path = &paths.lock;
+    let lock = fs.lock(lock_path).map_err(|e| {
         if e.kind() == io::ErrorKind::WouldBlock {
             Error::Locked {
-                holder: lock_holder(fs, &lock_path),
+                holder: lock_holder(fs, lock_path),
                 path: lock_path.clone(),
             }
         } else {
-            Error::io("lock", &lock_path, e)
+            Error::io("lock", lock_path, e)
         }
     })?;
 
     // A compaction that did not reach its rename left this behind; the log is intact. (And a
     // hint that was never renamed into place.)
-    let compact_path = sibling(path, ".compact");
     if !opts.read_only {
-        remove_durably(fs, &compact_path, &dir)?;
-        remove_durably(fs, &sibling(path, HINT_TEMP), &dir)?;
+        remove_durably(fs, &paths.compact, dir)?;
+        remove_durably(fs, &paths.hint_temp, dir)?;
     }
 
     if opts.read_only {
         // Nothing is written, so no name needs to be durable first.
     } else if needs_creating(fs, path)? {
-        create_log(fs, path, &compact_path, &dir)?;
+        create_log(fs, path, &paths.compact, dir)?;
     } else {
         // A previous handle may have renamed a compacted log into place and failed (or died)
         // before its directory fsync: make that name durable before anything is written to
         // the file behind it. (Found by the I/O-error harness.)
-        fs.sync_dir(&dir).map_err(|e| Error::io("fsync", &dir, e))?;
+        fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
     }
     let file = fs.open(path, false).map_err(io_err("open"))?;
     let len = file.size().map_err(io_err("stat"))?;
@@ -124,7 +107,7 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
     // A hint that was not used may describe bytes this open is about to cut (a Strict open
     // of a log whose prefix was damaged since): gone, durably, before the cut.
     if !hint_used && !opts.read_only {
-        remove_durably(fs, &sibling(path, HINT), &dir)?;
+        remove_durably(fs, &paths.hint, dir)?;
     }
 
     // Torn tail or preallocated space: cut back to the last intact record and make the cut
@@ -135,6 +118,7 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
         file.sync_data().map_err(io_err("fsync"))?;
     }
     Ok(Opened {
+        paths,
         lock,
         file,
         index,
@@ -177,7 +161,7 @@ fn load_hint(
     if !opts.hint_file || opts.recovery_mode != RecoveryMode::Salvage {
         return Ok(None);
     }
-    let hint_path = sibling(path, HINT);
+    let hint_path = Paths::new(path).hint;
     let loaded = match hint::load(path, &hint_path, file, len, opts) {
         Ok(loaded) => loaded,
         Err("none") => return Ok(None),

@@ -52,21 +52,21 @@ impl Inner {
         if len < DIRECT_MIN {
             sized(out, len);
             file.read_exact_at(out, entry.offset)
-                .map_err(|e| Error::io("read", &self.path, e))?;
+                .map_err(|e| Error::io("read", &self.paths.log, e))?;
             let (start, value_len) = self.check_record(out, key, entry.offset)?;
             out.copy_within(start..start + value_len, 0);
             out.truncate(value_len);
             return Ok(());
         }
         let corrupt = |reason: &str| Error::Corrupt {
-            path: self.path.clone(),
+            path: self.paths.log.clone(),
             offset: entry.offset,
             reason: format!("{reason}; the value is lost: delete the key"),
         };
         // Header, key and the tab after it: at most this many bytes.
         let mut head = vec![0u8; (MAX_HEADER_LEN + key.len() + 1).min(len)];
         file.read_exact_at(&mut head, entry.offset)
-            .map_err(|e| Error::io("read", &self.path, e))?;
+            .map_err(|e| Error::io("read", &self.paths.log, e))?;
         let header = parse_header(&head, self.opts.max_value_len).map_err(|e| match e {
             DecodeError::Invalid(why) => corrupt(why),
             _ => corrupt("record header cut short"),
@@ -93,7 +93,7 @@ impl Inner {
         let mut done = 0usize;
         for piece in out.chunks_mut(PIECE) {
             file.read_exact_at(piece, value_at + done as u64)
-                .map_err(|e| Error::io("read", &self.path, e))?;
+                .map_err(|e| Error::io("read", &self.paths.log, e))?;
             crc.update(piece);
             done += piece.len();
         }
@@ -103,7 +103,7 @@ impl Inner {
         let actual = crc.finalize();
         if actual != header.crc {
             return Err(Error::ChecksumMismatch {
-                path: self.path.clone(),
+                path: self.paths.log.clone(),
                 offset: entry.offset,
                 expected: header.crc,
                 actual,

@@ -57,20 +57,20 @@ impl Inner {
         if !self.poison.is_set() || self.opts.read_only {
             return Ok(false);
         }
-        let _no_compaction = lock(&self.compact_lock);
-        let mut w = match self.writer.lock() {
+        let _no_compaction = lock(&self.compaction.lock);
+        let mut w = match self.group.writer.lock() {
             Ok(guard) => guard,
             Err(poisoned) => {
                 // A thread panicked while writing: the poison flag says `lost`, so the writer's
                 // own view of the data end is not trusted below.
-                self.writer.clear_poison();
+                self.group.writer.clear_poison();
                 poisoned.into_inner()
             }
         };
-        let mut c = lock(&self.commit);
+        let mut c = lock(&self.group.commit);
         while c.syncing {
             // A leader started its fsync before the failure: let it finish and publish.
-            c = crate::sync::wait(&self.commit_cv, c);
+            c = crate::sync::wait(&self.group.commit_cv, c);
         }
         if !self.poison.is_set() {
             return Ok(false); // another thread recovered meanwhile
@@ -78,16 +78,16 @@ impl Inner {
         let lost = self.poison.lost();
         let keep_unsynced = !lost && self.opts.durability != Durability::Sync;
         let keep = if keep_unsynced { w.end } else { c.synced_end };
-        let io_err = |op| move |e| Error::io(op, &self.path, e);
+        let io_err = |op| move |e| Error::io(op, &self.paths.log, e);
         w.file.truncate(keep).map_err(io_err("truncate"))?;
         w.file.sync_data().map_err(io_err("fsync"))?;
         self.opts
             .fs
-            .sync_dir(&self.dir)
-            .map_err(|e| Error::io("fsync", &self.dir, e))?;
+            .sync_dir(&self.paths.dir)
+            .map_err(|e| Error::io("fsync", &self.paths.dir, e))?;
         // Published entries past the cut exist only without Sync, after a lost fsync.
         if keep < w.end && self.opts.durability != Durability::Sync {
-            let (index, _, _) = replay_index(&self.path, &w.file, keep, &self.opts)?;
+            let (index, _, _) = replay_index(&self.paths.log, &w.file, keep, &self.opts)?;
             let old = std::mem::replace(&mut *self.write_index(), index);
             drop(old);
         }
@@ -109,11 +109,11 @@ impl Inner {
         w.prealloc_failed = false;
         w.hand.reset();
         self.poison.clear();
-        self.commit_cv.notify_all();
+        self.group.commit_cv.notify_all();
         crate::counters::bump(&self.counters.recoveries);
         tracing::warn!(
             "{}: recovered from a failed write; the log continues at byte {keep}",
-            self.path.display()
+            self.paths.log.display()
         );
         Ok(true)
     }

@@ -59,8 +59,8 @@ stats! {
             hits,
             /// `get`s that found nothing (absent or expired).
             misses,
-            /// Successful puts.
-            puts,
+            /// Successful sets (`set`, `set_with_ttl`, `set_deferred`, and `put`, their alias).
+            sets,
             /// Deletes that removed a live value.
             deletes,
             /// Entries found expired on read (lazily dropped from the index).

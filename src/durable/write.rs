@@ -1,6 +1,7 @@
 //! The write path: one appender at a time, shared fsyncs (group commit), poisoning.
 //!
-//! Lock order, never reversed: `writer` → `commit` → `index`. Readers take only `index`.
+//! Lock order, never reversed: `group.writer` → `group.commit` → `index`. Readers take only
+//! `index`.
 //!
 //! With [`Durability::Sync`] a writer appends its record under `writer`, queues the index
 //! change in `commit.pending`, and waits until some thread's `fdatasync` covers it. The thread
@@ -10,7 +11,7 @@
 //! and N concurrent writers pay for far fewer than N fsyncs. The other modes publish at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::Inner;
@@ -25,7 +26,58 @@ use crate::sync::lock;
 const MIN_PREALLOC: u64 = 1 << 20;
 const MAX_PREALLOC: u64 = 64 << 20;
 
-/// The appender's state, behind `Inner::writer`.
+/// The write path's state: the appender, the group-commit bookkeeping, and the condition
+/// variables its writers and sync leaders wait on.
+#[derive(Debug)]
+pub(super) struct GroupCommit {
+    pub(super) writer: Mutex<Writer>,
+    pub(super) commit: Mutex<Commit>,
+    /// Wakes writers waiting for their fsync, and a sync leader's followers.
+    pub(super) commit_cv: Condvar,
+    /// Wakes a sync leader holding its commit window open when a Sync write is queued.
+    pub(super) window_cv: Condvar,
+}
+
+impl GroupCommit {
+    /// The state of a log opened with its data ending at `end` and its last record numbered
+    /// `seq` (starting at `last_at`, when known).
+    pub(super) fn new(
+        file: Arc<dyn FileHandle>,
+        end: u64,
+        seq: u64,
+        last_at: Option<u64>,
+    ) -> GroupCommit {
+        GroupCommit {
+            writer: Mutex::new(Writer {
+                file: Arc::clone(&file),
+                end,
+                allocated: end,
+                prealloc_failed: false,
+                seq,
+                last_at,
+                buf: Vec::new(),
+                hand: super::evict::Hand::default(),
+            }),
+            commit: Mutex::new(Commit {
+                file,
+                written_end: end,
+                written_seq: seq,
+                synced_seq: seq,
+                synced_end: end,
+                generation: 0,
+                syncing: false,
+                windowing: false,
+                pending: Vec::new(),
+                last_batch: 0,
+                last_sync: Duration::ZERO,
+            }),
+            commit_cv: Condvar::new(),
+            window_cv: Condvar::new(),
+        }
+    }
+}
+
+/// The appender's state, behind `GroupCommit::writer`.
 #[derive(Debug)]
 pub(super) struct Writer {
     pub(super) file: Arc<dyn FileHandle>,
@@ -46,7 +98,7 @@ pub(super) struct Writer {
     pub(super) hand: super::evict::Hand,
 }
 
-/// Group-commit state, behind `Inner::commit`.
+/// Group-commit state, behind `GroupCommit::commit`.
 ///
 /// Durability is tracked in sequence numbers, not byte offsets: compaction moves records to
 /// smaller offsets in a new file but keeps their sequence numbers, so a watermark in sequence
@@ -89,7 +141,7 @@ pub(super) struct Pending {
 
 /// A record appended and waiting for its fsync: its sequence number, and the recovery
 /// generation it was written in (a recovery discards it). See
-/// [`DurableKVCache::put_deferred`](super::DurableKVCache::put_deferred).
+/// [`DurableKVCache::set_deferred`](super::DurableKVCache::set_deferred).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ticket {
     pub(super) seq: u64,
@@ -183,10 +235,10 @@ impl Inner {
     pub(super) fn writer(&self) -> Result<MutexGuard<'_, Writer>> {
         if self.opts.read_only {
             return Err(Error::ReadOnly {
-                path: self.path.clone(),
+                path: self.paths.log.clone(),
             });
         }
-        let guard = self.writer.lock().map_err(|_| {
+        let guard = self.group.writer.lock().map_err(|_| {
             self.poison
                 .set_lost("a thread panicked while writing".into());
             Error::Poisoned {
@@ -277,7 +329,7 @@ impl Inner {
             expiry,
         });
         let generation = {
-            let mut c = lock(&self.commit);
+            let mut c = lock(&self.group.commit);
             c.written_end = end;
             c.written_seq = seq;
             if sync {
@@ -288,7 +340,7 @@ impl Inner {
                 });
                 // A leader holding its fsync open for this write (the commit window).
                 if c.windowing {
-                    self.window_cv.notify_one();
+                    self.group.window_cv.notify_one();
                 }
             } else {
                 let mut index = self.write_index();
@@ -308,7 +360,7 @@ impl Inner {
     /// The key's newest entry, counting changes still waiting for their fsync.
     pub(super) fn current(&self, key: &[u8], sync: bool) -> Option<Entry> {
         if sync
-            && let Some(p) = lock(&self.commit)
+            && let Some(p) = lock(&self.group.commit)
                 .pending
                 .iter()
                 .rev()
@@ -339,7 +391,7 @@ impl Inner {
         if let Err(e) = w.file.write_at(record, offset) {
             self.poison
                 .set(format!("write at byte {offset} failed: {e}"));
-            return Err(Error::io("write", &self.path, e));
+            return Err(Error::io("write", &self.paths.log, e));
         }
         w.end = end;
         w.allocated = w.allocated.max(end);
@@ -365,7 +417,7 @@ impl Inner {
             if now >= deadline {
                 break;
             }
-            c = crate::sync::wait_timeout(&self.window_cv, c, deadline - now);
+            c = crate::sync::wait_timeout(&self.group.window_cv, c, deadline - now);
         }
         c.windowing = false;
         c
@@ -374,14 +426,14 @@ impl Inner {
     /// Returns once every record up to sequence number `target` is on stable storage and its
     /// index change is published, leading a group fsync when no other thread is.
     pub(super) fn sync_to(&self, target: u64) -> Result<()> {
-        let generation = lock(&self.commit).generation;
+        let generation = lock(&self.group.commit).generation;
         self.sync_write(target, generation)
     }
 
     /// [`sync_to`](Self::sync_to) for a record queued in `generation`: fails if a recovery
     /// discarded it meanwhile.
     pub(super) fn sync_write(&self, target: u64, generation: u64) -> Result<()> {
-        let mut c = lock(&self.commit);
+        let mut c = lock(&self.group.commit);
         loop {
             if c.generation != generation {
                 return Err(Error::Poisoned {
@@ -395,7 +447,7 @@ impl Inner {
             }
             self.poison.check()?;
             if c.syncing {
-                c = crate::sync::wait(&self.commit_cv, c);
+                c = crate::sync::wait(&self.group.commit_cv, c);
                 continue;
             }
             c.syncing = true;
@@ -409,7 +461,7 @@ impl Inner {
             let result = file.sync_data();
             let took = started.elapsed();
             crate::counters::bump(&self.counters.syncs);
-            c = lock(&self.commit);
+            c = lock(&self.group.commit);
             c.syncing = false;
             c.last_batch = batch;
             c.last_sync = took;
@@ -418,14 +470,14 @@ impl Inner {
                 // dirty pages. Changes waiting on it are never published.
                 self.poison.set_lost(format!("fsync failed: {e}"));
                 c.pending.clear();
-                self.commit_cv.notify_all();
-                return Err(Error::io("fsync", &self.path, e));
+                self.group.commit_cv.notify_all();
+                return Err(Error::io("fsync", &self.paths.log, e));
             }
             if !Arc::ptr_eq(&file, &c.file) {
                 // A compaction switched files during this fsync: it synced the old file, which
                 // says nothing of the new one (its switch may leave the last part of the tail
                 // unsynced). Sync again, the new file this time.
-                self.commit_cv.notify_all();
+                self.group.commit_cv.notify_all();
                 continue;
             }
             let covered = c.pending.partition_point(|p| p.seq <= upto);
@@ -442,7 +494,7 @@ impl Inner {
             }
             c.synced_seq = c.synced_seq.max(upto);
             c.synced_end = c.synced_end.max(upto_end);
-            self.commit_cv.notify_all();
+            self.group.commit_cv.notify_all();
         }
     }
 }

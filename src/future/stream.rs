@@ -83,9 +83,9 @@ impl AsyncBigWriter {
             }
             // The data is in: commit only if asked (a dropped writer never asks).
             let Ok(commit) = commit_rx.blocking_recv() else {
-                return Err(Error::InvalidArgument(
-                    "the writer was dropped before commit; nothing was published".into(),
-                ));
+                return Err(Error::WriterClosed {
+                    reason: "it was dropped before its commit".into(),
+                });
             };
             w.set_attributes(commit.attrs)?;
             match commit.allow {
@@ -176,7 +176,9 @@ impl AsyncBigWriter {
         match self.task.take() {
             Some(task) => match task.await {
                 Ok(Err(e)) => e,
-                Ok(Ok(_)) => Error::InvalidArgument("the object was already committed".into()),
+                Ok(Ok(_)) => Error::WriterClosed {
+                    reason: "it was already committed".into(),
+                },
                 Err(e) => worker("an object write", e),
             },
             None => stopped(),
@@ -225,9 +227,9 @@ impl AsyncWrite for AsyncBigWriter {
 
 /// The error of a writer whose failure was already reported.
 fn stopped() -> Error {
-    Error::InvalidArgument(
-        "a write to this object failed earlier (reported then); nothing was published".into(),
-    )
+    Error::WriterClosed {
+        reason: "a write to it failed earlier (reported then)".into(),
+    }
 }
 
 /// One piece of a streamed object: bytes, or why the stream broke off.

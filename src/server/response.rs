@@ -50,6 +50,8 @@ fn status_and_message(e: &Error) -> (StatusCode, String) {
         Error::Full => (StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
         Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
         Error::InvalidArgument(_) => (StatusCode::BAD_REQUEST, e.to_string()),
+        Error::Unsupported { .. } => (StatusCode::NOT_IMPLEMENTED, e.to_string()),
+        Error::WriterClosed { .. } | Error::Damaged { .. } => (internal, e.to_string()),
         Error::Poisoned { reason } => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(

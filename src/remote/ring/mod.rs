@@ -413,8 +413,12 @@ impl<S: KvStore> KvStore for ShardedStore<S> {
             probes
                 .into_iter()
                 .map(|p| {
-                    p.join()
-                        .unwrap_or_else(|_| Err(Error::InvalidArgument("a probe panicked".into())))
+                    p.join().unwrap_or_else(|_| {
+                        Err(Error::Worker {
+                            what: "a health probe".into(),
+                            reason: "panicked".into(),
+                        })
+                    })
                 })
                 .collect()
         });

@@ -11,7 +11,7 @@
 //! thread hop. With [`Durability::Sync`](crate::Durability::Sync) on the embedded log, writes
 //! are appended in place too and their answers held until one fsync thread has made them
 //! durable (group commit across all connections, see
-//! [`DurableKVCache::put_deferred`](crate::DurableKVCache::put_deferred)); over a store whose
+//! [`DurableKVCache::set_deferred`](crate::DurableKVCache::set_deferred)); over a store whose
 //! calls may wait otherwise, they run on a small pool of threads. So `STORED` means on disk,
 //! and a hundred connections cost a handful of threads.
 //!

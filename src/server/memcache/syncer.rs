@@ -1,5 +1,5 @@
 //! The door's one fsync thread: connections append their writes at once (deferred, see
-//! [`DurableKVCache::put_deferred`]) and wait here, without a thread each, for the log's
+//! [`DurableKVCache::set_deferred`]) and wait here, without a thread each, for the log's
 //! newest write to be durable. The thread syncs the newest ticket asked for; every write
 //! appended while one fsync runs is covered by the next, so the fsyncs keep pace with the
 //! disk however many connections write.

@@ -176,7 +176,7 @@ fn metrics_parse_as_prometheus_text_with_typed_counters_and_histograms() {
         ("logcache_http_requests", "counter"),
         ("logcache_http_bytes_received", "counter"),
         ("logcache_objects_hits", "counter"),
-        ("logcache_store_puts", "counter"),
+        ("logcache_store_sets", "counter"),
         ("logcache_objects", "gauge"),
         ("logcache_http_connections_open", "gauge"),
         ("logcache_store_live_keys", "gauge"),
@@ -208,7 +208,7 @@ fn metrics_parse_as_prometheus_text_with_typed_counters_and_histograms() {
     for help in [
         "# HELP logcache_http_connections_open TCP connections open now.",
         "# HELP logcache_objects_hits gets that returned an object.",
-        "# HELP logcache_store_puts Successful puts.",
+        "# HELP logcache_store_sets Successful sets (set, set_with_ttl, set_deferred, and put, their alias).",
         "# HELP logcache_store_live_keys Keys with a live, unexpired value.",
     ] {
         assert!(text.contains(help), "{help}: {text}");

@@ -45,9 +45,13 @@ impl<S: KvStore> Items<S> {
     }
 
     fn flush_keys(&self) -> Result<()> {
-        let keys = self.store.keys_with_prefix(NAMESPACE)?.ok_or_else(|| {
-            Error::InvalidArgument("flush_all needs a store that can list its keys".into())
-        })?;
+        let keys = self
+            .store
+            .keys_with_prefix(NAMESPACE)?
+            .ok_or_else(|| Error::Unsupported {
+                what: "flush_all".into(),
+                hint: "it needs a store that can list its keys (a log file)".into(),
+            })?;
         for skey in keys {
             let key = skey.get(NAMESPACE.len()..).unwrap_or_default();
             let _stripe = self.stripe(key);

@@ -238,7 +238,10 @@ impl<S: KvStore> Items<S> {
                 .as_slice()
                 .try_into()
                 .map(u64::from_le_bytes)
-                .map_err(|_| Error::InvalidArgument("the stored CAS mark is damaged".into()))?,
+                .map_err(|_| Error::Damaged {
+                    what: "the stored CAS mark".into(),
+                    reason: format!("{} bytes where 8 belong", v.len()),
+                })?,
             None => 1,
         };
         let deferred = store
@@ -299,7 +302,7 @@ impl<S: KvStore> Items<S> {
     fn write(&self, skey: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<()> {
         if let Some(log) = self.log() {
             WROTE.with(|w| w.set(true));
-            log.put_deferred(skey, value, ttl)?;
+            log.set_deferred(skey, value, ttl)?;
             return Ok(());
         }
         match ttl {
@@ -548,6 +551,51 @@ impl<S: KvStore> Items<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MemoryCache;
+    use crate::clock::SystemClock;
+
+    /// A store that cannot list its keys, as a memcached ring cannot.
+    #[derive(Debug)]
+    struct Unlisted(MemoryCache);
+
+    impl KvStore for Unlisted {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            Ok(self.0.get(key))
+        }
+        fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+            self.0.set(key, value)
+        }
+        fn set_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+            self.0.set_with_ttl(key, value, ttl)
+        }
+        fn delete(&self, key: &[u8]) -> Result<bool> {
+            Ok(self.0.delete(key))
+        }
+        fn max_value_len(&self) -> u64 {
+            1 << 20
+        }
+    }
+
+    #[test]
+    fn flush_all_over_a_store_that_cannot_list_is_unsupported_and_says_what_to_do() {
+        let store = Unlisted(MemoryCache::new(1 << 20));
+        let items = Items::new(store, 1 << 20, std::sync::Arc::new(SystemClock)).unwrap();
+        let err = items.flush().unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        assert!(err.to_string().contains("flush_all"), "{err}");
+        assert!(err.to_string().contains("list its keys"), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_cas_mark_is_damaged_data_not_a_bad_argument() {
+        let store = MemoryCache::new(1 << 20);
+        store.set(CAS_MARK, b"xyz").unwrap();
+        let err = Items::new(store, 1 << 20, std::sync::Arc::new(SystemClock))
+            .err()
+            .expect("a 3-byte CAS mark is refused");
+        assert!(matches!(err, Error::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains("3 bytes where 8 belong"), "{err}");
+    }
 
     #[test]
     fn exptimes_read_as_memcached_reads_them() {
