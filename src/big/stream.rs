@@ -148,7 +148,7 @@ impl<S: KvStore> BigCache<S> {
             super::stats::bump(&self.counters.misses);
             return Ok(None);
         };
-        super::lock(&self.pool).touch(key);
+        crate::sync::lock(&self.pool).touch(key);
         super::stats::bump(&self.counters.hits);
         // An inline object is its one block, in hand (decoding checked its CRC).
         let mut whole = crc32fast::Hasher::new();
@@ -258,7 +258,7 @@ impl<S: KvStore> BigWriter<'_, S> {
             // Some replicas may hold the manifest (a hung node may still apply it): its
             // blocks must stay, or that version would read as damaged. If it never becomes
             // visible they are orphans, removed at the next open over a listing store.
-            super::lock(&self.cache.pool).release(std::mem::take(&mut self.reservation));
+            crate::sync::lock(&self.cache.pool).release(std::mem::take(&mut self.reservation));
             self.done = true;
         } else if result.is_err() {
             self.crcs = manifest.block_crcs; // so that drop deletes them
@@ -307,7 +307,7 @@ impl<S: KvStore> Drop for BigWriter<'_, S> {
         // Blocks written, and the one whose set may have failed half way.
         let written = self.crcs.len() as u64;
         self.cache.delete_blocks(&self.id, written + 1);
-        super::lock(&self.cache.pool).release(self.reservation);
+        crate::sync::lock(&self.cache.pool).release(self.reservation);
     }
 }
 
