@@ -4,7 +4,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
-use super::{MAX_LINE, MemcachedStore, bump};
+use super::{MAX_LINE, MemcachedStore};
+use crate::counters::bump;
 use crate::error::{Error, Result};
 
 /// One open connection.

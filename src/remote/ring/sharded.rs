@@ -1,8 +1,8 @@
 //! [`ShardedStore`]: the ring's store: its builder, its nodes, each call routed to replicas.
 
 use super::hash::Ring;
-use super::health::{Health, node_failure};
 use super::hash::ring_hash;
+use super::health::{Health, node_failure};
 use super::stats::{NodeCounters, RingCounters, add};
 
 use std::marker::PhantomData;
