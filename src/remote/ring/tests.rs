@@ -2,8 +2,13 @@
 
 use std::sync::atomic::Ordering;
 
+use super::sharded::*;
 use super::*;
+use crate::error::{Error, Result};
 use crate::memory::MemoryCache;
+use crate::store::KvStore;
+use std::sync::Arc;
+use std::time::Duration;
 
 fn ring(n: usize, r: usize) -> ShardedStore<MemoryCache> {
     ShardedStore::new(
