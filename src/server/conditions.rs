@@ -10,7 +10,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::big::Attributes;
-use crate::remote::http::wire::META_PREFIX;
+use crate::protocol::http::META_PREFIX;
 
 /// The entity tag of object version `version`: `"<32 hex digits>"`.
 pub(super) fn etag(version: u128) -> String {

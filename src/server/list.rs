@@ -8,7 +8,7 @@ use axum::response::Response;
 use super::objects::blocking;
 use super::response::{json, text};
 use super::routes::AppState;
-use crate::remote::http::wire::{Listing, query_param};
+use crate::protocol::http::{Listing, query_param};
 use crate::store::KvStore;
 
 /// Keys listed per `GET /v1/objects` response unless `limit` says otherwise.

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::objects::blocking;
 use super::routes::AppState;
 use crate::big::BigStats;
-use crate::remote::http::wire::{Rows, StatsDoc};
+use crate::protocol::http::{Rows, StatsDoc};
 use crate::store::KvStore;
 
 use super::prometheus::RequestMetrics;

@@ -71,7 +71,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use crate::remote::http::wire::{EXPIRES_AT_HEADER, META_PREFIX, TTL_HEADER};
+pub use crate::protocol::http::{EXPIRES_AT_HEADER, META_PREFIX, TTL_HEADER};
 pub use access::ACCESS_TARGET;
 
 use crate::big::BigCache;

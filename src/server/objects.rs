@@ -21,7 +21,7 @@ use super::response::{error_response, text};
 use super::routes::{App, AppState};
 use crate::big::{Attributes, BigCache};
 use crate::error::Error;
-use crate::remote::http::wire::{EXPIRES_AT_HEADER, TTL_HEADER, percent_decode};
+use crate::protocol::http::{EXPIRES_AT_HEADER, TTL_HEADER, percent_decode};
 use crate::store::KvStore;
 
 /// A request refused before any work: its status and one-line message.

@@ -1,11 +1,11 @@
 //! HTTP: [`HttpStore`](crate::HttpStore), a `KvStore` on a `logcache serve` node (feature
-//! `http-store`), and [`wire`], the API's formats that the server and the client share.
+//! `http-store`). The API's formats it shares with the server are
+//! [`protocol::http`](crate::protocol::http).
 
 #[cfg(feature = "http-store")]
 mod objects;
 #[cfg(feature = "http-store")]
 mod store;
-pub(crate) mod wire;
 
 #[cfg(feature = "http-store")]
 pub use objects::{Listed, NodeStatsDoc, ObjectStream};

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use super::store::{HttpStore, Response};
-use super::wire::{Listing, TTL_HEADER, percent_encode};
+use crate::protocol::http::{Listing, TTL_HEADER, percent_encode};
 use crate::error::{Error, Result};
 use crate::store::KvStore;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::wire::{EXPIRES_AT_HEADER, StatsHead, TTL_HEADER, percent_encode};
+use crate::protocol::http::{EXPIRES_AT_HEADER, StatsHead, TTL_HEADER, percent_encode};
 use crate::error::{Error, Result};
 use crate::remote::DEFAULT_NODE_TIMEOUT;
 use crate::store::KvStore;
