@@ -6,8 +6,8 @@ use std::io::Read;
 use std::time::Duration;
 
 use super::store::{HttpStore, Response};
-use crate::protocol::http::{Listing, TTL_HEADER, percent_encode};
 use crate::error::{Error, Result};
+use crate::protocol::http::{Listing, TTL_HEADER, percent_encode};
 use crate::store::KvStore;
 
 /// Objects with their sizes, as a listing gives them: `(key, size)` in key order.

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::protocol::http::{EXPIRES_AT_HEADER, StatsHead, TTL_HEADER, percent_encode};
 use crate::error::{Error, Result};
+use crate::protocol::http::{EXPIRES_AT_HEADER, StatsHead, TTL_HEADER, percent_encode};
 use crate::remote::DEFAULT_NODE_TIMEOUT;
 use crate::store::KvStore;
 

@@ -5,9 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 
-use super::objects::blocking;
+use super::app::{AppState, blocking};
 use super::response::{json, text};
-use super::routes::AppState;
 use crate::protocol::http::{Listing, query_param};
 use crate::store::KvStore;
 

@@ -1,17 +1,10 @@
-//! The server's counters, declared once, rendered as JSON (`/v1/stats`); `/metrics` is in
-//! [`prometheus`](super::prometheus), which counts the requests.
+//! The server's own counters, declared once, and the `/v1/stats` document; `/metrics` renders
+//! them with the requests (prometheus.rs, requests.rs).
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-
-use super::objects::blocking;
-use super::routes::AppState;
 use crate::big::BigStats;
 use crate::protocol::http::{Rows, StatsDoc};
-use crate::store::KvStore;
 
-use super::prometheus::RequestMetrics;
+use super::requests::RequestMetrics;
 pub(crate) use crate::counters::add;
 use crate::counters::stats;
 
@@ -65,22 +58,4 @@ pub(crate) fn json(
     let mut out = serde_json::to_string(&doc).unwrap_or_default();
     out.push('\n');
     out
-}
-
-/// `GET /v1/stats` (the store's stats take its locks: blocking pool).
-pub(super) async fn stats<S: KvStore + 'static>(State(app): AppState<S>) -> Response {
-    let (counters, requests) = (app.counters.clone(), app.requests.clone());
-    match blocking(&app, move |cache| {
-        Ok(json(
-            &counters,
-            &requests,
-            &cache.stats(),
-            &cache.store().counters(),
-        ))
-    })
-    .await
-    {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(r) => r,
-    }
 }

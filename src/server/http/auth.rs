@@ -6,7 +6,7 @@ use axum::response::Response;
 use std::time::Duration;
 
 use super::ServerConfig;
-use super::objects::{DrainBound, drain_later};
+use super::drain::{DrainBound, drain_later};
 use super::response::text;
 
 /// Equal-length byte strings compared without an early exit, so the time taken does not

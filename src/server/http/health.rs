@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::app::App;
 use super::response::{error_response, text};
-use super::routes::App;
 use crate::error::Error;
 use crate::future::AsyncBigCache;
 use crate::store::KvStore;

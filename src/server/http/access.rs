@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, header};
 use axum::response::Response;
 use bytes::Bytes;
 
-use super::prometheus::{METHODS, RequestMetrics, route_of};
+use super::requests::{METHODS, RequestMetrics, route_of};
 
 /// The `tracing` target of access-log events.
 pub const ACCESS_TARGET: &str = "logcache::access";

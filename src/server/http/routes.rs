@@ -10,61 +10,17 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
 
-use super::ServerConfig;
 use super::access::Started;
+use super::app::{App, AppState};
 use super::auth;
+use super::drain::{REFUSED, drain_later};
+use super::figures::{prometheus, stats};
 use super::health::healthz;
 use super::list::list_objects;
-use super::metrics::{Counters, add, stats};
-use super::objects::{REFUSED, delete_object, drain_later, get_object, head_object, put_object};
-use super::prometheus::{RequestMetrics, prometheus};
+use super::metrics::add;
+use super::objects::{delete_object, get_object, head_object, put_object};
 use super::response::text;
-use crate::big::BigCache;
-use crate::future::{AsyncBigCache, Pool};
 use crate::store::KvStore;
-
-/// Store calls (syncs, deletes, listings, probes) in flight at once; streams are apart.
-const POOL_THREADS: usize = 64;
-
-/// Shared by every handler.
-pub(crate) struct App<S: KvStore> {
-    pub(crate) cache: Arc<BigCache<S>>,
-    /// The same cache for async code: every store call and stream of the routes goes
-    /// through it (one async path, the library's).
-    pub(crate) objects: AsyncBigCache<S>,
-    pub(crate) config: ServerConfig,
-    pub(crate) counters: Arc<Counters>,
-    /// Requests by route, method and status, and their latencies.
-    pub(crate) requests: Arc<RequestMetrics>,
-    /// What `/metrics` renders.
-    pub(crate) registry: prometheus_client::registry::Registry,
-}
-
-impl<S: KvStore + 'static> App<S> {
-    pub(crate) fn new(cache: Arc<BigCache<S>>, config: ServerConfig) -> Self {
-        let counters = Counters::default();
-        counters
-            .max_object_size
-            .store(config.max_object_size, std::sync::atomic::Ordering::Relaxed);
-        let counters = Arc::new(counters);
-        let requests = Arc::new(RequestMetrics::default());
-        let registry = super::prometheus::registry(&requests, cache.clone(), counters.clone());
-        let objects = AsyncBigCache::with_pool(
-            cache.clone(),
-            Pool::with_name(POOL_THREADS, "logcache-store"),
-        );
-        App {
-            cache,
-            objects,
-            config,
-            counters,
-            requests,
-            registry,
-        }
-    }
-}
-
-pub(super) type AppState<S> = State<Arc<App<S>>>;
 
 pub(crate) fn router<S: KvStore + 'static>(app: Arc<App<S>>) -> Router {
     Router::new()
