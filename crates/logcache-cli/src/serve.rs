@@ -116,28 +116,26 @@ enum WhenFull {
 #[cfg(not(feature = "server"))]
 pub fn run(_cli: &crate::Cli, _a: &Args) -> anyhow::Result<()> {
     anyhow::bail!(
-        "this logcache was built without the HTTP server; rebuild it with \
-         `cargo build --release --features server --bin logcache`"
+        "this logcache was built without its servers; rebuild it with its default `server` \
+         feature: `cargo build --release -p logcache-cli`"
     )
+}
+
+/// A timeout option as a [`Duration`](std::time::Duration): a positive number of seconds.
+#[cfg(feature = "server")]
+fn secs(name: &str, s: f64) -> anyhow::Result<std::time::Duration> {
+    use anyhow::Context;
+    std::time::Duration::try_from_secs_f64(s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("--{name} must be a positive number of seconds"))
 }
 
 #[cfg(feature = "server")]
 pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::sync::Arc;
-    use std::time::Duration;
+    use logcache::server::ServerConfig;
+    use logcache::{AnyStore, Durability, StoreOptions, StoreSpec};
 
-    use anyhow::Context;
-    use logcache::server::memcache::{MemcacheConfig, MemcacheServer};
-    use logcache::server::{Server, ServerConfig, shutdown_signal};
-    use logcache::{AnyStore, BigCache, Durability, FullPolicy, StoreOptions, StoreSpec};
-
-    let secs = |name: &str, s: f64| -> anyhow::Result<Duration> {
-        Duration::try_from_secs_f64(s)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .with_context(|| format!("--{name} must be a positive number of seconds"))
-    };
     // The global --token-file / --token / LOGCACHE_TOKEN: what clients must send, and what
     // this server sends to the nodes of an http:// ring.
     let token = cli.token()?;
@@ -185,8 +183,57 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
         options = options.max_bytes(a.capacity);
         cache_capacity = None;
     }
-    let store = Arc::new(spec.open_with(&options)?);
-    if !cli.quiet && !spec.is_embedded() {
+    // Served as its own type: over the embedded log, every call goes straight to it (no
+    // `AnyStore` dispatch on the request path).
+    let doors = Doors {
+        config,
+        cache_capacity,
+        a,
+        quiet: cli.quiet,
+        spec: &spec,
+    };
+    match spec.open_with(&options)? {
+        AnyStore::Embedded(log) => serve_store(doors, log)?.close()?,
+        other => drop(serve_store(doors, other)?),
+    }
+    if !cli.quiet {
+        eprintln!("logcache: stopped; the store is synced and closed");
+    }
+    Ok(())
+}
+
+/// What both doors are given besides the store.
+#[cfg(feature = "server")]
+struct Doors<'a> {
+    config: logcache::server::ServerConfig,
+    cache_capacity: Option<u64>,
+    a: &'a Args,
+    quiet: bool,
+    spec: &'a logcache::StoreSpec,
+}
+
+/// Serves `store` through the doors asked for until a shutdown signal, then hands the store
+/// back (every request finished, every connection closed) for the caller to close.
+#[cfg(feature = "server")]
+fn serve_store<S: logcache::KvStore + 'static>(doors: Doors<'_>, store: S) -> anyhow::Result<S> {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use logcache::server::memcache::{MemcacheConfig, MemcacheServer};
+    use logcache::server::{Server, shutdown_signal};
+    use logcache::{BigCache, FullPolicy};
+
+    let Doors {
+        config,
+        cache_capacity,
+        a,
+        quiet,
+        spec,
+    } = doors;
+    let store = Arc::new(store);
+    if !quiet && !spec.is_embedded() {
         eprintln!(
             "logcache: serving {spec}: blocks of {} bytes",
             logcache::DEFAULT_BLOCK_SIZE.min(
@@ -268,13 +315,6 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
         Arc::try_unwrap(cache)
             .map_err(|_| anyhow::anyhow!("a request was still running at shutdown"))?,
     );
-    let store = Arc::try_unwrap(store)
-        .map_err(|_| anyhow::anyhow!("a memcached connection was still open at shutdown"))?;
-    if let AnyStore::Embedded(log) = store {
-        log.close()?;
-    }
-    if !cli.quiet {
-        eprintln!("logcache: stopped; the store is synced and closed");
-    }
-    Ok(())
+    Arc::try_unwrap(store)
+        .map_err(|_| anyhow::anyhow!("a memcached connection was still open at shutdown"))
 }
