@@ -1,9 +1,12 @@
 //! The byte pool (a free list, made exact): which objects are charged how many bytes, how
-//! many are free, and which object was used least recently.
+//! many are free, and which object goes next when room is needed — decided by the memory
+//! tier's [`EvictionPolicy`] (LRU), the one eviction mechanism of the crate, over one slot
+//! per committed version.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::manifest::VersionId;
+use crate::memory::policy::{EvictionPolicy, Lru};
 
 /// One committed object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +20,8 @@ pub(crate) struct Held {
     pub(crate) charge: u64,
     /// Absolute expiry of the object (Unix ms), 0 = never.
     pub(crate) expiry: u64,
-    tick: u64,
+    /// This version's id in the eviction policy.
+    slot: u64,
 }
 
 /// Bytes a write in progress holds: `reserved` in all, `credit` of them standing in for bytes
@@ -29,7 +33,7 @@ pub(crate) struct Reservation {
 }
 
 /// Accounting of bytes: committed objects plus bytes reserved by writes in progress.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Pool {
     /// Capacity in bytes; `None` = unbounded.
     pub(crate) capacity: Option<u64>,
@@ -43,9 +47,11 @@ pub(crate) struct Pool {
     /// versions that their replacements will free, so they do not count against capacity.
     credited: u64,
     objects: HashMap<Vec<u8>, Held>,
-    /// Last use → key: the first entry is the least recently used object.
-    lru: BTreeMap<u64, Vec<u8>>,
-    tick: u64,
+    /// Which committed version to evict next: slots in, slots out.
+    policy: Box<dyn EvictionPolicy>,
+    /// Slot → key, for the slots the policy holds.
+    slots: HashMap<u64, Vec<u8>>,
+    next_slot: u64,
 }
 
 /// What a reservation attempt decided.
@@ -72,7 +78,14 @@ impl Pool {
     pub(crate) fn new(capacity: Option<u64>) -> Self {
         Pool {
             capacity,
-            ..Pool::default()
+            used: 0,
+            blocks: 0,
+            reserved: 0,
+            credited: 0,
+            objects: HashMap::new(),
+            policy: Box::new(Lru::default()),
+            slots: HashMap::new(),
+            next_slot: 0,
         }
     }
 
@@ -96,12 +109,8 @@ impl Pool {
 
     /// Marks `key` as just used.
     pub(crate) fn touch(&mut self, key: &[u8]) {
-        self.tick += 1;
-        let tick = self.tick;
-        if let Some(held) = self.objects.get_mut(key) {
-            self.lru.remove(&held.tick);
-            held.tick = tick;
-            self.lru.insert(tick, key.to_vec());
+        if let Some(held) = self.objects.get(key) {
+            self.policy.on_access(held.slot);
         }
     }
 
@@ -148,14 +157,34 @@ impl Pool {
         r.credit += credit;
     }
 
-    /// The least recently used object other than `keep`, while the committed objects take
-    /// more than the capacity: the next to evict.
-    pub(crate) fn victim(&self, keep: Option<&[u8]>) -> Option<(Vec<u8>, Held)> {
+    /// The object the policy evicts next other than `keep`, while the committed objects take
+    /// more than the capacity. The policy forgets it: the caller removes it
+    /// ([`remove_version`](Self::remove_version); a version replaced meanwhile has a slot of
+    /// its own already).
+    pub(crate) fn victim(&mut self, keep: Option<&[u8]>) -> Option<(Vec<u8>, Held)> {
         if self.used <= self.capacity? {
             return None;
         }
-        let key = self.lru.values().find(|k| Some(k.as_slice()) != keep)?;
-        self.objects.get(key).map(|h| (key.clone(), *h))
+        let mut kept = None;
+        let found = loop {
+            let Some(slot) = self.policy.evict() else {
+                break None;
+            };
+            let Some(key) = self.slots.get(&slot) else {
+                continue; // a slot the pool already let go of
+            };
+            match self.objects.get(key) {
+                Some(h) if h.slot == slot && Some(key.as_slice()) == keep => kept = Some(*h),
+                Some(h) if h.slot == slot => break Some((key.clone(), *h)),
+                _ => {}
+            }
+        };
+        if let Some(h) = kept {
+            // The object being committed stays, as the most recent.
+            self.policy
+                .on_insert(h.slot, h.charge, fingerprint(keep.unwrap_or_default()));
+        }
+        found
     }
 
     /// Gives back a write's reservation (it did not commit, or it did and the bytes are now
@@ -170,7 +199,8 @@ impl Pool {
     pub(crate) fn commit(&mut self, key: &[u8], v: Version, r: Reservation) -> Option<Held> {
         self.release(r);
         let old = self.remove(key);
-        self.tick += 1;
+        self.next_slot += 1;
+        let slot = self.next_slot;
         self.objects.insert(
             key.to_vec(),
             Held {
@@ -179,10 +209,11 @@ impl Pool {
                 size: v.size,
                 charge: v.charge,
                 expiry: 0,
-                tick: self.tick,
+                slot,
             },
         );
-        self.lru.insert(self.tick, key.to_vec());
+        self.policy.on_insert(slot, v.charge, fingerprint(key));
+        self.slots.insert(slot, key.to_vec());
         self.used += v.charge;
         self.blocks += v.blocks;
         old
@@ -215,7 +246,8 @@ impl Pool {
     /// Forgets `key`; returns what it held.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Held> {
         let held = self.objects.remove(key)?;
-        self.lru.remove(&held.tick);
+        self.policy.on_remove(held.slot);
+        self.slots.remove(&held.slot);
         self.used -= held.charge;
         self.blocks -= held.blocks;
         Some(held)
@@ -228,6 +260,11 @@ impl Pool {
             _ => None,
         }
     }
+}
+
+/// A key's fingerprint for the policy (policies with a ghost queue remember keys by it).
+fn fingerprint(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
 }
 
 #[cfg(test)]
