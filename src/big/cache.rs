@@ -294,7 +294,7 @@ impl<S: KvStore> BigCache<S> {
     /// Removes the object under `key` only if `allow`, given its current version (`None`:
     /// absent), returns `true`; otherwise changes nothing and returns
     /// [`Error::PreconditionFailed`]. Checked and done as one step, as
-    /// [`BigWriter::commit_if`]. Returns whether there was an object.
+    /// [`BigWriter::commit_if`](crate::BigWriter::commit_if). Returns whether there was an object.
     pub fn delete_if(
         &self,
         key: impl AsRef<[u8]>,
@@ -341,9 +341,9 @@ impl<S: KvStore> BigCache<S> {
             .map(|m| m.size))
     }
 
-    /// The version of the object under `key` (see [`Committed::version`]), from its manifest;
+    /// The version of the object under `key` (see [`Committed::version`](crate::Committed::version)), from its manifest;
     /// `None` when there is none or it has expired. For a condition checked before a long
-    /// write starts; [`BigWriter::commit_if`] checks again at the commit point.
+    /// write starts; [`BigWriter::commit_if`](crate::BigWriter::commit_if) checks again at the commit point.
     pub fn version_of(&self, key: impl AsRef<[u8]>) -> Result<Option<u128>> {
         let key = key.as_ref();
         if self.check_expired(key) {

@@ -59,8 +59,8 @@ impl DurableKVCache {
     /// Opens the cache at `path` with default options, creating the log when missing.
     ///
     /// Defaults: [`Durability::Sync`], [`RecoveryMode::Salvage`](crate::RecoveryMode::Salvage),
-    /// compaction threshold [`DEFAULT_COMPACTION_THRESHOLD`], values up to
-    /// [`DEFAULT_MAX_VALUE_LEN`].
+    /// compaction threshold [`DEFAULT_COMPACTION_THRESHOLD`](crate::DEFAULT_COMPACTION_THRESHOLD), values up to
+    /// [`DEFAULT_MAX_VALUE_LEN`](crate::DEFAULT_MAX_VALUE_LEN).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::builder(path).open()
     }

@@ -2,8 +2,8 @@
 //! bounded pool of blocking threads so that a `Sync` put waiting for `fdatasync`, a network
 //! call to a remote node or a large read never stalls the runtime's workers.
 //!
-//! - [`AsyncStore`] wraps any [`KvStore`] (and [`AsyncCache`] is it over the embedded
-//!   [`DurableKVCache`]): `get`, `set`, `delete`, … as `async fn`s, and
+//! - [`AsyncStore`] wraps any [`KvStore`](crate::KvStore) (and [`AsyncCache`] is it over the embedded
+//!   [`DurableKVCache`](crate::DurableKVCache)): `get`, `set`, `delete`, … as `async fn`s, and
 //!   [`run`](AsyncStore::run) for any other call.
 //! - [`AsyncBigCache`] wraps a [`BigCache`](crate::BigCache), with streams:
 //!   [`AsyncBigWriter`] (`AsyncWrite`, then `commit`) and [`AsyncBigReader`] (`AsyncRead`),

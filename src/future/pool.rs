@@ -91,7 +91,7 @@ impl Threads {
 
 /// A bound on the blocking store calls in flight at once: at most that many threads of its
 /// own, started as calls need them and stopped when the last clone is dropped. Cheap to clone
-/// (clones share the threads). See the [module documentation](self).
+/// (clones share the threads). See the [module documentation](crate::future).
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub(super) threads: Arc<Threads>,

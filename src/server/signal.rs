@@ -4,7 +4,7 @@ use std::future::Future;
 
 use crate::error::{Error, Result};
 
-/// The shutdown future for [`Server::run`]: completes on SIGINT (Ctrl-C) or SIGTERM. The
+/// The shutdown future for [`Server::run`](crate::server::Server::run): completes on SIGINT (Ctrl-C) or SIGTERM. The
 /// handlers are installed when this is called (inside a tokio runtime), so a signal that
 /// arrives before the server first polls the future is not lost.
 pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {

@@ -1,6 +1,6 @@
 //! A simulated file system for crash and fault-injection tests (feature `sim`).
 //!
-//! [`SimFs`] implements [`FileSystem`] in memory and remembers, for every file, what is durable
+//! [`SimFs`] implements [`FileSystem`](crate::fs::FileSystem) in memory and remembers, for every file, what is durable
 //! (covered by `sync_data`) and what only the page cache holds, and for every directory which
 //! names are durable (covered by `sync_dir`). A test arms a crash after the k-th mutating
 //! operation ([`SimFs::crash_after`]): from then on every operation fails, as if the process

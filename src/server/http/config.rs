@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// How a [`Server`] listens and what it accepts.
+/// How a [`Server`](crate::server::Server) listens and what it accepts.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
     /// The address to listen on; default `127.0.0.1:8080`. Port 0 picks a free port
-    /// ([`Server::local_addr`] tells which).
+    /// ([`Server::local_addr`](crate::server::Server::local_addr) tells which).
     pub listen: SocketAddr,
     /// The bearer token every request must carry. Required when `listen` is not a loopback
     /// address.

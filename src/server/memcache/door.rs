@@ -201,7 +201,7 @@ pub(super) enum Listener {
     Unix(std::os::unix::net::UnixListener, PathBuf),
 }
 
-/// A memcached-protocol server over a store; see the [module docs](self).
+/// A memcached-protocol server over a store; see the [module docs](crate::server::memcache).
 pub struct MemcacheServer<S: KvStore + 'static> {
     pub(super) listener: Listener,
     pub(super) shared: Arc<Shared<S>>,

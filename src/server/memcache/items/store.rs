@@ -133,7 +133,7 @@ impl Touch {
 }
 
 stats! {
-    /// What a [`MemcacheServer`](super::MemcacheServer) counts, by memcached's names (its
+    /// What a [`MemcacheServer`](crate::server::memcache::MemcacheServer) counts, by memcached's names (its
     /// `stats` command reports them).
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     #[non_exhaustive]
