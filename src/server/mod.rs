@@ -10,6 +10,7 @@
 
 mod http;
 pub mod memcache;
+mod s3;
 mod signal;
 
 pub use http::{
