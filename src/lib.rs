@@ -153,7 +153,7 @@ mod sync;
 pub use any_store::{AnyStore, StoreOptions};
 pub use big::{
     Attributes, BigCache, BigCacheBuilder, BigReader, BigStats, BigWriter, Committed,
-    DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX, DEFAULT_NAMESPACE, FullPolicy, MAX_ATTRIBUTES,
+    DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_MAX, DEFAULT_NAMESPACE, Digest, FullPolicy, MAX_ATTRIBUTES,
     ObjectProblem, Verification,
 };
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,4 +1,5 @@
-//! An object's attributes: its content type and user metadata, kept in its manifest.
+//! An object's attributes: its content type and user metadata, kept in its manifest, and,
+//! when the writer gives them, its MD5 digest and time of writing (manifest version 5).
 //!
 //! ```text
 //! attributes (inside a version-3 manifest, after block_count):
@@ -37,10 +38,52 @@ pub struct Attributes {
     /// Name–value pairs, in the order given. Names: 1–255 bytes of `a-z 0-9 - _ .`; values:
     /// printable ASCII (space included).
     pub metadata: Vec<(String, String)>,
+    /// The MD5 of the object's bytes (or of its parts' MD5s), when the writer computed one:
+    /// what S3 clients compare with the `ETag`. Stored in a version-5 manifest.
+    pub digest: Option<Digest>,
+    /// When the object was written, in Unix milliseconds (`Last-Modified`), when the writer
+    /// gave it. Stored in a version-5 manifest.
+    pub modified: Option<u64>,
+}
+
+/// An object's MD5 digest as S3 writes its `ETag`: of the bytes for a single-part object,
+/// of the concatenated part digests for an object assembled from `parts` parts.
+///
+/// ```
+/// use logcache::Digest;
+///
+/// let whole = Digest { md5: [0xab; 16], parts: 0 };
+/// assert_eq!(whole.etag(), format!("\"{}\"", "ab".repeat(16)));
+/// let multipart = Digest { md5: [0xab; 16], parts: 3 };
+/// assert!(multipart.etag().ends_with("-3\""));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Digest {
+    /// The 16 bytes of the MD5.
+    pub md5: [u8; 16],
+    /// How many parts the object was assembled from; 0 for an object written whole.
+    pub parts: u32,
+}
+
+impl Digest {
+    /// The quoted entity tag: `"<hex md5>"`, or `"<hex md5>-<parts>"` for a multipart object.
+    pub fn etag(&self) -> String {
+        let mut out = String::with_capacity(2 + 32 + 12);
+        out.push('"');
+        for b in self.md5 {
+            out.push_str(&format!("{b:02x}"));
+        }
+        if self.parts > 0 {
+            out.push_str(&format!("-{}", self.parts));
+        }
+        out.push('"');
+        out
+    }
 }
 
 impl Attributes {
-    /// Whether there is nothing to store.
+    /// Whether there is no content type and no metadata (a digest and a time of writing
+    /// aside).
     pub fn is_empty(&self) -> bool {
         self.content_type.is_none() && self.metadata.is_empty()
     }
@@ -119,7 +162,7 @@ impl Attributes {
         body = after;
         let mut attrs = Attributes {
             content_type: (!ct.is_empty()).then(|| ct.to_owned()),
-            metadata: Vec::new(),
+            ..Attributes::default()
         };
         while !body.is_empty() {
             let (name, after) = take(body, 1)?;
@@ -165,6 +208,7 @@ mod tests {
                 ("camera".into(), "front door".into()),
                 ("x.y_z-1".into(), String::new()),
             ],
+            ..Attributes::default()
         }
     }
 
@@ -187,6 +231,7 @@ mod tests {
         let with = |name: &str, value: &str| Attributes {
             content_type: None,
             metadata: vec![(name.into(), value.into())],
+            ..Attributes::default()
         };
         for bad in [
             with("", "x"),
@@ -199,10 +244,12 @@ mod tests {
             Attributes {
                 content_type: Some(String::new()),
                 metadata: vec![],
+                ..Attributes::default()
             },
             Attributes {
                 content_type: Some("a\r\nb".into()),
                 metadata: vec![],
+                ..Attributes::default()
             },
         ] {
             assert!(bad.check().is_err(), "{bad:?}");

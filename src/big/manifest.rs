@@ -2,6 +2,11 @@
 //! the whole object when it is small.
 //!
 //! ```text
+//! version 5 (written for an object with a digest or a time of writing):
+//! "LCBM" | 5 u8 | flags u8 | size u64 | block_size u32 | id [u8; 16] | object_crc u32 |
+//! block_count u32 | stamp u64 (0: unstamped) | present u8 | modified u64 | md5 [u8; 16] |
+//! parts u32 | attributes (possibly none) | block_crc u32 × block_count |
+//! data [u8; size] if inline | manifest_crc u32
 //! version 4 (written over a replicated store, whatever the object):
 //! "LCBM" | 4 u8 | flags u8 | size u64 | block_size u32 | id [u8; 16] | object_crc u32 |
 //! block_count u32 | stamp u64 | attributes (possibly none) | block_crc u32 × block_count |
@@ -30,8 +35,14 @@
 //! replicas of a ring are ordered: the highest `(stamp, id)` is the newest write (see
 //! `BigCache`'s replicated reads). It is written only over a store with more than one replica;
 //! a release before it refuses it as an unsupported version, never as damage.
+//!
+//! Version 5 adds what S3 clients check: the MD5 digest of the bytes (with the count of
+//! parts of a multipart object) and the time of writing. `present` says which of the two are
+//! there (bit 0: `modified`, bit 1: `md5` and `parts`; fields absent are zero); other bits are
+//! refused. It is written only when the writer gives one of them (the S3 door always does);
+//! a release before it refuses such an object as written by a newer release.
 
-use super::attributes::Attributes;
+use super::attributes::{Attributes, Digest};
 
 const MAGIC: &[u8; 4] = b"LCBM";
 /// The version written for an object without attributes; version 1 (no flags byte, never
@@ -42,6 +53,13 @@ const V1: u8 = 1;
 const V3: u8 = 3;
 /// The version written over a replicated store: version 3 plus the write's stamp.
 const V4: u8 = 4;
+/// Version 4 plus a digest and a time of writing.
+const V5: u8 = 5;
+/// `present` bits of a version-5 manifest.
+const HAS_MODIFIED: u8 = 1;
+const HAS_DIGEST: u8 = 2;
+/// Bytes of version 5's stamp, `present`, `modified`, `md5` and `parts`.
+const V5_FIELDS: u64 = 8 + 1 + 8 + 16 + 4;
 /// Flag: the object's bytes are inside the manifest.
 const INLINE: u8 = 1;
 /// Bytes after the magic and version and before the block CRCs.
@@ -84,9 +102,16 @@ impl Manifest {
         encoded_len(self.size, self.blocks(), self.inline.is_some()) + self.attrs_len()
     }
 
+    /// Whether this manifest needs version 5.
+    fn has_v5_fields(&self) -> bool {
+        self.attrs.digest.is_some() || self.attrs.modified.is_some()
+    }
+
     /// Bytes of the attributes section and the stamp (none of either: version 2).
     fn attrs_len(&self) -> u64 {
-        if self.stamp != 0 {
+        if self.has_v5_fields() {
+            V5_FIELDS + 2 + self.attrs.encoded_len() as u64
+        } else if self.stamp != 0 {
             8 + 2 + self.attrs.encoded_len() as u64
         } else if self.attrs.is_empty() {
             0
@@ -117,7 +142,9 @@ impl Manifest {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(usize::try_from(self.encoded_len()).unwrap_or(0));
         out.extend_from_slice(MAGIC);
-        let version = if self.stamp != 0 {
+        let version = if self.has_v5_fields() {
+            V5
+        } else if self.stamp != 0 {
             V4
         } else if self.attrs.is_empty() {
             VERSION
@@ -132,8 +159,17 @@ impl Manifest {
         out.extend_from_slice(&self.object_crc.to_le_bytes());
         // Block counts are bounded by size / block_size and checked at decode.
         out.extend_from_slice(&(self.block_crcs.len() as u32).to_le_bytes());
-        if version == V4 {
+        if version == V4 || version == V5 {
             out.extend_from_slice(&self.stamp.to_le_bytes());
+        }
+        if version == V5 {
+            let digest = self.attrs.digest.unwrap_or_default();
+            let present = u8::from(self.attrs.modified.is_some()) * HAS_MODIFIED
+                + u8::from(self.attrs.digest.is_some()) * HAS_DIGEST;
+            out.push(present);
+            out.extend_from_slice(&self.attrs.modified.unwrap_or(0).to_le_bytes());
+            out.extend_from_slice(&digest.md5);
+            out.extend_from_slice(&digest.parts.to_le_bytes());
         }
         if version != VERSION {
             self.attrs.encode_into(&mut out);
@@ -160,7 +196,7 @@ impl Manifest {
         let (&version, rest) = rest.split_first()?;
         let (flags, rest) = match version {
             V1 => (0, rest),
-            VERSION | V3 | V4 => {
+            VERSION | V3 | V4 | V5 => {
                 let (&flags, rest) = rest.split_first()?;
                 (flags, rest)
             }
@@ -175,19 +211,35 @@ impl Manifest {
         let (object_crc, rest) = rest.split_first_chunk::<4>()?;
         let (count, rest) = rest.split_first_chunk::<4>()?;
         let count = u32::from_le_bytes(*count);
-        let (stamp, rest) = if version == V4 {
-            let (stamp, rest) = rest.split_first_chunk::<8>()?;
-            // Version 4 is written only with a stamp: 0 is not canonical.
-            (Some(u64::from_le_bytes(*stamp)).filter(|&s| s != 0)?, rest)
-        } else {
-            (0, rest)
+        let (stamp, rest) = match version {
+            V4 => {
+                let (stamp, rest) = rest.split_first_chunk::<8>()?;
+                // Version 4 is written only with a stamp: 0 is not canonical.
+                (Some(u64::from_le_bytes(*stamp)).filter(|&s| s != 0)?, rest)
+            }
+            V5 => {
+                let (stamp, rest) = rest.split_first_chunk::<8>()?;
+                (u64::from_le_bytes(*stamp), rest)
+            }
+            _ => (0, rest),
         };
-        let (attrs, rest) = match version {
+        let (extra, rest) = match version {
+            V5 => {
+                let (extra, rest) = decode_v5_fields(rest)?;
+                (Some(extra), rest)
+            }
+            _ => (None, rest),
+        };
+        let (mut attrs, rest) = match version {
             // Version 3 is written only for attributes: an empty section is not canonical.
             V3 => Attributes::decode(rest).filter(|(a, _)| !a.is_empty())?,
-            V4 => Attributes::decode(rest)?,
+            V4 | V5 => Attributes::decode(rest)?,
             _ => (Attributes::default(), rest),
         };
+        if let Some((modified, digest)) = extra {
+            attrs.modified = modified;
+            attrs.digest = digest;
+        }
         let size = u64::from_le_bytes(*size);
         let block_size = u32::from_le_bytes(*block_size);
         let object_crc = u32::from_le_bytes(*object_crc);
@@ -231,9 +283,28 @@ pub(crate) fn unknown_version(bytes: &[u8]) -> Option<u8> {
     let (body, crc) = bytes.split_last_chunk::<4>()?;
     let (magic, rest) = body.split_first_chunk::<4>()?;
     let &version = rest.first()?;
-    let known = matches!(version, V1 | VERSION | V3 | V4);
+    let known = matches!(version, V1 | VERSION | V3 | V4 | V5);
     (magic == MAGIC && !known && crc32fast::hash(body) == u32::from_le_bytes(*crc))
         .then_some(version)
+}
+
+/// Version 5's `present`, `modified`, `md5` and `parts` from the front of `bytes`; `None`
+/// when `present` has unknown bits or says neither field is there (not canonical).
+#[allow(clippy::type_complexity)]
+fn decode_v5_fields(bytes: &[u8]) -> Option<((Option<u64>, Option<Digest>), &[u8])> {
+    let (&present, rest) = bytes.split_first()?;
+    let (modified, rest) = rest.split_first_chunk::<8>()?;
+    let (md5, rest) = rest.split_first_chunk::<16>()?;
+    let (parts, rest) = rest.split_first_chunk::<4>()?;
+    if present & !(HAS_MODIFIED | HAS_DIGEST) != 0 || present == 0 {
+        return None;
+    }
+    let modified = (present & HAS_MODIFIED != 0).then(|| u64::from_le_bytes(*modified));
+    let digest = (present & HAS_DIGEST != 0).then(|| Digest {
+        md5: *md5,
+        parts: u32::from_le_bytes(*parts),
+    });
+    Some(((modified, digest), rest))
 }
 
 /// Bytes of a version-2 manifest for an object of `size` bytes in `blocks` blocks, or inline.
@@ -378,6 +449,45 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_or_a_time_makes_version_5_and_round_trips() {
+        let with = |mut m: Manifest, stamp: u64, modified: Option<u64>, digest: Option<Digest>| {
+            m.stamp = stamp;
+            m.attrs.modified = modified;
+            m.attrs.digest = digest;
+            m
+        };
+        let digest = Digest {
+            md5: [7; 16],
+            parts: 3,
+        };
+        for m in [
+            with(sample(5000, 1024), 0, Some(1_700_000_000_000), Some(digest)),
+            with(inline(b"hello"), 9, None, Some(Digest::default())),
+            with(with_attrs(sample(0, 1)), 0, Some(0), None),
+            with(
+                with_attrs(inline(b"")),
+                u64::MAX,
+                Some(u64::MAX),
+                Some(digest),
+            ),
+        ] {
+            let bytes = m.encode();
+            assert_eq!(bytes[4], V5);
+            assert_eq!(bytes.len() as u64, m.encoded_len());
+            assert_eq!(Manifest::decode(&bytes), Some(m.clone()));
+            assert_eq!(unknown_version(&bytes), None);
+            rejects_every_cut_and_flip(&bytes);
+        }
+        // `present` with no field, or with an unknown bit, is not canonical.
+        let at = 4 + 1 + 1 + FIELDS + 8;
+        for present in [0u8, 4, 0x80] {
+            let mut bad = with(sample(10, 4), 0, Some(5), None).encode();
+            bad[at] = present;
+            assert_eq!(Manifest::decode(&reseal(bad)), None, "present {present}");
+        }
+    }
+
+    #[test]
     fn version_1_manifests_still_decode() {
         for (size, bs) in [(0, 1), (1025, 1024), (10_247, 1024)] {
             let m = sample(size, bs);
@@ -432,9 +542,9 @@ mod tests {
         }
         assert!(Manifest::decode(&reseal(good.clone())).is_some());
         assert_eq!(unknown_version(&good), None);
-        let mut v5 = good;
-        v5[4] = 5;
-        assert_eq!(unknown_version(&reseal(v5)), Some(5), "newer, not damaged");
+        let mut v6 = good;
+        v6[4] = 6;
+        assert_eq!(unknown_version(&reseal(v6)), Some(6), "newer, not damaged");
     }
 
     quickcheck::quickcheck! {

@@ -16,7 +16,7 @@ mod replicas;
 mod stats;
 pub(crate) mod stream;
 
-pub use attributes::{Attributes, MAX_ATTRIBUTES};
+pub use attributes::{Attributes, Digest, MAX_ATTRIBUTES};
 pub use builder::{BigCacheBuilder, FullPolicy};
 pub(crate) use cache::Allow;
 use cache::STRIPES;
