@@ -87,7 +87,7 @@ enum Command {
     Dump(dump::Args),
     /// Serve the store over HTTP (PUT/GET/HEAD/DELETE /v1/objects/KEY; see docs/SERVER.md).
     /// Stops on SIGINT or SIGTERM after in-flight requests finish.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
 }
 
 /// A store specification that does not parse: one line, exit code 2.

@@ -66,9 +66,26 @@ pub struct Args {
     /// before every answer anyway).
     #[arg(long, value_parser = parse_durability)]
     durability: Option<logcache::Durability>,
-    /// No HTTP listener: memcached's protocol only.
-    #[arg(long, requires = "memcached")]
+    /// No HTTP object API listener: only the doors named (--memcached, --s3).
+    #[arg(long)]
     no_http: bool,
+    /// Also speak S3 on this address (e.g. 127.0.0.1:9000), over the same store: awscli,
+    /// boto3, rclone and s3cmd work against it (docs/S3.md).
+    #[arg(long)]
+    s3: Option<std::net::SocketAddr>,
+    /// The S3 credentials: one `ACCESS_KEY SECRET` pair per line. Without it the S3 door
+    /// checks no signature and listens on loopback only.
+    #[arg(long, requires = "s3")]
+    s3_credentials: Option<std::path::PathBuf>,
+    /// The region the S3 door reports.
+    #[arg(long, default_value = "us-east-1", requires = "s3")]
+    s3_region: String,
+    /// Virtual-host-style S3: `BUCKET.DOMAIN` addresses BUCKET (path style always works).
+    #[arg(long, requires = "s3")]
+    s3_domain: Option<String>,
+    /// Hours an unfinished S3 multipart upload and its parts are kept.
+    #[arg(long, default_value_t = 24.0, requires = "s3")]
+    s3_multipart_expiry_hours: f64,
 }
 
 /// Where the memcached door listens.
@@ -150,6 +167,9 @@ pub fn run(cli: &crate::Cli, a: &Args) -> anyhow::Result<()> {
     config.max_connections = a.max_connections;
     config.validate()?;
 
+    if a.no_http && a.memcached.is_none() && a.s3.is_none() {
+        anyhow::bail!("--no-http leaves no door open: give --memcached or --s3 too");
+    }
     let spec = cli.spec()?;
     if let StoreSpec::Http { nodes, .. } = &spec
         && nodes.len() == 1
@@ -222,7 +242,7 @@ fn serve_store<S: logcache::KvStore + 'static>(doors: Doors<'_>, store: S) -> an
 
     use anyhow::Context;
     use logcache::server::memcache::{MemcacheConfig, MemcacheServer};
-    use logcache::server::{Server, shutdown_signal};
+    use logcache::server::{S3Server, Server, shutdown_signal};
     use logcache::{BigCache, FullPolicy};
 
     let Doors {
@@ -269,6 +289,25 @@ fn serve_store<S: logcache::KvStore + 'static>(doors: Doors<'_>, store: S) -> an
         }
     };
 
+    let s3 = match a.s3 {
+        None => None,
+        Some(listen) => {
+            let mut s3 = logcache::server::S3Config::default();
+            s3.listen = listen;
+            s3.region = a.s3_region.clone();
+            s3.domain = a.s3_domain.clone();
+            s3.multipart_expiry = secs(
+                "s3-multipart-expiry-hours",
+                a.s3_multipart_expiry_hours * 3600.0,
+            )?;
+            if let Some(path) = &a.s3_credentials {
+                s3.credentials = logcache::server::S3Config::read_credentials(path)?;
+            }
+            s3.validate()?;
+            Some(s3)
+        }
+    };
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(a.max_connections.saturating_add(16))
@@ -277,6 +316,10 @@ fn serve_store<S: logcache::KvStore + 'static>(doors: Doors<'_>, store: S) -> an
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
+        let s3 = match s3 {
+            Some(s3) => Some(S3Server::bind(config.clone(), s3, cache.clone()).await?),
+            None => None,
+        };
         let server = match a.no_http {
             true => None,
             false => Some(Server::bind(config, cache.clone()).await?),
@@ -287,6 +330,9 @@ fn serve_store<S: logcache::KvStore + 'static>(doors: Doors<'_>, store: S) -> an
         let mut out = std::io::stdout().lock();
         if let Some(server) = &server {
             let _ = writeln!(out, "listening on http://{}", server.local_addr());
+        }
+        if let Some(s3) = &s3 {
+            let _ = writeln!(out, "S3 on http://{}", s3.local_addr());
         }
         // One event loop for both doors: the memcached door is a task on this runtime.
         let memcached = match memcached {
@@ -299,9 +345,25 @@ fn serve_store<S: logcache::KvStore + 'static>(doors: Doors<'_>, store: S) -> an
         };
         let _ = out.flush();
         drop(out);
+        // One shutdown signal for every door: each waits for it on a watch channel.
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        let stop = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|stopped| *stopped).await;
+            }
+        };
+        let s3_task = s3.map(|s3| tokio::spawn(s3.run(stop())));
         match server {
-            Some(server) => server.run(shutdown).await?,
-            None => shutdown.await,
+            Some(server) => server.run(stop()).await?,
+            None => stop().await,
+        }
+        if let Some(task) = s3_task {
+            task.await.context("the S3 door stopped abnormally")??;
         }
         if let Some((stopper, task)) = memcached {
             stopper.stop();

@@ -19,7 +19,7 @@ use super::requests::{METHODS, RequestMetrics, route_of};
 pub const ACCESS_TARGET: &str = "logcache::access";
 
 /// What is known of a request before its response ends.
-pub(super) struct Started {
+pub(crate) struct Started {
     method: &'static str,
     path: String,
     received: Option<u64>,
@@ -28,7 +28,7 @@ pub(super) struct Started {
 }
 
 impl Started {
-    pub(super) fn new(
+    pub(crate) fn new(
         method: &Method,
         path: &str,
         headers: &HeaderMap,
@@ -47,7 +47,7 @@ impl Started {
     }
 
     /// Wraps the response's body so that the request is logged and recorded when it ends.
-    pub(super) fn finish(self, response: Response) -> Response {
+    pub(crate) fn finish(self, response: Response) -> Response {
         let status = response.status().as_u16();
         let (parts, body) = response.into_parts();
         let observed = Observed {

@@ -55,11 +55,11 @@ impl<S: KvStore + 'static> App<S> {
     }
 }
 
-pub(super) type AppState<S> = State<Arc<App<S>>>;
+pub(crate) type AppState<S> = State<Arc<App<S>>>;
 
 /// Runs a blocking call on the cache on the server's pool ([`AsyncBigCache::run`]); a failure
 /// is the response to give.
-pub(super) async fn blocking<S: KvStore + 'static, T: Send + 'static>(
+pub(crate) async fn blocking<S: KvStore + 'static, T: Send + 'static>(
     app: &App<S>,
     call: impl FnOnce(&BigCache<S>) -> crate::Result<T> + Send + 'static,
 ) -> Result<T, Response> {

@@ -19,9 +19,9 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How much a drain may read, and for how long in all.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct DrainBound {
-    pub(super) bytes: u64,
-    pub(super) deadline: Duration,
+pub(crate) struct DrainBound {
+    pub(crate) bytes: u64,
+    pub(crate) deadline: Duration,
 }
 
 /// The bound of a refused request's drain (`413`, `507`, `501`).
@@ -35,7 +35,7 @@ pub(crate) const REFUSED: DrainBound = DrainBound {
 /// `100 Continue` (then it sends no body at all, and hyper closes the connection if the body
 /// stays unread) and did not announce more than the bound's bytes. A drain that ends early
 /// drops the body, which closes the connection.
-pub(super) fn drain_later(req: Request, timeout: Duration, bound: DrainBound) {
+pub(crate) fn drain_later(req: Request, timeout: Duration, bound: DrainBound) {
     let headers = req.headers();
     let expects_continue = headers
         .get(header::EXPECT)
@@ -51,7 +51,7 @@ pub(super) fn drain_later(req: Request, timeout: Duration, bound: DrainBound) {
 }
 
 /// Reads and discards `body` in the background within `bound`, at most `timeout` per read.
-pub(super) fn drain_body(mut body: Body, timeout: Duration, bound: DrainBound) {
+pub(crate) fn drain_body(mut body: Body, timeout: Duration, bound: DrainBound) {
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + bound.deadline;
         let mut seen = 0u64;

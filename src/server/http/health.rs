@@ -23,7 +23,7 @@ use crate::store::KvStore;
 
 /// `GET /healthz`: `200 ok`, or `503` with the reason while the store refuses writes or
 /// (a remote store) does not answer: a ring is healthy while at least one node answers.
-pub(super) async fn healthz<S: KvStore + 'static>(State(app): State<Arc<App<S>>>) -> Response {
+pub(crate) async fn healthz<S: KvStore + 'static>(State(app): State<Arc<App<S>>>) -> Response {
     match app.objects.run(|c| c.store().probe()).await {
         Ok(()) => "ok\n".into_response(),
         Err(Error::Poisoned { reason }) => text(
@@ -44,7 +44,7 @@ pub(super) async fn healthz<S: KvStore + 'static>(State(app): State<Arc<App<S>>>
 
 /// Before a write: when the store refuses writes after a failure, tries to recover it (on the
 /// blocking pool). `Err` is the answer to give when it cannot recover yet.
-pub(super) async fn writable<S: KvStore + 'static>(app: &App<S>) -> Result<(), Response> {
+pub(crate) async fn writable<S: KvStore + 'static>(app: &App<S>) -> Result<(), Response> {
     if app.cache.failure().is_none() {
         return Ok(());
     }
@@ -57,7 +57,7 @@ pub(super) async fn writable<S: KvStore + 'static>(app: &App<S>) -> Result<(), R
 
 /// Tries to recover a store that has refused writes since the previous tick, every
 /// `interval`, until the task is aborted.
-pub(super) async fn watchdog<S: KvStore + 'static>(objects: AsyncBigCache<S>, interval: Duration) {
+pub(crate) async fn watchdog<S: KvStore + 'static>(objects: AsyncBigCache<S>, interval: Duration) {
     let mut failed_before = false;
     loop {
         tokio::time::sleep(interval).await;

@@ -45,24 +45,24 @@
 //! # Ok(()) }
 //! ```
 
-mod access;
-mod app;
+pub(crate) mod access;
+pub(crate) mod app;
 mod auth;
 mod conditions;
 mod config;
-mod drain;
+pub(crate) mod drain;
 mod figures;
-mod health;
-mod io;
+pub(crate) mod health;
+pub(crate) mod io;
 mod list;
 mod metrics;
 mod objects;
 mod prometheus;
-mod range;
+pub(crate) mod range;
 mod requests;
-mod response;
+pub(crate) mod response;
 mod routes;
-mod server;
+pub(crate) mod server;
 
 pub use crate::protocol::http::{EXPIRES_AT_HEADER, META_PREFIX, TTL_HEADER};
 pub use access::ACCESS_TARGET;

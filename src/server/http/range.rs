@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, header};
 
 /// What a GET asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Wanted {
+pub(crate) enum Wanted {
     /// The whole object (`200`).
     Whole,
     /// Bytes `start..=end` (`206`).
@@ -16,7 +16,7 @@ pub(super) enum Wanted {
 }
 
 /// The part of an object of `size` bytes, with entity tag `etag`, that `headers` ask for.
-pub(super) fn wanted(headers: &HeaderMap, size: u64, etag: &str) -> Wanted {
+pub(crate) fn wanted(headers: &HeaderMap, size: u64, etag: &str) -> Wanted {
     let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Wanted::Whole;
     };

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::Error;
 
 /// `value` as a JSON response.
-pub(super) fn json(value: &impl serde::Serialize) -> Response {
+pub(crate) fn json(value: &impl serde::Serialize) -> Response {
     match serde_json::to_string(value) {
         Ok(mut body) => {
             body.push('\n');
@@ -22,7 +22,7 @@ pub(super) fn json(value: &impl serde::Serialize) -> Response {
 }
 
 /// A plain-text response of one line.
-pub(super) fn text(status: StatusCode, message: impl std::fmt::Display) -> Response {
+pub(crate) fn text(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -99,7 +99,7 @@ fn status_and_message(e: &Error) -> (StatusCode, String) {
 
 /// The response for a failed request: status, one line for the client; server errors are
 /// logged in full (paths and causes included).
-pub(super) fn error_response(e: &Error) -> Response {
+pub(crate) fn error_response(e: &Error) -> Response {
     let (status, message) = status_and_message(e);
     if status.is_server_error() {
         tracing::error!("request failed: {}", chain(e));

@@ -90,89 +90,102 @@ impl<S: KvStore + 'static> Server<S> {
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
     /// (up to [`ServerConfig::shutdown_grace`]) and syncs the store.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let config = self.app.config.clone();
-        let service = TowerToHyperService::new(routes::router(self.app.clone()));
-        let limit = Arc::new(Semaphore::new(config.max_connections));
-        let graceful = GracefulShutdown::new();
-        let counters = self.app.counters.clone();
-        let watchdog = tokio::spawn(health::watchdog(
-            self.app.objects.clone(),
-            config.recovery_interval,
-        ));
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                permit = limit.clone().acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
-            };
-            let (stream, _peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait a little, keep serving.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            add(&counters.connections_accepted, 1);
-            add(&counters.connections_open, 1);
-            let activity = Activity::new();
-            let io = TokioIo::new(Tracked::new(stream, activity.clone()));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(config.header_timeout)
-                .serve_connection(io, service.clone());
-            let conn = graceful.watch(conn);
-            let idle = config.idle_timeout;
-            let counters = counters.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    result = conn => {
-                        if let Err(e) = result {
-                            tracing::debug!("connection ended: {e}");
-                        }
-                    }
-                    () = idle_expired(&activity, idle) => {
-                        add(&counters.connections_idle_closed, 1);
+        let router = routes::router(self.app.clone());
+        serve(self.listener, router, self.app, shutdown).await
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish (up to the config's shutdown grace) and syncs the store: the
+/// connection handling every door on HTTP shares (the object API, the S3 door).
+pub(crate) async fn serve<S: KvStore + 'static>(
+    listener: TcpListener,
+    router: axum::Router,
+    app: Arc<App<S>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let config = app.config.clone();
+    let service = TowerToHyperService::new(router);
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let graceful = GracefulShutdown::new();
+    let counters = app.counters.clone();
+    let watchdog = tokio::spawn(health::watchdog(
+        app.objects.clone(),
+        config.recovery_interval,
+    ));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        add(&counters.connections_accepted, 1);
+        add(&counters.connections_open, 1);
+        let activity = Activity::new();
+        let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_timeout)
+            .serve_connection(io, service.clone());
+        let conn = graceful.watch(conn);
+        let idle = config.idle_timeout;
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                result = conn => {
+                    if let Err(e) = result {
+                        tracing::debug!("connection ended: {e}");
                     }
                 }
-                counters.connections_open.fetch_sub(1, Ordering::Relaxed);
-                drop(permit);
-            });
-        }
-        drop(self.listener);
-        watchdog.abort();
-        if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "in-flight requests still running after {:?}; closing them",
-                config.shutdown_grace
-            );
-        }
-        let cache = self.app.cache.clone();
-        tokio::task::spawn_blocking(move || {
-            // A store still refusing writes after a failure gets a last chance to recover,
-            // so that what it holds is synced and a clean restart follows.
-            if cache.failure().is_some() {
-                let _ = cache.recover();
+                () = idle_expired(&activity, idle) => {
+                    add(&counters.connections_idle_closed, 1);
+                }
             }
-            cache.store().sync()
-        })
-        .await
-        .map_err(|e| Error::Worker {
-            what: "the final sync".into(),
-            reason: e.to_string(),
-        })?
+            counters.connections_open.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
     }
+    drop(listener);
+    watchdog.abort();
+    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "in-flight requests still running after {:?}; closing them",
+            config.shutdown_grace
+        );
+    }
+    let cache = app.cache.clone();
+    tokio::task::spawn_blocking(move || {
+        // A store still refusing writes after a failure gets a last chance to recover,
+        // so that what it holds is synced and a clean restart follows.
+        if cache.failure().is_some() {
+            let _ = cache.recover();
+        }
+        cache.store().sync()
+    })
+    .await
+    .map_err(|e| Error::Worker {
+        what: "the final sync".into(),
+        reason: e.to_string(),
+    })?
 }
 
 /// Completes once no bytes have moved on the connection for `idle`.

@@ -67,7 +67,6 @@ pub(crate) struct Decoder {
     /// The current chunk's data, hashed as it passes (signed mode).
     hash: Sha256,
     trailers: Vec<(String, String)>,
-    decoded: u64,
 }
 
 impl Decoder {
@@ -81,7 +80,6 @@ impl Decoder {
             expected: None,
             hash: Sha256::new(),
             trailers: Vec::new(),
-            decoded: 0,
         }
     }
 
@@ -106,7 +104,6 @@ impl Decoder {
                     if self.signing.is_some() {
                         self.hash.update(data);
                     }
-                    self.decoded += n as u64;
                     input = rest;
                     let left = left - n as u64;
                     self.state = if left == 0 {
@@ -142,11 +139,6 @@ impl Decoder {
             State::Done => Ok(self.trailers),
             _ => Err(ChunkError::Truncated),
         }
-    }
-
-    /// The object's bytes passed on so far.
-    pub(crate) fn decoded(&self) -> u64 {
-        self.decoded
     }
 
     /// The next line (without its `\r\n`), once whole; `None` while more input is needed.

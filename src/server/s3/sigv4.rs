@@ -221,7 +221,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// AWS's URI encoding: unreserved characters as they are, every other byte `%XX` (upper
 /// case); `/` kept when `keep_slash`.
-fn uri_encode(bytes: &[u8], keep_slash: bool) -> String {
+pub(crate) fn uri_encode(bytes: &[u8], keep_slash: bool) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
         match b {
@@ -450,7 +450,9 @@ mod tests {
 }
 
 /// The signature of one `aws-chunked` chunk (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`): each
-/// chains to the one before it, the first to the request's (seed) signature.
+/// chains to the one before it, the first to the request's (seed) signature. (The server
+/// hashes chunks as they stream by: [`chunk_signature_of_hash`]; the tests sign whole ones.)
+#[cfg(test)]
 pub(crate) fn chunk_signature(
     key: &[u8; 32],
     amz_date: &str,
