@@ -141,7 +141,7 @@ impl S3Error {
 
 impl IntoResponse for S3Error {
     fn into_response(self) -> Response {
-        let mut xml = Xml::new();
+        let mut xml = Xml::without_namespace();
         xml.open("Error");
         xml.elem("Code", self.code);
         xml.elem("Message", &self.message);

@@ -12,6 +12,16 @@ use crate::big::Attributes;
 /// The prefix of user metadata headers.
 const META: &str = "x-amz-meta-";
 
+/// The content headers an object keeps besides its type: stored as metadata under their name
+/// with a leading `.` (a user's `x-amz-meta-` name does not start with one).
+const KEPT: [&str; 5] = [
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+];
+
 /// The content type and `x-amz-meta-*` of a request, checked.
 pub(crate) fn attributes_of(headers: &HeaderMap) -> Result<Attributes, S3Error> {
     let mut attrs = Attributes::default();
@@ -20,6 +30,24 @@ pub(crate) fn attributes_of(headers: &HeaderMap) -> Result<Attributes, S3Error> 
             .to_str()
             .map_err(|_| S3Error::invalid_argument("Content-Type is not printable ASCII"))?;
         attrs.content_type = Some(ct.to_string());
+    }
+    for kept in KEPT {
+        let Some(value) = headers.get(kept).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        // `aws-chunked` is the request's framing, not the object's encoding.
+        let value = match kept {
+            "content-encoding" => value
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.eq_ignore_ascii_case("aws-chunked") && !c.is_empty())
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => value.to_string(),
+        };
+        if !value.is_empty() {
+            attrs.metadata.push((format!(".{kept}"), value));
+        }
     }
     for (name, value) in headers {
         if let Some(meta) = name.as_str().strip_prefix(META) {
@@ -68,10 +96,11 @@ pub(crate) fn object_headers(h: &mut HeaderMap, attrs: &Attributes, etag: &str) 
         h.insert(header::CONTENT_TYPE, v);
     }
     for (name, value) in &attrs.metadata {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::try_from(format!("{META}{name}")),
-            HeaderValue::from_str(value),
-        ) {
+        let name = match name.strip_prefix('.') {
+            Some(kept) => kept.to_string(),
+            None => format!("{META}{name}"),
+        };
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
             h.append(n, v);
         }
     }
@@ -171,13 +200,19 @@ mod tests {
             ("content-type", "text/plain"),
             ("x-amz-meta-mtime", "1700000000.5"),
             ("x-amz-meta-s3cmd-attrs", "md5:abc/size:3"),
+            ("content-encoding", "aws-chunked, gzip"),
+            ("cache-control", "max-age=60"),
         ]);
         let a = attributes_of(&h).unwrap();
         assert_eq!(a.content_type.as_deref(), Some("text/plain"));
-        assert_eq!(a.metadata.len(), 2);
+        assert_eq!(a.metadata.len(), 4);
         let mut out = HeaderMap::new();
         object_headers(&mut out, &a, "\"t\"");
         assert_eq!(out.get("x-amz-meta-mtime").unwrap(), "1700000000.5");
+        assert_eq!(out.get("content-encoding").unwrap(), "gzip");
+        assert_eq!(out.get("cache-control").unwrap(), "max-age=60");
+        let only_framing = headers(&[("content-encoding", "aws-chunked")]);
+        assert!(attributes_of(&only_framing).unwrap().metadata.is_empty());
         assert_eq!(out.get("etag").unwrap(), "\"t\"");
         assert_eq!(
             out.get("last-modified").unwrap(),

@@ -197,7 +197,7 @@ pub(crate) async fn delete_objects<S: KvStore + 'static>(s3: &S3<S>, call: Call)
     };
     let f = fields(&doc, "Object")
         .ok_or_else(|| S3Error::malformed_xml("the Delete document is not well-formed XML"))?;
-    let quiet = f.iter().any(|(_, n, t)| n == "Quiet" && t == "true");
+    let quiet = f.iter().any(|(_, n, t)| n == "Quiet" && t.trim() == "true");
     let keys: Vec<String> = f
         .into_iter()
         .filter(|(g, n, _)| *g > 0 && n == "Key")

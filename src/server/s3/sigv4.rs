@@ -270,14 +270,17 @@ fn canonical_path(path: &str) -> String {
 
 /// The query's parameters encoded, sorted by name then value, `name=value` joined by `&`.
 fn canonical_query(query: &str) -> String {
+    // A `+` in a query is a space (form encoding, as reqwest and object_store send one); a
+    // literal plus arrives as `%2B`.
+    let decode = |s: &str| uri_decode(&s.replace('+', " "));
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (n, v) = p.split_once('=').unwrap_or((p, ""));
             (
-                uri_encode(&uri_decode(n), false),
-                uri_encode(&uri_decode(v), false),
+                uri_encode(&decode(n), false),
+                uri_encode(&decode(v), false),
             )
         })
         .collect();
@@ -406,6 +409,11 @@ mod tests {
         assert_eq!(
             canonical_query("prefix=a b&delimiter=%2F"),
             "delimiter=%2F&prefix=a%20b"
+        );
+        assert_eq!(
+            canonical_query("prefix=foo+bar%2F&x=1%2B1"),
+            "prefix=foo%20bar%2F&x=1%2B1",
+            "+ is a space in a query, %2B a plus"
         );
         assert_eq!(canonical_path(""), "/");
         assert_eq!(canonical_path("/b/a%20b/%7Ec"), "/b/a%20b/~c");

@@ -23,6 +23,15 @@ impl Xml {
         }
     }
 
+    /// A document whose root has no namespace: S3's `<Error>` has none, and botocore reads
+    /// the error code only from such a document.
+    pub(crate) fn without_namespace() -> Xml {
+        Xml {
+            root: false,
+            ..Xml::new()
+        }
+    }
+
     /// Opens `tag`; the first element opened gets S3's namespace.
     pub(crate) fn open(&mut self, tag: &str) {
         if std::mem::take(&mut self.root) {
@@ -60,16 +69,17 @@ impl IntoResponse for Xml {
     }
 }
 
-/// The text of every element named `tag`, in document order, with the text of `group`
-/// elements they are inside numbered: each item is (index of the enclosing `group`, tag,
-/// text). Used to read flat request documents such as
+/// The text of every leaf element, in document order, each with the number of `group`
+/// elements opened so far (so the fields of the n-th `group` carry n): each item is (that
+/// number, the element's name, its text, entities resolved). Used to read flat request
+/// documents such as
 /// `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>…</ETag></Part>…`.
 /// `None` for a document that is not well-formed XML.
 pub(crate) fn fields(doc: &[u8], group: &str) -> Option<Vec<(usize, String, String)>> {
     let mut reader = quick_xml::Reader::from_reader(doc);
-    reader.config_mut().trim_text(true);
     let mut buf = Vec::new();
-    let mut stack: Vec<String> = Vec::new();
+    // The open elements: name, text so far, whether a child element was seen.
+    let mut stack: Vec<(String, String, bool)> = Vec::new();
     let mut groups = 0usize;
     let mut out = Vec::new();
     loop {
@@ -79,41 +89,41 @@ pub(crate) fn fields(doc: &[u8], group: &str) -> Option<Vec<(usize, String, Stri
                 if name == group {
                     groups += 1;
                 }
-                stack.push(name);
+                if let Some(parent) = stack.last_mut() {
+                    parent.2 = true;
+                }
+                stack.push((name, String::new(), false));
             }
             Event::End(_) => {
-                stack.pop()?;
+                let (name, text, parent) = stack.pop()?;
+                if !parent {
+                    out.push((groups, name, text));
+                }
             }
             Event::Empty(e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if let Some(parent) = stack.last_mut() {
+                    parent.2 = true;
+                }
                 out.push((groups, name, String::new()));
             }
             Event::Text(t) => {
                 let text = t.decode().ok()?;
-                let text = quick_xml::escape::unescape(&text).ok()?.into_owned();
-                if let Some(name) = stack.last() {
-                    out.push((groups, name.clone(), text));
+                if let Some(top) = stack.last_mut() {
+                    top.1.push_str(&text);
                 }
             }
             Event::GeneralRef(r) => {
-                // An entity (`&amp;`) between text pieces: resolved and appended to the text.
                 let name = r.decode().ok()?;
-                let text = quick_xml::escape::unescape(&format!("&{name};"))
-                    .ok()?
-                    .into_owned();
-                match (out.last_mut(), stack.last()) {
-                    (Some((g, n, t)), Some(top)) if *g == groups && n == top => t.push_str(&text),
-                    (_, Some(top)) => out.push((groups, top.clone(), text)),
-                    _ => {}
+                let entity = format!("&{name};");
+                let text = quick_xml::escape::unescape(&entity).ok()?;
+                if let Some(top) = stack.last_mut() {
+                    top.1.push_str(&text);
                 }
             }
             Event::CData(t) => {
-                if let Some(name) = stack.last() {
-                    out.push((
-                        groups,
-                        name.clone(),
-                        String::from_utf8_lossy(&t).into_owned(),
-                    ));
+                if let Some(top) = stack.last_mut() {
+                    top.1.push_str(&String::from_utf8_lossy(&t));
                 }
             }
             Event::Eof => break,
@@ -146,6 +156,8 @@ mod tests {
         assert_eq!(get(1, "PartNumber"), "1");
         assert_eq!(get(2, "ETag"), "\"c\"");
         assert_eq!(get(2, "PartNumber"), "2");
+        let d = fields(b"<Delete><Object><Key>I'm a %3C &amp; weird path </Key></Object></Delete>", "Object").unwrap();
+        assert_eq!(d, vec![(1, "Key".to_string(), "I'm a %3C & weird path ".to_string())]);
         assert!(fields(b"<a><b></a>", "b").is_none());
         assert!(fields(b"<a>", "b").is_none());
     }
