@@ -278,10 +278,7 @@ fn canonical_query(query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                uri_encode(&decode(n), false),
-                uri_encode(&decode(v), false),
-            )
+            (uri_encode(&decode(n), false), uri_encode(&decode(v), false))
         })
         .collect();
     pairs.sort();

@@ -156,8 +156,15 @@ mod tests {
         assert_eq!(get(1, "PartNumber"), "1");
         assert_eq!(get(2, "ETag"), "\"c\"");
         assert_eq!(get(2, "PartNumber"), "2");
-        let d = fields(b"<Delete><Object><Key>I'm a %3C &amp; weird path </Key></Object></Delete>", "Object").unwrap();
-        assert_eq!(d, vec![(1, "Key".to_string(), "I'm a %3C & weird path ".to_string())]);
+        let d = fields(
+            b"<Delete><Object><Key>I'm a %3C &amp; weird path </Key></Object></Delete>",
+            "Object",
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            vec![(1, "Key".to_string(), "I'm a %3C & weird path ".to_string())]
+        );
         assert!(fields(b"<a><b></a>", "b").is_none());
         assert!(fields(b"<a>", "b").is_none());
     }

@@ -36,7 +36,13 @@ fn start() -> Server {
     let mut child = Command::new(bin)
         .arg("--store")
         .arg(dir.path().join("objects.log"))
-        .args(["serve", "--no-http", "--s3", "127.0.0.1:0", "--s3-credentials"])
+        .args([
+            "serve",
+            "--no-http",
+            "--s3",
+            "127.0.0.1:0",
+            "--s3-credentials",
+        ])
         .arg(&creds)
         .stdout(Stdio::piped())
         .spawn()
@@ -71,11 +77,24 @@ fn store(server: &Server, bucket: &str) -> AmazonS3 {
 /// object_store creates no buckets: a presigned `PUT /bucket/` does (curl sends it).
 async fn create_bucket(s3: &AmazonS3) {
     let url = s3
-        .signed_url(object_store::signer::Method::PUT, &Path::from(""), Duration::from_secs(60))
+        .signed_url(
+            object_store::signer::Method::PUT,
+            &Path::from(""),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     let status = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", url.as_str()])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            url.as_str(),
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&status.stdout), "200", "{url}");
@@ -159,5 +178,8 @@ async fn ranges_conditions_and_a_wrong_secret() {
         .with_secret_access_key("wrong")
         .build()
         .unwrap();
-    assert!(bad.get(&path).await.is_err(), "a wrong secret read an object");
+    assert!(
+        bad.get(&path).await.is_err(),
+        "a wrong secret read an object"
+    );
 }
