@@ -1,5 +1,5 @@
 //! Who may make a request: AWS Signature Version 4 in the `Authorization` header or a
-//! presigned URL, checked against the credentials, the clock, and the payload mode the request
+//! presigned URL (or a Signature Version 2 presigned URL, boto3's default), checked against the credentials, the clock, and the payload mode the request
 //! declares (`x-amz-content-sha256`), which says how its body must be read.
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -8,6 +8,7 @@ use super::chunked::Signing;
 use super::config::S3Config;
 use super::error::S3Error;
 use super::presigned::Presigned;
+use super::presigned_v2::PresignedV2;
 use super::sigv4::{Authorization, Request, SigError, signing_key, verify};
 use super::time::{now_ms, parse_amz_date, parse_http_date};
 
@@ -89,11 +90,29 @@ pub(crate) fn authenticate(
         }
         return Ok(Payload::Plain);
     }
+    if let Some(p) = PresignedV2::parse(query) {
+        let secret = config.secret_of(&p.access_key).ok_or_else(unknown_key)?;
+        if !p.verify(method.as_str(), uri.path(), query, &pairs, secret) {
+            return Err(S3Error::signature_mismatch());
+        }
+        if now > p.expires {
+            return Err(S3Error::access_denied("Request has expired"));
+        }
+        return Ok(Payload::Plain);
+    }
     let Some(value) = header(headers, "authorization") else {
         return Err(S3Error::access_denied(
             "Access Denied: this server has credentials, and the request is not signed",
         ));
     };
+    if value.starts_with("AWS ") {
+        return Err(S3Error::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "Signature Version 2 in the Authorization header is not supported: sign with \
+             Signature Version 4 (s3v4)",
+        ));
+    }
     let auth = Authorization::parse(value).map_err(malformed)?;
     let secret = secret(config, &auth)?;
     let amz_date = header(headers, "x-amz-date").map(str::to_string);
@@ -128,14 +147,16 @@ pub(crate) fn authenticate(
 }
 
 fn secret<'a>(config: &'a S3Config, auth: &Authorization) -> Result<&'a str, S3Error> {
-    config.secret_of(&auth.access_key).ok_or_else(|| {
-        S3Error::new(
-            StatusCode::FORBIDDEN,
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records (the server's \
-             --s3-credentials file)",
-        )
-    })
+    config.secret_of(&auth.access_key).ok_or_else(unknown_key)
+}
+
+fn unknown_key() -> S3Error {
+    S3Error::new(
+        StatusCode::FORBIDDEN,
+        "InvalidAccessKeyId",
+        "The AWS Access Key Id you provided does not exist in our records (the server's \
+         --s3-credentials file)",
+    )
 }
 
 fn malformed(e: SigError) -> S3Error {

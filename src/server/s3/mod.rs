@@ -29,6 +29,7 @@ mod list;
 mod multipart;
 mod objects;
 mod presigned;
+mod presigned_v2;
 mod server;
 mod sigv4;
 mod time;

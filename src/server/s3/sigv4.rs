@@ -212,7 +212,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Equal lengths and bytes, in time that does not depend on where they differ. Written here:
 /// eight lines, where a crate (`subtle`) would add a dependency for one call.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -70,6 +70,15 @@ assert out.returncode == 0 and out.stdout == b"x", out
 tampered = url.replace("many/00007", "many/00008")
 out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", tampered], capture_output=True, text=True)
 assert out.stdout == "403", out.stdout
+# boto3's default presigner (Signature Version 2, no signature_version configured).
+v2 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
+                  aws_secret_access_key=secret, region_name="us-east-1")
+url = v2.generate_presigned_url("get_object", Params={"Bucket": "boto", "Key": "many/00009"}, ExpiresIn=300)
+out = subprocess.run(["curl", "-sf", url], capture_output=True)
+assert out.returncode == 0 and out.stdout == b"x", (url, out)
+out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url.replace("00009", "00010")],
+                     capture_output=True, text=True)
+assert out.stdout == "403", out.stdout
 # A wrong secret is refused.
 bad = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
                    aws_secret_access_key=secret + "x", region_name="us-east-1")
