@@ -1,7 +1,8 @@
 //! The integrity checksums S3 clients send with a body, in a header or an `aws-chunked`
 //! trailer (`x-amz-checksum-crc32`, `x-amz-checksum-sha256`): computed over the object's bytes
 //! as they pass, then compared with the value sent (base64 of the big-endian digest). AWS CLI
-//! ≥ 2.23 and botocore ≥ 1.36 send CRC32 by default.
+//! ≥ 2.23 and botocore ≥ 1.36 send CRC32 by default; CRC32C and SHA-256 are checked too. Other
+//! algorithms (CRC64NVME, SHA-1) are accepted unchecked (docs/S3.md).
 
 use sha2::{Digest, Sha256};
 
@@ -11,6 +12,7 @@ use crate::protocol::memcache::base64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Algorithm {
     Crc32,
+    Crc32c,
     Sha256,
 }
 
@@ -21,6 +23,7 @@ impl Algorithm {
         let name = name.to_ascii_lowercase();
         match name.strip_prefix("x-amz-checksum-")? {
             "crc32" => Some(Algorithm::Crc32),
+            "crc32c" => Some(Algorithm::Crc32c),
             "sha256" => Some(Algorithm::Sha256),
             _ => None,
         }
@@ -31,6 +34,8 @@ impl Algorithm {
 #[derive(Debug)]
 pub(crate) enum Running {
     Crc32(crc32fast::Hasher),
+    /// CRC32C (Castagnoli), hardware-accelerated by the `crc32c` crate.
+    Crc32c(u32),
     Sha256(Sha256),
 }
 
@@ -38,6 +43,7 @@ impl Running {
     pub(crate) fn new(algorithm: Algorithm) -> Running {
         match algorithm {
             Algorithm::Crc32 => Running::Crc32(crc32fast::Hasher::new()),
+            Algorithm::Crc32c => Running::Crc32c(0),
             Algorithm::Sha256 => Running::Sha256(Sha256::new()),
         }
     }
@@ -45,6 +51,7 @@ impl Running {
     pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
             Running::Crc32(h) => h.update(data),
+            Running::Crc32c(crc) => *crc = crc32c::crc32c_append(*crc, data),
             Running::Sha256(h) => h.update(data),
         }
     }
@@ -53,6 +60,7 @@ impl Running {
     pub(crate) fn finish(self) -> String {
         match self {
             Running::Crc32(h) => base64(&h.finalize().to_be_bytes()),
+            Running::Crc32c(crc) => base64(&crc.to_be_bytes()),
             Running::Sha256(h) => base64(&h.finalize()),
         }
     }
@@ -84,6 +92,11 @@ mod tests {
             Algorithm::from_name("X-Amz-Checksum-CRC32"),
             Some(Algorithm::Crc32)
         );
+        // CRC32C of "hello world" is 0xc99465aa.
+        let mut c = Running::new(Algorithm::Crc32c);
+        c.update(b"hello ");
+        c.update(b"world");
+        assert_eq!(c.finish(), base64(&0xc994_65aa_u32.to_be_bytes()));
         assert_eq!(Algorithm::from_name("x-amz-checksum-crc64nvme"), None);
         assert_eq!(Algorithm::from_name("content-md5"), None);
     }

@@ -31,6 +31,14 @@ assert open(src, "rb").read() == open(dst, "rb").read(), "download differs"
 body = b"hello boto"
 put = s3.put_object(Bucket="boto", Key="small", Body=body)
 assert put["ETag"] == '"%s"' % hashlib.md5(body).hexdigest(), put
+# A SHA-256 integrity checksum (aws-chunked trailer) is checked; a wrong Content-MD5 refused.
+s3.put_object(Bucket="boto", Key="sha", Body=b"checked" * 1000, ChecksumAlgorithm="SHA256")
+assert s3.get_object(Bucket="boto", Key="sha")["Body"].read() == b"checked" * 1000
+try:
+    s3.put_object(Bucket="boto", Key="bad-md5", Body=b"abc", ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
+    raise SystemExit("a wrong Content-MD5 was accepted")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "BadDigest", e.response
 got = s3.get_object(Bucket="boto", Key="small", Range="bytes=6-9")
 assert got["Body"].read() == b"boto" and got["ContentRange"] == "bytes 6-9/10", got
 # Conditional GETs.

@@ -10,6 +10,7 @@ mod awscli;
 mod boto3;
 mod crash;
 mod rclone;
+mod refusals;
 mod s3cmd;
 
 use std::io::{BufRead, BufReader};
