@@ -369,7 +369,6 @@ pub(crate) async fn complete<S: KvStore + 'static>(s3: &S3<S>, call: Call) -> S3
     }
     let target = object_key(&bucket, &key);
     let mut writer = s3.writer(&target, Some(total), None).await?;
-    let mut whole = Md5::new();
     for (number, _) in &wanted {
         let part = open(s3, &part_key(&bucket, &id, *number)).await;
         let mut reader = match part {
@@ -379,7 +378,7 @@ pub(crate) async fn complete<S: KvStore + 'static>(s3: &S3<S>, call: Call) -> S3
                 return Err(other.err().unwrap_or_else(|| invalid(*number)));
             }
         };
-        if let Err(e) = pump_object(&mut writer, &mut reader, &mut whole).await {
+        if let Err(e) = pump_object(&mut writer, &mut reader, None).await {
             writer.abort().await;
             return Err(e);
         }

@@ -316,7 +316,7 @@ pub(crate) async fn copy_object<S: KvStore + 'static>(s3: &S3<S>, call: Call) ->
     let key = object_key(&call.bucket, &call.key);
     let mut writer = s3.writer(&key, Some(reader.len()), None).await?;
     let mut md5 = Md5::new();
-    if let Err(e) = pump_object(&mut writer, &mut reader, &mut md5).await {
+    if let Err(e) = pump_object(&mut writer, &mut reader, Some(&mut md5)).await {
         writer.abort().await;
         return Err(e);
     }

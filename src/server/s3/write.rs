@@ -105,18 +105,21 @@ pub(crate) async fn pump_body(
     }
 }
 
-/// Sends an object's bytes into `writer`, hashing them into `md5`.
+/// Sends an object's bytes into `writer`, hashing them into `md5` when given (a copy needs
+/// the MD5 of its bytes; a Complete's comes from the parts').
 pub(crate) async fn pump_object(
     writer: &mut AsyncBigWriter,
     reader: &mut AsyncBigReader,
-    md5: &mut Md5,
+    mut md5: Option<&mut Md5>,
 ) -> S3Result<()> {
     while let Some(chunk) = reader
         .next_chunk()
         .await
         .map_err(|e| S3Error::from_store(&e))?
     {
-        md5.update(&chunk);
+        if let Some(md5) = md5.as_deref_mut() {
+            md5.update(&chunk);
+        }
         writer
             .send(chunk)
             .await

@@ -10,6 +10,7 @@ mod awscli;
 mod boto3;
 mod crash;
 mod rclone;
+mod readme;
 mod refusals;
 mod s3cmd;
 
