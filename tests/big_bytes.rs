@@ -175,7 +175,7 @@ fn a_log_written_with_version_1_manifests_opens_reads_and_takes_new_writes() {
 #[test]
 fn a_manifest_of_a_newer_layout_version_is_refused_and_kept() {
     let store = Arc::new(MapStore::new(1 << 20));
-    let mut manifest = b"LCBM\x05".to_vec();
+    let mut manifest = b"LCBM\x06".to_vec();
     manifest.extend_from_slice(&[0; 40]);
     let crc = crc32fast::hash(&manifest);
     manifest.extend_from_slice(&crc.to_le_bytes());
@@ -185,18 +185,18 @@ fn a_manifest_of_a_newer_layout_version_is_refused_and_kept() {
     store.set(&mkey, &manifest).unwrap();
     let err = cache.get("future").unwrap_err();
     assert!(
-        matches!(err, Error::UnsupportedManifest { version: 5, .. }),
+        matches!(err, Error::UnsupportedManifest { version: 6, .. }),
         "{err}"
     );
     assert!(cache.reader("future").is_err());
     assert!(cache.size_of("future").is_err());
     let problems = cache.verify().unwrap().unwrap();
-    assert!(problems[0].problem.contains("version 5"), "{problems:?}");
+    assert!(problems[0].problem.contains("version 6"), "{problems:?}");
     drop(cache);
     // Open refuses the store.
     let err = BigCache::new(Arc::clone(&store)).unwrap_err();
     assert!(
-        matches!(err, Error::UnsupportedManifest { version: 5, .. }),
+        matches!(err, Error::UnsupportedManifest { version: 6, .. }),
         "{err}"
     );
     assert!(err.to_string().contains("future"), "{err}");

@@ -82,37 +82,36 @@ impl<S: KvStore + 'static> S3<S> {
         Ok((id, record))
     }
 
-    /// The parts of an upload stored so far: number → (size, MD5 digest, time).
-    async fn parts(&self, bucket: &str, id: &str) -> S3Result<Vec<(u32, u64, Digest, u64)>> {
+    /// The parts of an upload stored so far: number → (size, MD5 digest, time); `None`
+    /// over a store that cannot list its keys.
+    async fn parts(&self, bucket: &str, id: &str) -> S3Result<Option<Vec<Part>>> {
         let prefix = parts_prefix(bucket, id);
         self.run(move |c| {
-            let mut keys = c.keys(&prefix)?.unwrap_or_default();
+            let Some(mut keys) = c.keys(&prefix)? else {
+                return Ok(None);
+            };
             keys.sort_unstable();
-            let mut out = Vec::new();
-            for k in keys {
-                let number = std::str::from_utf8(k.get(prefix.len()..).unwrap_or_default())
+            let numbers = keys.iter().filter_map(|k| {
+                std::str::from_utf8(k.get(prefix.len()..)?)
+                    .ok()?
+                    .parse()
                     .ok()
-                    .and_then(|n| n.parse().ok());
-                if let (Some(number), Some(r)) = (number, c.reader(&k)?) {
-                    let a = r.attributes();
-                    out.push((
-                        number,
-                        r.len(),
-                        a.digest.unwrap_or_default(),
-                        modified_of(a),
-                    ));
-                }
-            }
-            Ok(out)
+            });
+            Ok(Some(read_parts(c, &prefix, numbers)?))
         })
         .await
     }
 
-    /// Deletes an upload's record and every part, synced.
-    async fn forget(&self, bucket: &str, id: &str) -> S3Result<()> {
+    /// Deletes an upload's record, the parts numbered `known` and every other part a
+    /// listing finds (over a store that cannot list, the others expire), synced.
+    async fn forget(&self, bucket: &str, id: &str, known: Vec<u32>) -> S3Result<()> {
         let record = record_key(bucket, id);
         let prefix = parts_prefix(bucket, id);
+        let (bucket, id) = (bucket.to_string(), id.to_string());
         self.run(move |c| {
+            for n in known {
+                c.delete(part_key(&bucket, &id, n))?;
+            }
             for k in c.keys(&prefix)?.unwrap_or_default() {
                 c.delete(&k)?;
             }
@@ -121,6 +120,32 @@ impl<S: KvStore + 'static> S3<S> {
         })
         .await
     }
+}
+
+/// A stored part: number, size, MD5 digest, time of writing.
+type Part = (u32, u64, Digest, u64);
+
+/// The parts numbered `numbers` that are stored under `prefix`, read from their manifests.
+fn read_parts<S: KvStore>(
+    c: &crate::BigCache<S>,
+    prefix: &[u8],
+    numbers: impl Iterator<Item = u32>,
+) -> crate::Result<Vec<Part>> {
+    let mut out = Vec::new();
+    for number in numbers {
+        let mut k = prefix.to_vec();
+        k.extend_from_slice(format!("{number:05}").as_bytes());
+        if let Some(r) = c.reader(&k)? {
+            let a = r.attributes();
+            out.push((
+                number,
+                r.len(),
+                a.digest.unwrap_or_default(),
+                modified_of(a),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// `POST /bucket/key?uploads`.
@@ -207,6 +232,9 @@ pub(crate) async fn list_parts<S: KvStore + 'static>(s3: &S3<S>, call: Call) -> 
     let parts: Vec<_> = s3
         .parts(&call.bucket, &id)
         .await?
+        .ok_or_else(|| {
+            S3Error::not_implemented("ListParts over a store that cannot list its keys")
+        })?
         .into_iter()
         .filter(|p| p.0 > marker)
         .collect();
@@ -238,7 +266,7 @@ pub(crate) async fn list_parts<S: KvStore + 'static>(s3: &S3<S>, call: Call) -> 
 /// `DELETE /bucket/key?uploadId=ID`: the upload and its parts are gone; `204`.
 pub(crate) async fn abort<S: KvStore + 'static>(s3: &S3<S>, call: Call) -> S3Result {
     let (id, _) = s3.record(&call).await?;
-    s3.forget(&call.bucket, &id).await?;
+    s3.forget(&call.bucket, &id, Vec::new()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -333,9 +361,14 @@ pub(crate) async fn complete<S: KvStore + 'static>(s3: &S3<S>, call: Call) -> S3
     let key = call.key.clone();
     let mut doc = call.into_incoming(&s3.app, 4 << 20)?;
     let bytes = doc.collect().await?;
-    doc.finish()?;
+    doc.finish().await?;
     let wanted = listed(&bytes)?;
-    let stored = s3.parts(&bucket, &id).await?;
+    // The listed parts, read by number: no listing needed.
+    let prefix = parts_prefix(&bucket, &id);
+    let numbers: Vec<u32> = wanted.iter().map(|(n, _)| *n).collect();
+    let stored = s3
+        .run(move |c| read_parts(c, &prefix, numbers.into_iter()))
+        .await?;
     let invalid = |n: u32| {
         S3Error::new(
             StatusCode::BAD_REQUEST,
@@ -393,7 +426,8 @@ pub(crate) async fn complete<S: KvStore + 'static>(s3: &S3<S>, call: Call) -> S3
         ..Attributes::default()
     };
     let (committed, attrs) = s3.commit(writer, attrs, digest, None).await?;
-    s3.forget(&bucket, &id).await?;
+    s3.forget(&bucket, &id, wanted.iter().map(|(n, _)| *n).collect())
+        .await?;
     let mut xml = Xml::new();
     xml.open("CompleteMultipartUploadResult");
     xml.elem("Location", &format!("/{bucket}/{key}"));
