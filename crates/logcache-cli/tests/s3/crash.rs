@@ -1,5 +1,6 @@
 //! kill -9 during a multipart upload and during its Complete: after a restart the object is
-//! absent or whole, never partial, and an interrupted upload can still be completed.
+//! absent or whole, never partial, and an interrupted upload can still be completed. And an
+//! upload left alone expires with its parts.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -187,4 +188,42 @@ fn kill_9_during_complete_leaves_the_object_absent_or_whole() {
         }
     }
     eprintln!("kill -9 during Complete: {absent} absent, {present} whole");
+}
+
+#[test]
+fn an_upload_left_alone_expires_with_its_parts() {
+    // 0.0005 h = 1.8 s.
+    let s3 = S3::start_with(
+        tempfile::tempdir().unwrap(),
+        false,
+        &["--s3-multipart-expiry-hours", "0.0005"],
+    );
+    let a = agent();
+    assert_eq!(
+        a.put(format!("{}/crash", s3.endpoint))
+            .send_empty()
+            .unwrap()
+            .status(),
+        200
+    );
+    let (id, etags) = upload(&s3, "left", 1, 1000);
+    std::thread::sleep(Duration::from_secs(3));
+    let mut r = a
+        .get(format!("{}/crash/left?uploadId={id}", s3.endpoint))
+        .call()
+        .unwrap();
+    let body = r.body_mut().read_to_string().unwrap();
+    assert_eq!(r.status(), 404, "{body}");
+    assert!(body.contains("NoSuchUpload"), "{body}");
+    let mut r = a
+        .get(format!("{}/crash?uploads", s3.endpoint))
+        .call()
+        .unwrap();
+    assert!(!r.body_mut().read_to_string().unwrap().contains(&id));
+    let r = a
+        .post(format!("{}/crash/left?uploadId={id}", s3.endpoint))
+        .send(complete_doc(&etags))
+        .unwrap();
+    assert_eq!(r.status(), 404, "an expired upload completed");
+    assert_eq!(object(&s3, "left"), None);
 }

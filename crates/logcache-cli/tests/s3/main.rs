@@ -40,11 +40,17 @@ impl S3 {
 
     /// In `dir` (its store `objects.log`), with or without credentials.
     pub(crate) fn start_in(dir: tempfile::TempDir, signed: bool) -> S3 {
+        S3::start_with(dir, signed, &[])
+    }
+
+    /// As [`start_in`](Self::start_in), with more arguments to `serve`.
+    pub(crate) fn start_with(dir: tempfile::TempDir, signed: bool, args: &[&str]) -> S3 {
         let data = dir.path().join("objects.log");
         let mut cmd = Command::new(BIN);
         cmd.arg("--data")
             .arg(&data)
-            .args(["serve", "--no-http", "--s3", "127.0.0.1:0"]);
+            .args(["serve", "--no-http", "--s3", "127.0.0.1:0"])
+            .args(args);
         if signed {
             let creds = dir.path().join("credentials");
             std::fs::write(&creds, format!("# test keys\n{KEY} {SECRET}\n")).unwrap();
