@@ -8,13 +8,13 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
 use super::auth::Payload;
 use super::checksum::{Algorithm, Running};
 use super::chunked::{ChunkError, Decoder};
 use super::error::S3Error;
-use super::hash::BodyMd5;
 use crate::protocol::memcache::base64_decode;
 
 /// The body of one request, read chunk by chunk.
@@ -23,7 +23,7 @@ pub(crate) struct Incoming {
     decoder: Option<Decoder>,
     /// The SHA-256 the payload must have, and the running hash.
     sha256: Option<(String, Sha256)>,
-    md5: BodyMd5,
+    md5: Md5,
     content_md5: Option<Vec<u8>>,
     /// The checksum asked for, and its value when it came in a header (else in a trailer).
     checksum: Option<(Running, Option<String>, String)>,
@@ -98,7 +98,7 @@ impl Incoming {
             body,
             decoder,
             sha256,
-            md5: BodyMd5::new(super::write::declared_len(headers)),
+            md5: Md5::new(),
             content_md5,
             checksum,
             received: 0,
@@ -158,7 +158,7 @@ impl Incoming {
             if self.received > self.max {
                 return Err(S3Error::too_large(self.max));
             }
-            self.md5.update(&data).await;
+            self.md5.update(&data);
             if let Some((_, h)) = &mut self.sha256 {
                 h.update(&data);
             }
@@ -179,7 +179,7 @@ impl Incoming {
     }
 
     /// Ends the body: checks everything it was to match, and returns the MD5 of its bytes.
-    pub(crate) async fn finish(self) -> Result<[u8; 16], S3Error> {
+    pub(crate) fn finish(self) -> Result<[u8; 16], S3Error> {
         let trailers = match self.decoder {
             Some(d) => d.finish().map_err(chunk_error)?,
             None => Vec::new(),
@@ -200,13 +200,7 @@ impl Incoming {
                 "The provided 'x-amz-content-sha256' header does not match what was computed",
             ));
         }
-        let md5 = self.md5.finish().await.ok_or_else(|| {
-            S3Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "hashing the body failed; nothing was stored",
-            )
-        })?;
+        let md5: [u8; 16] = self.md5.finalize().into();
         if self.content_md5.as_deref().is_some_and(|m| m != md5) {
             return Err(S3Error::new(
                 StatusCode::BAD_REQUEST,

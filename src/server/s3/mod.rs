@@ -8,7 +8,7 @@
 //! | `config.rs` | [`S3Config`], the credentials file |
 //! | `auth.rs` | who may ask: Signature V4 (header, presigned), the clock, the payload mode |
 //! | `sigv4.rs`, `presigned.rs` | Signature Version 4 itself |
-//! | `body.rs` | a request body: `aws-chunked` (chunked.rs), checksums (checksum.rs), MD5 (hash.rs) |
+//! | `body.rs` | a request body: `aws-chunked` (chunked.rs), checksums (checksum.rs), MD5 |
 //! | `write.rs` | writing an object: size checks, pumping bytes in, the synced commit |
 //! | `buckets.rs` | buckets as namespaces: list, create, head, delete, location |
 //! | `objects.rs` | put, get, head, delete, delete many, copy |
@@ -24,7 +24,6 @@ mod checksum;
 mod chunked;
 mod config;
 mod error;
-mod hash;
 mod headers;
 mod list;
 mod multipart;

@@ -361,7 +361,7 @@ pub(crate) async fn complete<S: KvStore + 'static>(s3: &S3<S>, call: Call) -> S3
     let key = call.key.clone();
     let mut doc = call.into_incoming(&s3.app, 4 << 20)?;
     let bytes = doc.collect().await?;
-    doc.finish().await?;
+    doc.finish()?;
     let wanted = listed(&bytes)?;
     // The listed parts, read by number: no listing needed.
     let prefix = parts_prefix(&bucket, &id);

@@ -192,7 +192,7 @@ pub(crate) async fn delete_objects<S: KvStore + 'static>(s3: &S3<S>, call: Call)
     let doc = {
         let mut doc = doc;
         let bytes = doc.collect().await?;
-        doc.finish().await?;
+        doc.finish()?;
         bytes
     };
     let f = fields(&doc, "Object")

@@ -99,7 +99,7 @@ pub(crate) async fn pump_body(
                 .send(data)
                 .await
                 .map_err(|e| S3Error::from_store(&e))?,
-            Ok(None) => return body.finish().await,
+            Ok(None) => return body.finish(),
             Err(e) => return Err(e),
         }
     }
