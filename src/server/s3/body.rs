@@ -15,6 +15,7 @@ use super::auth::Payload;
 use super::checksum::{Algorithm, Running};
 use super::chunked::{ChunkError, Decoder};
 use super::error::S3Error;
+use super::sigv4::hex;
 use crate::protocol::memcache::base64_decode;
 
 /// The body of one request, read chunk by chunk.
@@ -230,9 +231,4 @@ impl Incoming {
         }
         Ok(md5)
     }
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -85,15 +85,21 @@ impl<S: KvStore + 'static> S3<S> {
 pub(crate) async fn list_buckets<S: KvStore + 'static>(s3: &S3<S>) -> S3Result {
     let known = crate::sync::lock(&s3.buckets).clone();
     let missing = known.clone();
+    // Synced only when a marker had to be written again: a listing is otherwise read-only.
     let restored = s3
         .run(move |c| {
+            let mut wrote = false;
             for (name, created) in &missing {
                 let m = marker(name);
                 if !c.contains(&m)? {
                     c.set(&m, created.to_string())?;
+                    wrote = true;
                 }
             }
-            c.store().sync()
+            if wrote {
+                c.store().sync()?;
+            }
+            Ok(())
         })
         .await;
     if let Err(e) = restored {

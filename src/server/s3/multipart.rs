@@ -15,12 +15,12 @@ use axum::response::IntoResponse;
 use md5::{Digest as _, Md5};
 use serde::{Deserialize, Serialize};
 
-use super::body::hex;
 use super::buckets::{object_key, owner};
 use super::error::{S3Error, S3Result};
 use super::headers::{attributes_of, etag_of, modified_of};
 use super::objects::open;
 use super::server::{Call, S3};
+use super::sigv4::hex;
 use super::time::{iso8601, now_ms};
 use super::write::{declared_len, pump_body, pump_object};
 use super::xml::{Xml, fields};
@@ -86,6 +86,7 @@ impl<S: KvStore + 'static> S3<S> {
     /// over a store that cannot list its keys.
     async fn parts(&self, bucket: &str, id: &str) -> S3Result<Option<Vec<Part>>> {
         let prefix = parts_prefix(bucket, id);
+        let (bucket, id) = (bucket.to_string(), id.to_string());
         self.run(move |c| {
             let Some(mut keys) = c.keys(&prefix)? else {
                 return Ok(None);
@@ -97,7 +98,7 @@ impl<S: KvStore + 'static> S3<S> {
                     .parse()
                     .ok()
             });
-            Ok(Some(read_parts(c, &prefix, numbers)?))
+            Ok(Some(read_parts(c, &bucket, &id, numbers)?))
         })
         .await
     }
@@ -125,17 +126,16 @@ impl<S: KvStore + 'static> S3<S> {
 /// A stored part: number, size, MD5 digest, time of writing.
 type Part = (u32, u64, Digest, u64);
 
-/// The parts numbered `numbers` that are stored under `prefix`, read from their manifests.
+/// The parts numbered `numbers` of upload `id` that are stored, read from their manifests.
 fn read_parts<S: KvStore>(
     c: &crate::BigCache<S>,
-    prefix: &[u8],
+    bucket: &str,
+    id: &str,
     numbers: impl Iterator<Item = u32>,
 ) -> crate::Result<Vec<Part>> {
     let mut out = Vec::new();
     for number in numbers {
-        let mut k = prefix.to_vec();
-        k.extend_from_slice(format!("{number:05}").as_bytes());
-        if let Some(r) = c.reader(&k)? {
+        if let Some(r) = c.reader(part_key(bucket, id, number))? {
             let a = r.attributes();
             out.push((
                 number,
@@ -364,10 +364,10 @@ pub(crate) async fn complete<S: KvStore + 'static>(s3: &S3<S>, call: Call) -> S3
     doc.finish()?;
     let wanted = listed(&bytes)?;
     // The listed parts, read by number: no listing needed.
-    let prefix = parts_prefix(&bucket, &id);
     let numbers: Vec<u32> = wanted.iter().map(|(n, _)| *n).collect();
+    let (b, i) = (bucket.clone(), id.clone());
     let stored = s3
-        .run(move |c| read_parts(c, &prefix, numbers.into_iter()))
+        .run(move |c| read_parts(c, &b, &i, numbers.into_iter()))
         .await?;
     let invalid = |n: u32| {
         S3Error::new(
