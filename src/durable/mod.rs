@@ -20,6 +20,7 @@ mod paths;
 mod read;
 mod recover;
 mod stats;
+mod update;
 mod write;
 
 pub use builder::{
@@ -29,6 +30,7 @@ pub use builder::{
 pub use cache::DurableKVCache;
 pub use evict::Evicted;
 pub use stats::{RecoveryStats, Stats};
+pub use update::{Change, Current};
 pub use write::Ticket;
 
 use inner::{Inner, check_key, dead_bytes};

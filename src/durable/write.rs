@@ -270,9 +270,8 @@ impl Inner {
         op: Op,
         expiry: u64,
     ) -> Result<(bool, Option<Ticket>)> {
-        let payload = Payload::new(key, value);
         let sync = self.opts.durability == Durability::Sync;
-        let mut w = self.writer()?;
+        let w = self.writer()?;
         let mut live = true;
         if op == Op::Delete {
             // The clock is read only here: a put has no use for it (4 % of a put's time).
@@ -284,6 +283,22 @@ impl Inner {
                 None => return Ok((false, None)),
             }
         }
+        let ticket = self.append_held(w, key, value, op, expiry)?;
+        Ok((live, ticket))
+    }
+
+    /// [`append_record`](Self::append_record) under a writer lock the caller already holds
+    /// (a read-modify-write decides under it: update.rs); releases it before returning.
+    pub(super) fn append_held(
+        &self,
+        mut w: MutexGuard<'_, Writer>,
+        key: &[u8],
+        value: &[u8],
+        op: Op,
+        expiry: u64,
+    ) -> Result<Option<Ticket>> {
+        let payload = Payload::new(key, value);
+        let sync = self.opts.durability == Durability::Sync;
         let seq = w.seq + 1;
         let mut buf = std::mem::take(&mut w.buf);
         payload.encode(seq, op, expiry, &mut buf);
@@ -354,7 +369,7 @@ impl Inner {
             c.generation
         };
         drop(w);
-        Ok((live, sync.then_some(Ticket { seq, generation })))
+        Ok(sync.then_some(Ticket { seq, generation }))
     }
 
     /// The key's newest entry, counting changes still waiting for their fsync.
