@@ -127,16 +127,14 @@ fn touch_and_expiry_follow_the_clock() {
         .clock(clock.clone())
         .open()
         .unwrap();
-    assert!(
-        cache
-            .add("k", "v", Some(Duration::from_secs(10)))
-            .unwrap()
-    );
+    assert!(cache.add("k", "v", Some(Duration::from_secs(10))).unwrap());
     assert_eq!(cache.get_with_expiry("k").unwrap().unwrap().1, 1_010_000);
     assert!(cache.touch("k", Some(Duration::from_secs(100))).unwrap());
     assert_eq!(cache.get_with_expiry("k").unwrap().unwrap().1, 1_100_000);
     // incr keeps the expiry.
-    cache.set_with_ttl("n", "1", Duration::from_secs(5)).unwrap();
+    cache
+        .set_with_ttl("n", "1", Duration::from_secs(5))
+        .unwrap();
     assert_eq!(cache.incr("n", 1, None).unwrap(), Some(2));
     assert_eq!(cache.get_with_expiry("n").unwrap().unwrap().1, 1_005_000);
     clock.advance(Duration::from_secs(50));

@@ -128,17 +128,7 @@ impl DurableKVCache {
         value: impl AsRef<[u8]>,
         ttl: Option<Duration>,
     ) -> Result<bool> {
-        let expiry = self.expiry_after(ttl);
-        self.update(key, |cur| match cur {
-            Some(_) => (Change::Keep, false),
-            None => (
-                Change::Set {
-                    value: value.as_ref().to_vec(),
-                    expiry,
-                },
-                true,
-            ),
-        })
+        self.set_if(key.as_ref(), value.as_ref(), ttl, false)
     }
 
     /// Sets `key` to `value` only when it has a live value; returns whether it did.
@@ -148,16 +138,24 @@ impl DurableKVCache {
         value: impl AsRef<[u8]>,
         ttl: Option<Duration>,
     ) -> Result<bool> {
+        self.set_if(key.as_ref(), value.as_ref(), ttl, true)
+    }
+
+    /// `add` (`present == false`) and `replace` (`true`).
+    fn set_if(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+        present: bool,
+    ) -> Result<bool> {
         let expiry = self.expiry_after(ttl);
-        self.update(key, |cur| match cur {
-            None => (Change::Keep, false),
-            Some(_) => (
-                Change::Set {
-                    value: value.as_ref().to_vec(),
-                    expiry,
-                },
-                true,
-            ),
+        self.update(key, |cur| {
+            if cur.is_some() != present {
+                return (Change::Keep, false);
+            }
+            let value = value.to_vec();
+            (Change::Set { value, expiry }, true)
         })
     }
 
