@@ -177,3 +177,46 @@ fn update_keep_writes_nothing_and_returns_its_answer() {
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     assert_eq!(cache.get("k").unwrap().as_deref(), Some(&b"v"[..]));
 }
+
+#[test]
+fn keys_by_write_follow_the_last_write_through_compaction_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.log");
+    let cache = open(&path, Durability::None);
+    for k in ["a", "b", "c", "d"] {
+        cache.set(k, "v").unwrap();
+    }
+    cache.set("b", "again").unwrap();
+    cache.delete("c").unwrap();
+    let want: Vec<Vec<u8>> = ["a", "d", "b"]
+        .iter()
+        .map(|k| k.as_bytes().to_vec())
+        .collect();
+    assert_eq!(cache.keys_by_write(), want);
+    cache.compact().unwrap();
+    assert_eq!(cache.keys_by_write(), want);
+    cache.close().unwrap();
+    assert_eq!(open(&path, Durability::None).keys_by_write(), want);
+}
+
+#[test]
+fn purge_expired_drops_what_expired_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let cache = DurableKVCache::builder(dir.path().join("c.log"))
+        .clock(clock.clone())
+        .open()
+        .unwrap();
+    cache
+        .set_with_ttl("a", "1", Duration::from_secs(1))
+        .unwrap();
+    cache
+        .set_with_ttl("b", "1", Duration::from_secs(100))
+        .unwrap();
+    cache.set("c", "1").unwrap();
+    assert_eq!(cache.purge_expired(), 0);
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(cache.purge_expired(), 1);
+    assert_eq!(cache.len(), 2);
+    assert_eq!(cache.purge_expired(), 0);
+}

@@ -332,6 +332,40 @@ impl DurableKVCache {
         keys.into_iter()
     }
 
+    /// The live, unexpired keys in the order of their last write, oldest first (the order of
+    /// their records in the log, which compaction keeps): a snapshot, like [`keys`](Self::keys),
+    /// sorted once.
+    pub fn keys_by_write(&self) -> Vec<Vec<u8>> {
+        let now = self.inner.opts.clock.now_millis();
+        let mut keys: Vec<(u64, Vec<u8>)> = self
+            .inner
+            .read_index()
+            .iter()
+            .filter(|(_, e)| !e.is_expired(now))
+            .map(|(k, e)| (e.offset, k.to_vec()))
+            .collect();
+        keys.sort_unstable_by_key(|(offset, _)| *offset);
+        keys.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// Drops every expired entry from the index now (reads drop them one at a time when they
+    /// meet them); returns how many. Nothing is written: an expired record stays expired when
+    /// the log is replayed, and compaction leaves it out.
+    pub fn purge_expired(&self) -> usize {
+        let now = self.inner.opts.clock.now_millis();
+        let expired: Vec<_> = self
+            .inner
+            .read_index()
+            .iter()
+            .filter(|(_, e)| e.is_expired(now))
+            .map(|(k, e)| (k.to_vec(), e))
+            .collect();
+        for (key, entry) in &expired {
+            self.inner.expire(key, *entry);
+        }
+        expired.len()
+    }
+
     /// Makes every write so far durable (`fdatasync`), whatever the [`Durability`] mode.
     pub fn sync(&self) -> Result<()> {
         if self.inner.opts.read_only {
