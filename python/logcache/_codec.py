@@ -66,7 +66,9 @@ class Codec:
 
     def dumps(self, value):
         if self.serializer is not None:
-            return self.serializer.dumps(value)
+            data = self.serializer.dumps(value)
+            # Text serializers (json) give str: kept as UTF-8.
+            return data.encode() if isinstance(data, str) else data
         return pickle.dumps(value, protocol=self.protocol)
 
     def loads(self, data):
