@@ -58,9 +58,9 @@ impl Server {
 
     /// Stops serving: no new connection; each open one ends after its current request.
     pub fn stop(&mut self) {
+        // The accept loop sees it within its poll interval (the socket file may be gone:
+        // no connection is needed to stop it).
         self.stop.store(true, Ordering::SeqCst);
-        // Wakes the accept loop (it checks `stop` after each accept).
-        let _ = UnixStream::connect(&self.path);
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
         }
@@ -90,11 +90,16 @@ fn accept_loop(
     stop: &Arc<AtomicBool>,
     conns: &Mutex<Vec<JoinHandle<()>>>,
 ) {
-    for stream in listener.incoming() {
+    loop {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(stream) = stream else { continue };
+        if !readable(listener.as_raw_fd(), 100) {
+            continue;
+        }
+        let Ok((stream, _)) = listener.accept() else {
+            continue;
+        };
         let cache = Arc::clone(cache);
         let stop = Arc::clone(stop);
         let spawned = std::thread::Builder::new()
