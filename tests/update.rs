@@ -20,6 +20,16 @@ fn open(path: &std::path::Path, mode: Durability) -> DurableKVCache {
         .expect("open")
 }
 
+/// A Sync cache on a manual clock at 1,000 s.
+fn open_with_clock(path: &std::path::Path) -> (DurableKVCache, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let cache = DurableKVCache::builder(path)
+        .clock(clock.clone())
+        .open()
+        .expect("open");
+    (cache, clock)
+}
+
 #[test]
 fn add_replace_take_and_cas_answer_as_documented() {
     for mode in MODES {
@@ -122,11 +132,7 @@ fn add_from_many_threads_has_one_winner() {
 #[test]
 fn touch_and_expiry_follow_the_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(1_000_000));
-    let cache = DurableKVCache::builder(dir.path().join("c.log"))
-        .clock(clock.clone())
-        .open()
-        .unwrap();
+    let (cache, clock) = open_with_clock(&dir.path().join("c.log"));
     assert!(cache.add("k", "v", Some(Duration::from_secs(10))).unwrap());
     assert_eq!(cache.get_with_expiry("k").unwrap().unwrap().1, 1_010_000);
     assert!(cache.touch("k", Some(Duration::from_secs(100))).unwrap());
@@ -202,11 +208,7 @@ fn keys_by_write_follow_the_last_write_through_compaction_and_reopen() {
 #[test]
 fn purge_expired_drops_what_expired_and_counts_it() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(1_000_000));
-    let cache = DurableKVCache::builder(dir.path().join("c.log"))
-        .clock(clock.clone())
-        .open()
-        .unwrap();
+    let (cache, clock) = open_with_clock(&dir.path().join("c.log"));
     cache
         .set_with_ttl("a", "1", Duration::from_secs(1))
         .unwrap();
@@ -219,4 +221,22 @@ fn purge_expired_drops_what_expired_and_counts_it() {
     assert_eq!(cache.purge_expired(), 1);
     assert_eq!(cache.len(), 2);
     assert_eq!(cache.purge_expired(), 0);
+}
+
+#[test]
+fn updates_alone_trigger_compaction_in_every_mode() {
+    for mode in MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DurableKVCache::builder(dir.path().join("c.log"))
+            .durability(mode)
+            .compaction_threshold(100)
+            .open()
+            .unwrap();
+        for _ in 0..1_000 {
+            cache.incr("n", 1, Some(0)).unwrap();
+        }
+        cache.wait_for_compaction();
+        assert!(cache.stats().compactions > 0, "{mode:?}");
+        assert_eq!(cache.incr("n", 0, None).unwrap(), Some(1_000));
+    }
 }

@@ -235,7 +235,7 @@ class Cache:
         return self._store.len()
 
     def _keys(self):
-        return [k for k in map(decode_key, self._store.keys())]
+        return list(map(decode_key, self._store.keys()))
 
     def __iter__(self):
         """The keys, oldest write first (a snapshot)."""

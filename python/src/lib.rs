@@ -116,8 +116,8 @@ impl Store {
     }
 }
 
-fn unexpected(r: Response) -> PyErr {
-    Error::new_err(format!("unexpected answer from the cache's holder: {r:?}"))
+fn unexpected(_: Response) -> PyErr {
+    to_py(Failure::unexpected())
 }
 
 type Found<'py> = Option<(Bound<'py, PyBytes>, u64)>;
@@ -244,8 +244,9 @@ impl Store {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let Response::Stats(values) = self.call(py, &Request::Stats)? else {
-            return Err(Error::new_err("unexpected answer to stats"));
+        let values = match self.call(py, &Request::Stats)? {
+            Response::Stats(values) => values,
+            r => return Err(unexpected(r)),
         };
         let d = PyDict::new(py);
         for (name, v) in ops::STATS.iter().zip(values) {

@@ -304,9 +304,16 @@ pub fn execute(engines: &Engines, req: &Request<'_>) -> Result<Response, Failure
         Request::Len => Response::Int(cache.len() as u64),
         Request::Keys => Response::Keys(cache.keys_by_write()),
         Request::Clear => {
-            let mut n = 0;
+            // Deferred deletes and one wait for the last: one fsync for the whole clear, not
+            // one per key (the log is ordered, so the last ticket covers the others).
+            let (mut n, mut last) = (0, None);
             for key in cache.keys() {
-                n += u64::from(cache.delete(&key)?);
+                let (removed, ticket) = cache.delete_deferred(&key)?;
+                n += u64::from(removed);
+                last = ticket.or(last);
+            }
+            if let Some(ticket) = last {
+                cache.wait_durable(ticket)?;
             }
             Response::Int(n)
         }

@@ -70,7 +70,7 @@ impl Config {
 /// The engine and the server of the process that holds the cache.
 pub struct Local {
     pub engines: Arc<Engines>,
-    server: Mutex<Option<Server>>,
+    server: Server,
 }
 
 /// Where calls go.
@@ -200,11 +200,13 @@ impl Store {
             // A call still running in another thread holds it: the last one drops it.
             return Ok(());
         };
-        if let Backend::Local(local) = backend {
-            if let Some(mut server) = local.server.lock().ok().and_then(|mut s| s.take()) {
-                server.stop();
-            }
-            if let Ok(engines) = Arc::try_unwrap(local.engines) {
+        if let Backend::Local(Local {
+            engines,
+            mut server,
+        }) = backend
+        {
+            server.stop();
+            if let Ok(engines) = Arc::try_unwrap(engines) {
                 engines.close()?;
             }
         }
@@ -279,10 +281,7 @@ fn open_backend(config: &Config) -> Result<Backend, Failure> {
                             config.socket.display()
                         ),
                     })?;
-                return Ok(Backend::Local(Local {
-                    engines,
-                    server: Mutex::new(Some(server)),
-                }));
+                return Ok(Backend::Local(Local { engines, server }));
             }
             Err(e @ Error::Locked { .. }) => e,
             Err(e) => return Err(e.into()),

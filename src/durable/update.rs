@@ -96,13 +96,15 @@ impl DurableKVCache {
             value: &buf,
             expiry: e.expiry,
         }));
-        let ticket = match change {
+        // `None`: nothing written; `Some(ticket)`: written, with what to wait for (a ticket
+        // only in Sync mode).
+        let written = match change {
             Change::Keep => None,
             Change::Set { value, expiry } => {
                 self.check_set(key, &value)?;
                 let ticket = inner.append_held(w, key, &value, Op::Put, expiry)?;
                 crate::counters::bump(&inner.counters.sets);
-                ticket
+                Some(ticket)
             }
             Change::Delete if entry.is_none() && inner.opts.max_bytes.is_none() => None,
             Change::Delete => {
@@ -110,11 +112,13 @@ impl DurableKVCache {
                 if entry.is_some() {
                     crate::counters::bump(&inner.counters.deletes);
                 }
-                ticket
+                Some(ticket)
             }
         };
-        if let Some(ticket) = ticket {
-            inner.sync_write(ticket.seq, ticket.generation)?;
+        if let Some(ticket) = written {
+            if let Some(ticket) = ticket {
+                inner.sync_write(ticket.seq, ticket.generation)?;
+            }
             inner.maybe_compact();
         }
         Ok(out)
