@@ -5,21 +5,25 @@
 //! cargo run --release -p logcache-bench --bin peers            # the full run (medians of 2)
 //! cargo run --release -p logcache-bench --bin peers -- --quick # 1/100: checks every adapter
 //! cargo run --release -p logcache-bench --bin peers -- --only reopen,overwrite # some workloads
+//! cargo run --release -p logcache-bench --bin peers -- --stores redb # logcache and some peers
 //! ```
 //!
 //! How each store is driven (as its documentation recommends for a bulk load; durability at the
 //! end, one fsync, except in `fill-sync`):
 //! - logcache: `DurableKVCache` with `Durability::None`, `put` per key, one `sync()`;
 //!   `fill-sync` with `Durability::Sync`.
-//! - sled 0.34.7: `insert` per key, one `flush()`; `fill-sync`: `flush()` after each insert.
-//! - redb 2.6.4: every put of a workload in one write transaction, committed with
+//! - sled 0.34.7 (still the most used release) and sled 1.0.0-alpha.124: `insert` per key, one
+//!   `flush()`; `fill-sync`: `flush()` after each insert. sled 0.34's flush is
+//!   `sync_file_range(2)`, not an fsync, so it does not count as a peer in `fill-sync`.
+//! - redb 4.4.0: every put of a workload in one write transaction, committed with
 //!   `Durability::Immediate`; `fill-sync`: one transaction per put.
-//! - fjall 2.11.2: `insert` per key into one partition, one `persist(SyncAll)`; `fill-sync`:
+//! - fjall 3.1.13: `insert` per key into one keyspace, one `persist(SyncAll)`; `fill-sync`:
 //!   `persist(SyncAll)` after each insert.
 //!
 //! Every value read is checked; a wrong or missing value stops the run. Nothing here asserts
 //! a time.
 
+use redb::ReadableDatabase as _;
 use std::path::Path;
 use std::time::Instant;
 
@@ -41,8 +45,9 @@ trait Store {
 
 struct Logcache(logcache::DurableKVCache, std::path::PathBuf);
 struct Sled(sled::Db, std::path::PathBuf);
+struct SledAlpha(sled_alpha::Db, std::path::PathBuf);
 struct Redb(redb::Database, std::path::PathBuf);
-struct Fjall(fjall::Keyspace, fjall::PartitionHandle, std::path::PathBuf);
+struct Fjall(fjall::Database, fjall::Keyspace, std::path::PathBuf);
 
 const TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("t");
 
@@ -78,15 +83,19 @@ fn open(name: &str, dir: &Path, durable: bool) -> Result<Box<dyn Store>> {
                 .open()?;
             Box::new(Logcache(c, dir.to_path_buf()))
         }
-        "sled" => Box::new(Sled(sled::open(dir.join("db"))?, dir.to_path_buf())),
+        "sled-0.34" => Box::new(Sled(sled::open(dir.join("db"))?, dir.to_path_buf())),
+        "sled-1.0α" => Box::new(SledAlpha(
+            sled_alpha::open(dir.join("db"))?,
+            dir.to_path_buf(),
+        )),
         "redb" => Box::new(Redb(
             redb::Database::create(dir.join("db"))?,
             dir.to_path_buf(),
         )),
         _ => {
-            let ks = fjall::Config::new(dir.join("db")).open()?;
-            let p = ks.open_partition("t", fjall::PartitionCreateOptions::default())?;
-            Box::new(Fjall(ks, p, dir.to_path_buf()))
+            let db = fjall::Database::builder(dir.join("db")).open()?;
+            let ks = db.keyspace("t", fjall::KeyspaceCreateOptions::default)?;
+            Box::new(Fjall(db, ks, dir.to_path_buf()))
         }
     })
 }
@@ -112,32 +121,40 @@ impl Store for Logcache {
     }
 }
 
-impl Store for Sled {
-    fn load(&mut self, pairs: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<()> {
-        for (k, v) in pairs {
-            self.0.insert(k, v)?;
+/// sled 0.34 and sled 1.0 have the same calls for these workloads.
+macro_rules! sled_store {
+    ($store:ty) => {
+        impl Store for $store {
+            fn load(&mut self, pairs: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<()> {
+                for (k, v) in pairs {
+                    self.0.insert(k, v)?;
+                }
+                self.0.flush()?;
+                Ok(())
+            }
+            fn put_durable(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+                self.0.insert(key, value)?;
+                self.0.flush()?;
+                Ok(())
+            }
+            fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+                Ok(self.0.get(key)?.map(|v| v.to_vec()))
+            }
+            fn get_into(&self, key: &[u8], buf: &mut Vec<u8>) -> Result<bool> {
+                buf.clear();
+                let v = self.0.get(key)?;
+                buf.extend_from_slice(v.as_deref().unwrap_or_default());
+                Ok(v.is_some())
+            }
+            fn disk_bytes(&self) -> u64 {
+                dir_bytes(&self.1)
+            }
         }
-        self.0.flush()?;
-        Ok(())
-    }
-    fn put_durable(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.0.insert(key, value)?;
-        self.0.flush()?;
-        Ok(())
-    }
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.0.get(key)?.map(|v| v.to_vec()))
-    }
-    fn get_into(&self, key: &[u8], buf: &mut Vec<u8>) -> Result<bool> {
-        buf.clear();
-        let v = self.0.get(key)?;
-        buf.extend_from_slice(v.as_deref().unwrap_or_default());
-        Ok(v.is_some())
-    }
-    fn disk_bytes(&self) -> u64 {
-        dir_bytes(&self.1)
-    }
+    };
 }
+
+sled_store!(Sled);
+sled_store!(SledAlpha);
 
 impl Store for Redb {
     fn load(&mut self, pairs: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<()> {
@@ -363,7 +380,22 @@ fn main() -> Result<()> {
         .transpose()?;
     let n: u64 = if quick { 2_000 } else { 200_000 };
     let runs = if quick { 1 } else { 2 };
-    let stores = ["logcache", "sled", "redb", "fjall"];
+    let all = ["logcache", "sled-0.34", "sled-1.0α", "redb", "fjall"];
+    // `--stores logcache,redb`: some stores only (logcache is always the first column).
+    let stores: Vec<&str> = match args.iter().position(|a| a == "--stores") {
+        Some(i) => {
+            let list = args
+                .get(i + 1)
+                .ok_or("--stores needs a list, e.g. --stores redb")?;
+            let mut chosen = vec!["logcache"];
+            for name in list.split(',').filter(|n| *n != "logcache") {
+                let known = all.iter().find(|s| **s == name);
+                chosen.push(known.ok_or_else(|| format!("no store named {name}"))?);
+            }
+            chosen
+        }
+        None => all.to_vec(),
+    };
     let workloads = [
         ("fill", "ops/s"),
         ("fill-sync", "ops/s"),
@@ -387,8 +419,19 @@ fn main() -> Result<()> {
         "{} keys of 16 bytes, values of 100 bytes unless said; median of {runs}",
         n
     );
-    println!("| workload | unit | logcache | sled | redb | fjall | logcache / best peer |");
-    println!("|---|---|---|---|---|---|---|");
+    let title = |name: &str| match name {
+        "sled-0.34" => "sled 0.34.7",
+        "sled-1.0α" => "sled 1.0.0-α.124",
+        "redb" => "redb 4.4.0",
+        "fjall" => "fjall 3.1.13",
+        _ => "logcache",
+    };
+    let titles: Vec<&str> = stores.iter().map(|s| title(s)).collect();
+    println!(
+        "| workload | unit | {} | logcache / best peer |",
+        titles.join(" | ")
+    );
+    println!("|---|---|{}---|", "---|".repeat(stores.len()));
     if let Some(only) = &only
         && let Some(bad) = only.iter().find(|o| !workloads.iter().any(|(w, _)| w == o))
     {
@@ -400,7 +443,7 @@ fn main() -> Result<()> {
         }
         let mut cells = Vec::new();
         let mut values = Vec::new();
-        for name in stores {
+        for &name in &stores {
             let mut figures = Vec::new();
             for _ in 0..runs {
                 figures.push(workload(name, w, n).map_err(|e| format!("{name} {w}: {e}"))?);
@@ -418,13 +461,16 @@ fn main() -> Result<()> {
         }
         // Lower is better for a time, higher for a rate.
         let lower_better = unit == "ms";
-        let best_peer =
-            values[1..]
-                .iter()
-                .copied()
-                .fold(if lower_better { f64::MAX } else { 0.0 }, |a, b| {
-                    if lower_better { a.min(b) } else { a.max(b) }
-                });
+        // sled 0.34 does not fsync (see the top): no peer in `fill-sync`.
+        let best_peer = values
+            .iter()
+            .zip(&stores)
+            .skip(1)
+            .filter(|(_, name)| !(w == "fill-sync" && **name == "sled-0.34"))
+            .map(|(v, _)| *v)
+            .fold(if lower_better { f64::MAX } else { 0.0 }, |a, b| {
+                if lower_better { a.min(b) } else { a.max(b) }
+            });
         let ratio = if lower_better {
             best_peer / values[0]
         } else {
