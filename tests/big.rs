@@ -8,16 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::data::pattern;
-use common::{BLOCKS, MANIFESTS, MapStore, big_charge, block_count, temp_log};
+use common::{BLOCKS, MANIFESTS, MapStore, big_charge, block_count, open_uncompacted, temp_log};
 use logcache::{BigCache, Durability, DurableKVCache, Error, FullPolicy, KvStore};
-
-fn store(path: &std::path::Path) -> DurableKVCache {
-    DurableKVCache::builder(path)
-        .durability(Durability::None)
-        .compaction_threshold(0)
-        .open()
-        .unwrap()
-}
 
 #[test]
 fn round_trips_at_every_block_boundary_and_after_reopen() {
@@ -25,7 +17,7 @@ fn round_trips_at_every_block_boundary_and_after_reopen() {
     let block = logcache::DEFAULT_BLOCK_SIZE;
     let sizes = [0, 1, block - 1, block, block + 1, 10 * block + 7];
     {
-        let cache = BigCache::new(store(&path)).unwrap();
+        let cache = BigCache::new(open_uncompacted(&path)).unwrap();
         assert_eq!(cache.block_size(), block);
         for (i, &size) in sizes.iter().enumerate() {
             let value = pattern(size, i as u8);
@@ -61,7 +53,7 @@ fn round_trips_at_every_block_boundary_and_after_reopen() {
             .sum();
         assert_eq!(s.used_bytes, charged);
     }
-    let cache = BigCache::new(store(&path)).unwrap();
+    let cache = BigCache::new(open_uncompacted(&path)).unwrap();
     for (i, &size) in sizes.iter().enumerate() {
         assert_eq!(
             cache.get(format!("obj{size}")).unwrap(),
@@ -82,7 +74,7 @@ fn a_100_mib_object_streams_in_and_out() {
     const SIZE: usize = 100 << 20;
     let chunk = pattern(64 << 10, 9);
     {
-        let cache = BigCache::new(store(&path)).unwrap();
+        let cache = BigCache::new(open_uncompacted(&path)).unwrap();
         let mut w = cache.writer("big").unwrap();
         let mut left = SIZE;
         while left > 0 {
@@ -93,7 +85,7 @@ fn a_100_mib_object_streams_in_and_out() {
         assert_eq!(w.written(), SIZE as u64);
         w.commit().unwrap();
     }
-    let cache = BigCache::new(store(&path)).unwrap();
+    let cache = BigCache::new(open_uncompacted(&path)).unwrap();
     let mut r = cache.reader("big").unwrap().unwrap();
     assert_eq!(r.len(), SIZE as u64);
     let mut buf = vec![0u8; 100_003];
@@ -320,7 +312,7 @@ fn a_damaged_manifest_is_a_miss_and_is_removed() {
 fn race_replaces(read: fn(&BigCache, usize) -> Option<Vec<u8>>, monotonic: bool) {
     let (_dir, path) = temp_log();
     let cache = Arc::new(
-        BigCache::builder(store(&path))
+        BigCache::builder(open_uncompacted(&path))
             .block_size(4096)
             .open()
             .unwrap(),
@@ -525,7 +517,7 @@ fn full_cache_with_the_fail_policy_refuses_and_keeps_everything() {
 fn orphan_blocks_from_an_interrupted_set_are_removed_at_open() {
     let (_dir, path) = temp_log();
     {
-        let cache = BigCache::builder(store(&path))
+        let cache = BigCache::builder(open_uncompacted(&path))
             .block_size(1000)
             .open()
             .unwrap();
@@ -535,7 +527,7 @@ fn orphan_blocks_from_an_interrupted_set_are_removed_at_open() {
         std::mem::forget(w); // a crash: blocks written, no manifest, no cleanup
         cache.store().sync().unwrap();
     }
-    let cache = BigCache::builder(store(&path))
+    let cache = BigCache::builder(open_uncompacted(&path))
         .block_size(1000)
         .open()
         .unwrap();

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{open_fast, record_offsets, temp_log};
-use logcache::{DurableKVCache, Error, RecoveryMode};
+use logcache::{Durability, DurableKVCache, Error, RecoveryMode};
 
 /// Writes k0..k9 (k4 twice: old then new), then flips one byte at `at(record)`.
 /// Returns the directory, the log path, and the damaged record's offset and length.
@@ -159,11 +159,16 @@ fn damage_found_at_read_time_is_an_error_not_a_value() {
 /// Large records are read in two parts (header and key, then the value straight into its own
 /// buffer): a flipped byte anywhere in one — header, key, value, final newline — is still an
 /// error at read time, never a value; sizes around the two-part threshold round-trip; a record
-/// cut short by a truncated file is an error.
+/// cut short by a truncated file is an error. (The read cache is off here: every read goes to
+/// the log. With it on, see the next test.)
 #[test]
 fn damage_to_a_large_record_found_at_read_time_is_an_error_not_a_value() {
     let (_dir, path) = temp_log();
-    let cache = open_fast(&path);
+    let cache = DurableKVCache::builder(&path)
+        .durability(Durability::None)
+        .read_cache_bytes(0)
+        .open()
+        .unwrap();
     let key = "large-value-key";
     // Record lengths around 64 KiB, where reads switch to two parts.
     for len in [65_400usize, 65_480, 65_536, 65_600, 300_000] {
@@ -206,4 +211,34 @@ fn damage_to_a_large_record_found_at_read_time_is_an_error_not_a_value() {
     // The file cut inside the record.
     std::fs::write(&path, &good[..start + len / 2]).unwrap();
     assert!(cache.get(key).is_err());
+}
+
+/// With the read cache on (the default), a large value is checked when it enters memory, from
+/// its write or its first read from the log: a damaged record never enters it, and a handle
+/// whose cache does not hold the value finds damage made on disk since.
+#[test]
+fn a_large_value_is_checked_when_it_enters_the_read_cache() {
+    let (_dir, path) = temp_log();
+    let value: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let cache = open_fast(&path);
+    cache.put("a", &value).unwrap();
+    cache.close().unwrap();
+    let cache = open_fast(&path);
+    let good = std::fs::read(&path).unwrap();
+    let (start, len) = record_offsets(&path)[0];
+    let mut bad = good.clone();
+    bad[start + len / 2] ^= 0x20;
+    std::fs::write(&path, &bad).unwrap();
+    for _ in 0..2 {
+        // Not kept after a failed check: the second read goes to the log again.
+        let err = cache.get("a").unwrap_err();
+        assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+    }
+    assert_eq!(cache.stats().read_cache_bytes, 0);
+    std::fs::write(&path, &good).unwrap();
+    assert!(cache.get("a").unwrap().unwrap() == value);
+    // Checked on the way in; later reads copy from memory.
+    std::fs::write(&path, &bad).unwrap();
+    assert!(cache.get("a").unwrap().unwrap() == value);
+    assert_eq!(cache.stats().read_cache_hits, 1);
 }

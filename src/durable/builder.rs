@@ -37,6 +37,8 @@ pub(crate) struct Options {
     pub(crate) max_value_len: u64,
     /// Bytes reserved ahead of the data end at a time; `None` = adaptive, `Some(0)` = off.
     pub(crate) preallocate: Option<u64>,
+    /// Bytes of checked large values kept in memory (read_cache.rs); 0 = off.
+    pub(crate) read_cache_bytes: u64,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) fs: Arc<dyn FileSystem>,
 }
@@ -77,10 +79,22 @@ impl DurableKVCacheBuilder {
                 eviction: Eviction::default(),
                 max_value_len: DEFAULT_MAX_VALUE_LEN,
                 preallocate: None,
+                read_cache_bytes: super::read_cache::DEFAULT_READ_CACHE_BYTES,
                 clock: Arc::new(SystemClock),
                 fs: Arc::new(StdFileSystem),
             },
         }
+    }
+
+    /// Memory for large values read recently: a record of 64 KiB or more, once read from the
+    /// log and its checksum verified, is kept (S3-FIFO, so values read once do not push out
+    /// hot ones), and later reads of it copy it from memory — no system call, no second
+    /// checksum. Default [`DEFAULT_READ_CACHE_BYTES`](crate::DEFAULT_READ_CACHE_BYTES)
+    /// (256 MiB), taken only as large values are read; 0 turns it off. A value larger than a
+    /// quarter of this is always read from the log. [`Stats`](crate::Stats) counts its hits.
+    pub fn read_cache_bytes(mut self, bytes: u64) -> Self {
+        self.opts.read_cache_bytes = bytes;
+        self
     }
 
     /// When writes reach stable storage. Default [`Durability::Sync`].

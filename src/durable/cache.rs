@@ -87,6 +87,7 @@ impl DurableKVCache {
             compaction: Compaction::default(),
             evictions: Evictions::default(),
             recovery: opened.recovery,
+            read_cache: super::read_cache::ReadCache::new(opts.read_cache_bytes),
             shutdown: AtomicBool::new(false),
             _lock: opened.lock,
             opts,
@@ -252,9 +253,9 @@ impl DurableKVCache {
                 Some(_) => index.get_and_raise(key),
                 None => index.get(key),
             };
-            entry.map(|entry| (entry, Arc::clone(&index.file)))
+            entry.map(|entry| (entry, Arc::clone(&index.file), index.file_id))
         };
-        let Some((entry, file)) = found else {
+        let Some((entry, file, file_id)) = found else {
             crate::counters::bump(&inner.counters.misses);
             buf.clear();
             return Ok(None);
@@ -265,7 +266,7 @@ impl DurableKVCache {
             buf.clear();
             return Ok(None);
         }
-        if let Err(e) = inner.read_value_into(&file, &entry, key, buf) {
+        if let Err(e) = inner.read_value_cached(&file, file_id, &entry, key, buf) {
             buf.clear();
             return Err(e);
         }
@@ -431,6 +432,7 @@ impl DurableKVCache {
             max_bytes: inner.opts.max_bytes.unwrap_or(0),
             ..Stats::default()
         };
+        stats.read_cache_bytes = inner.read_cache.as_ref().map_or(0, |c| c.bytes());
         inner.counters.fill(&mut stats);
         stats
     }

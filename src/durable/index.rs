@@ -208,6 +208,9 @@ pub(crate) struct Index {
     /// The hashers' seed.
     seed: u64,
     pub(crate) file: Arc<dyn FileHandle>,
+    /// The file's identity for the read cache (read_cache.rs): new for every index and every
+    /// cut of the file.
+    pub(crate) file_id: u64,
     /// Sum of the entries' `len` (expired entries included until they are removed).
     pub(crate) live_bytes: u64,
     /// Records in the file that no longer hold a live value: superseded, deleted, tombstones,
@@ -231,6 +234,7 @@ impl Index {
             expiries: HashMap::with_hasher(FixedState::with_seed(seed)),
             seed,
             file,
+            file_id: super::read_cache::next_file_id(),
             live_bytes: 0,
             stale_records: 0,
         }

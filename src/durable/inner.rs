@@ -38,6 +38,8 @@ pub(super) struct Inner {
     /// Evictions noted during a compaction and those a layer above watches.
     pub(super) evictions: Evictions,
     pub(super) recovery: RecoveryStats,
+    /// Checked large values in memory; `None` when turned off.
+    pub(super) read_cache: Option<super::read_cache::ReadCache>,
     /// Set when the handle closes: stops the flusher and the compactor.
     pub(super) shutdown: AtomicBool,
     pub(super) _lock: LockGuard,

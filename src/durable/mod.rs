@@ -18,6 +18,7 @@ mod key;
 mod open;
 mod paths;
 mod read;
+mod read_cache;
 mod recover;
 mod stats;
 mod update;
@@ -29,6 +30,7 @@ pub use builder::{
 };
 pub use cache::DurableKVCache;
 pub use evict::Evicted;
+pub use read_cache::DEFAULT_READ_CACHE_BYTES;
 pub use stats::{RecoveryStats, Stats};
 pub use update::{Change, Current};
 pub use write::Ticket;

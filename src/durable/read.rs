@@ -39,6 +39,33 @@ fn sized(out: &mut Vec<u8>, len: usize) {
 }
 
 impl Inner {
+    /// [`read_value_into`](Self::read_value_into) through the read cache (read_cache.rs) for
+    /// a large record of the file `file_id` names: a copy from memory when it is there;
+    /// otherwise read and checked from the log, then kept.
+    pub(super) fn read_value_cached(
+        &self,
+        file: &Arc<dyn FileHandle>,
+        file_id: u64,
+        entry: &Entry,
+        key: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let cache = match &self.read_cache {
+            Some(cache) if entry.len as usize >= DIRECT_MIN => cache,
+            _ => return self.read_value_into(file, entry, key, out),
+        };
+        if let Some(value) = cache.get(file_id, entry.offset) {
+            out.clear();
+            out.extend_from_slice(&value);
+            crate::counters::bump(&self.counters.read_cache_hits);
+            return Ok(());
+        }
+        crate::counters::bump(&self.counters.read_cache_misses);
+        self.read_value_into(file, entry, key, out)?;
+        cache.insert(file_id, entry.offset, out);
+        Ok(())
+    }
+
     /// The value of the record `entry` points at, which must be a put of `key`, into `out`
     /// (whose capacity is reused; its contents are replaced).
     pub(super) fn read_value_into(

@@ -91,6 +91,9 @@ impl Inner {
             let old = std::mem::replace(&mut *self.write_index(), index);
             drop(old);
         }
+        // Records written from here reuse the cut offsets: values cached under the old
+        // identity must not answer for them.
+        self.write_index().file_id = super::read_cache::next_file_id();
         if !keep_unsynced {
             // The discarded records' sequence numbers are used up: the watermark passes them,
             // as nothing of them is left to sync (their writers are told by the generation).

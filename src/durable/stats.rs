@@ -53,6 +53,9 @@ stats! {
             /// The byte budget ([`max_bytes`](crate::DurableKVCacheBuilder::max_bytes)); 0
             /// without one.
             max_bytes: u64,
+            /// Bytes the read cache of large values holds
+            /// ([`read_cache_bytes`](crate::DurableKVCacheBuilder::read_cache_bytes)).
+            read_cache_bytes: u64,
         }
         counters {
             /// `get`s that found a value.
@@ -82,6 +85,10 @@ stats! {
             evictions,
             /// Bytes of the records evicted.
             evicted_bytes,
+            /// Reads of large values answered from the read cache.
+            read_cache_hits,
+            /// Reads of large values that went to the log (then kept in the read cache).
+            read_cache_misses,
         }
     }
 }
@@ -97,6 +104,7 @@ impl Stats {
             ("file_bytes", self.file_bytes),
             ("stale_records", self.stale_records),
             ("max_bytes", self.max_bytes),
+            ("read_cache_bytes", self.read_cache_bytes),
         ];
         rows.extend(self.counter_rows());
         rows.extend([

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::Inner;
 use super::index::{Entry, MAX_OFFSET};
+use super::read::DIRECT_MIN;
 use crate::error::{Error, Result};
 use crate::fs::FileHandle;
 use crate::log::record::{Op, Payload};
@@ -368,7 +369,20 @@ impl Inner {
             }
             c.generation
         };
+        // A large value just written is likely read soon (a cache's objects are): it goes
+        // into the read cache now, under the identity of the file the writer lock holds, so
+        // the first read is a copy from memory too. S3-FIFO lets values never read leave
+        // first. Copied after the lock is released.
+        let cached = match (&self.read_cache, change) {
+            (Some(_), Some(entry)) if entry.len as usize >= DIRECT_MIN => {
+                Some(self.read_index().file_id)
+            }
+            _ => None,
+        };
         drop(w);
+        if let (Some(cache), Some(file_id)) = (&self.read_cache, cached) {
+            cache.insert(file_id, offset, value);
+        }
         Ok(sync.then_some(Ticket { seq, generation }))
     }
 

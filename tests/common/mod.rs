@@ -73,6 +73,15 @@ pub fn open_fast(path: &Path) -> DurableKVCache {
         .unwrap()
 }
 
+/// Opens with `Durability::None` and no automatic compaction (a test compacts when it says).
+pub fn open_uncompacted(path: &Path) -> DurableKVCache {
+    DurableKVCache::builder(path)
+        .durability(Durability::None)
+        .compaction_threshold(0)
+        .open()
+        .unwrap()
+}
+
 /// Byte offsets where each record starts, found by re-reading the file: the header line
 /// first, then each record's claimed length.
 pub fn record_offsets(path: &Path) -> Vec<(usize, usize)> {
