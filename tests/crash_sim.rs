@@ -51,6 +51,10 @@ enum Workload {
     /// Sync writes and deletes into a byte budget far smaller than the data: evictions on
     /// most puts, compactions in the background.
     Budget,
+    /// `set_many` (several records in one write) from 2 threads, Sync, with single puts and
+    /// deletes between the batches: an acknowledged batch is durable whole; a torn one leaves
+    /// whole records or none of each.
+    Batches,
     /// The hint file: writes, a clean close (writes the hint), a reopen from it, writes, a
     /// compaction (removes it, writes the new file's), writes, a close, a reopen, writes.
     Hint,
@@ -62,9 +66,11 @@ const BUDGET: u64 = 5 * 140;
 impl Workload {
     fn durability(self) -> Durability {
         match self {
-            Workload::SyncMix | Workload::Compaction | Workload::Budget | Workload::Hint => {
-                Durability::Sync
-            }
+            Workload::SyncMix
+            | Workload::Compaction
+            | Workload::Budget
+            | Workload::Hint
+            | Workload::Batches => Durability::Sync,
             Workload::NoneWithSyncs | Workload::NoneCompacting => Durability::None,
             Workload::Interval => Durability::Interval(Duration::from_millis(1)),
         }
@@ -152,6 +158,36 @@ impl Workload {
                 cache.wait_for_compaction();
             }
             Workload::Hint => unreachable!("run by run_hint: it reopens"),
+            Workload::Batches => {
+                let threads: Vec<_> = (0..2u64)
+                    .map(|t| {
+                        let (cache, journal) = (Arc::clone(cache), Arc::clone(journal));
+                        std::thread::spawn(move || {
+                            let mut g = Gen(seed * 17 + t + 3);
+                            for b in 0..4 {
+                                let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..3)
+                                    .map(|i| {
+                                        let key = format!("t{t}k{}", g.next() % 4).into_bytes();
+                                        (key, g.value(&format!("t{t}b{b}i{i}")))
+                                    })
+                                    .collect();
+                                if !journal.apply_many(&cache, &pairs) {
+                                    return;
+                                }
+                                let key = format!("t{t}k{}", g.next() % 4).into_bytes();
+                                let del = g.next().is_multiple_of(2);
+                                let value = g.value(&format!("t{t}b{b}single"));
+                                if !journal.apply(&cache, &key, (!del).then_some(&value[..])) {
+                                    return;
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for t in threads {
+                    t.join().unwrap();
+                }
+            }
             Workload::Budget => {
                 let mut g = Gen(seed + 555);
                 for i in 0..24 {
@@ -382,6 +418,7 @@ fn crash_at_every_io_point() {
         Workload::Compaction,
         Workload::Budget,
         Workload::Hint,
+        Workload::Batches,
     ] {
         let n = enumerate(workload, seeds);
         println!("{workload:?}: {n} crash states");

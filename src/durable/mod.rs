@@ -6,6 +6,7 @@
 //! counters (stats.rs). Opening is open.rs and hint.rs; reads read.rs; deferred writes
 //! deferred.rs; recovery in place recover.rs; options builder.rs.
 
+mod batch;
 mod builder;
 mod cache;
 mod compact;

@@ -231,6 +231,21 @@ impl Poison {
     }
 }
 
+/// The writer's encoding buffer is kept between writes up to this capacity; one that a large
+/// value grew past it is freed (a 256 MiB value must not pin 256 MiB for the handle's life).
+const KEEP_BUF: usize = 4 << 20;
+
+impl Writer {
+    /// Puts the encoding buffer back for the next write, unless a large record grew it.
+    pub(super) fn keep_buf(&mut self, buf: Vec<u8>) {
+        self.buf = if buf.capacity() > KEEP_BUF {
+            Vec::new()
+        } else {
+            buf
+        };
+    }
+}
+
 impl Inner {
     /// Takes the writer lock; a panic inside it earlier poisons the handle.
     pub(super) fn writer(&self) -> Result<MutexGuard<'_, Writer>> {
@@ -335,7 +350,7 @@ impl Inner {
             self.make_room(&mut w, u64::from(len));
         }
         let result = self.append(&mut w, &buf);
-        w.buf = buf;
+        w.keep_buf(buf);
         let (offset, end) = result?;
         w.seq = seq;
         w.last_at = Some(offset);
@@ -401,7 +416,7 @@ impl Inner {
     }
 
     /// Writes `record` at the end of the log; returns its offset and the new end.
-    fn append(&self, w: &mut Writer, record: &[u8]) -> Result<(u64, u64)> {
+    pub(super) fn append(&self, w: &mut Writer, record: &[u8]) -> Result<(u64, u64)> {
         let offset = w.end;
         let end = offset + record.len() as u64;
         if end > w.allocated && !w.prealloc_failed {

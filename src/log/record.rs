@@ -239,6 +239,13 @@ impl<'a> Payload<'a> {
     /// Replaces `out` with the encoded record.
     pub(crate) fn encode(&self, seq: u64, op: Op, expiry: u64, out: &mut Vec<u8>) {
         out.clear();
+        self.encode_onto(seq, op, expiry, out);
+    }
+
+    /// Appends the encoded record to `out` (a batch of records in one buffer); returns its
+    /// length.
+    pub(crate) fn encode_onto(&self, seq: u64, op: Op, expiry: u64, out: &mut Vec<u8>) -> usize {
+        let start = out.len();
         out.extend_from_slice(b"00000000\t");
         push_decimal(out, seq);
         out.push(b'\t');
@@ -259,13 +266,14 @@ impl<'a> Payload<'a> {
         let crc = match &self.crc {
             Some(payload) => {
                 let mut crc = crc32fast::Hasher::new();
-                crc.update(&out[8..header_end]);
+                crc.update(&out[start + 8..header_end]);
                 crc.combine(payload);
                 crc.finalize()
             }
-            None => crc32fast::hash(&out[8..]),
+            None => crc32fast::hash(&out[start + 8..]),
         };
-        out[..8].copy_from_slice(&hex8(crc));
+        out[start..start + 8].copy_from_slice(&hex8(crc));
+        out.len() - start
     }
 }
 

@@ -53,6 +53,18 @@ impl Journal {
         }
         ok
     }
+    /// Runs one `set_many` of `pairs`; false once the cache fails (then none is acknowledged).
+    #[allow(dead_code)] // crash_sim uses it, io_errors does not
+    pub fn apply_many(&self, cache: &DurableKVCache, pairs: &[(Vec<u8>, Vec<u8>)]) -> bool {
+        let issued: Vec<usize> = pairs.iter().map(|(k, v)| self.issue(k, Some(v))).collect();
+        let ok = cache.set_many(pairs.iter().map(|(k, v)| (k, v))).is_ok();
+        if ok {
+            for i in issued {
+                self.ack(i);
+            }
+        }
+        ok
+    }
     pub fn sync(&self, cache: &DurableKVCache) -> bool {
         let before = self.next.load(Ordering::SeqCst);
         let ok = cache.sync().is_ok();
