@@ -35,6 +35,18 @@ pub trait FileHandle: Send + Sync + fmt::Debug {
     /// file size, which makes `fdatasync` cheaper.
     fn allocate(&self, len: u64) -> io::Result<()>;
 
+    /// The file's first `len` bytes mapped into memory read-only, for reads without a system
+    /// call; `None` when the implementation does not map (the default: every read goes through
+    /// [`read_at`](Self::read_at)). The engine copies from a mapping only while holding a lock
+    /// that any cut of the file ([`truncate`](Self::truncate) below a mapped length) waits for
+    /// and that drops the mapping first, so its own reads never touch a page past the end of
+    /// the file. Only [`StdFileSystem`]'s files map (`mmap(2)`): [`Mapping`] has no public
+    /// constructor.
+    fn map(&self, len: u64) -> io::Result<Option<Mapping>> {
+        let _ = len;
+        Ok(None)
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
     fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
         while !buf.is_empty() {
@@ -49,6 +61,19 @@ pub trait FileHandle: Send + Sync + fmt::Debug {
             }
         }
         Ok(())
+    }
+}
+
+/// A read-only memory map of a file's first bytes ([`FileHandle::map`]).
+///
+/// `memmap2` rather than `libc::mmap` by hand: it owns the unmapping and the length checks.
+#[derive(Debug)]
+pub struct Mapping(memmap2::Mmap);
+
+impl Mapping {
+    /// The mapped bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 
@@ -156,6 +181,21 @@ impl FileHandle for StdFile {
     fn allocate(&self, len: u64) -> io::Result<()> {
         // Explicit path: since Rust 1.89 std's inherent File methods shadow some fs2 ones.
         fs2::FileExt::allocate(&self.0, len)
+    }
+    fn map(&self, len: u64) -> io::Result<Option<Mapping>> {
+        let Ok(len) = usize::try_from(len) else {
+            return Ok(None);
+        };
+        if len == 0 || len as u64 > self.size()? {
+            return Ok(None);
+        }
+        // SAFETY: the mapping is read-only and private to the engine, which reads it only
+        // below the file's length under the index lock that every cut of the file takes and
+        // that drops the mapping before the cut (DESIGN.md, "Reads"). The file is locked
+        // against other logcache processes; a program that cuts a locked log behind the
+        // engine's back can make a read fault (SIGBUS), as with any memory-mapped store.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(&self.0)? };
+        Ok(Some(Mapping(map)))
     }
 }
 

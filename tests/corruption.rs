@@ -159,16 +159,12 @@ fn damage_found_at_read_time_is_an_error_not_a_value() {
 /// Large records are read in two parts (header and key, then the value straight into its own
 /// buffer): a flipped byte anywhere in one — header, key, value, final newline — is still an
 /// error at read time, never a value; sizes around the two-part threshold round-trip; a record
-/// cut short by a truncated file is an error. (The read cache is off here: every read goes to
-/// the log. With it on, see the next test.)
+/// cut short by a truncated file is an error. (The read cache is off, as by default: every
+/// read goes to the log. With it on, see the next test.)
 #[test]
 fn damage_to_a_large_record_found_at_read_time_is_an_error_not_a_value() {
     let (_dir, path) = temp_log();
-    let cache = DurableKVCache::builder(&path)
-        .durability(Durability::None)
-        .read_cache_bytes(0)
-        .open()
-        .unwrap();
+    let cache = open_fast(&path);
     let key = "large-value-key";
     // Record lengths around 64 KiB, where reads switch to two parts.
     for len in [65_400usize, 65_480, 65_536, 65_600, 300_000] {
@@ -213,17 +209,24 @@ fn damage_to_a_large_record_found_at_read_time_is_an_error_not_a_value() {
     assert!(cache.get(key).is_err());
 }
 
-/// With the read cache on (the default), a large value is checked when it enters memory, from
+/// With the read cache on, a large value is checked when it enters memory, from
 /// its write or its first read from the log: a damaged record never enters it, and a handle
 /// whose cache does not hold the value finds damage made on disk since.
 #[test]
 fn a_large_value_is_checked_when_it_enters_the_read_cache() {
     let (_dir, path) = temp_log();
     let value: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let cache = open_fast(&path);
+    let open = || {
+        DurableKVCache::builder(&path)
+            .durability(Durability::None)
+            .read_cache_bytes(64 << 20)
+            .open()
+            .unwrap()
+    };
+    let cache = open();
     cache.put("a", &value).unwrap();
     cache.close().unwrap();
-    let cache = open_fast(&path);
+    let cache = open();
     let good = std::fs::read(&path).unwrap();
     let (start, len) = record_offsets(&path)[0];
     let mut bad = good.clone();

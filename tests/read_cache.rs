@@ -9,7 +9,16 @@ use logcache::sim::{OpKind, SimFs};
 use logcache::{Durability, DurableKVCache};
 
 mod common;
-use common::open_uncompacted as open;
+
+/// With a 64 MiB read cache, no automatic compaction.
+fn open(path: &std::path::Path) -> DurableKVCache {
+    DurableKVCache::builder(path)
+        .durability(Durability::None)
+        .compaction_threshold(0)
+        .read_cache_bytes(64 << 20)
+        .open()
+        .unwrap()
+}
 
 /// A large value (the cache keeps records of 64 KiB or more), different for every `seed`.
 fn big(seed: u8) -> Vec<u8> {
@@ -47,7 +56,10 @@ fn a_second_read_of_a_large_value_comes_from_memory() {
 #[test]
 fn with_durability_sync_too() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = DurableKVCache::open(dir.path().join("log")).unwrap();
+    let cache = DurableKVCache::builder(dir.path().join("log"))
+        .read_cache_bytes(64 << 20)
+        .open()
+        .unwrap();
     cache.put("a", big(1)).unwrap();
     cache.put("a", big(2)).unwrap();
     assert_eq!(cache.get("a").unwrap(), Some(big(2)));
@@ -55,11 +67,10 @@ fn with_durability_sync_too() {
 }
 
 #[test]
-fn turned_off_every_read_goes_to_the_log() {
+fn off_by_default_every_read_goes_to_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let cache = DurableKVCache::builder(dir.path().join("log"))
         .durability(Durability::None)
-        .read_cache_bytes(0)
         .open()
         .unwrap();
     cache.put("a", big(1)).unwrap();
@@ -111,6 +122,7 @@ fn after_a_recovery_cut_the_log_reused_offsets_read_as_their_new_records() {
     let cache = DurableKVCache::builder(&path)
         .durability(Durability::None)
         .compaction_threshold(0)
+        .read_cache_bytes(64 << 20)
         .file_system(Arc::new(fs.clone()))
         .open()
         .unwrap();

@@ -92,6 +92,7 @@ impl DurableKVCache {
             _lock: opened.lock,
             opts,
         });
+        inner.remap(&lock(&inner.group.writer));
         // Built first so that a failure to spawn a thread below still closes cleanly.
         let mut cache = DurableKVCache {
             inner,
@@ -253,9 +254,13 @@ impl DurableKVCache {
                 Some(_) => index.get_and_raise(key),
                 None => index.get(key),
             };
-            entry.map(|entry| (entry, Arc::clone(&index.file), index.file_id))
+            // A small record inside the map is copied now, under the lock (mapped.rs).
+            entry.map(|entry| {
+                let mapped = index.copy_mapped(&entry, buf);
+                (entry, Arc::clone(&index.file), index.file_id, mapped)
+            })
         };
-        let Some((entry, file, file_id)) = found else {
+        let Some((entry, file, file_id, mapped)) = found else {
             crate::counters::bump(&inner.counters.misses);
             buf.clear();
             return Ok(None);
@@ -266,7 +271,12 @@ impl DurableKVCache {
             buf.clear();
             return Ok(None);
         }
-        if let Err(e) = inner.read_value_cached(&file, file_id, &entry, key, buf) {
+        let read = if mapped {
+            inner.value_of_record(buf, key, entry.offset)
+        } else {
+            inner.read_value_cached(&file, file_id, &entry, key, buf)
+        };
+        if let Err(e) = read {
             buf.clear();
             return Err(e);
         }

@@ -470,7 +470,10 @@ impl Inner {
         // at w.seq: switch's sync_to); the new file was synced whole before the rename.
         c.written_end = new_end;
         c.synced_end = new_end;
-        std::mem::replace(&mut *self.write_index(), fresh)
+        let old = std::mem::replace(&mut *self.write_index(), fresh);
+        drop(c);
+        self.remap(w);
+        old
     }
 }
 

@@ -211,6 +211,8 @@ pub(crate) struct Index {
     /// The file's identity for the read cache (read_cache.rs): new for every index and every
     /// cut of the file.
     pub(crate) file_id: u64,
+    /// `file`'s first bytes in memory, for small reads without a system call (mapped.rs).
+    pub(crate) map: Option<crate::fs::Mapping>,
     /// Sum of the entries' `len` (expired entries included until they are removed).
     pub(crate) live_bytes: u64,
     /// Records in the file that no longer hold a live value: superseded, deleted, tombstones,
@@ -235,6 +237,7 @@ impl Index {
             seed,
             file,
             file_id: super::read_cache::next_file_id(),
+            map: None,
             live_bytes: 0,
             stale_records: 0,
         }

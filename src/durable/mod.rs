@@ -16,6 +16,7 @@ mod hint;
 mod index;
 mod inner;
 mod key;
+mod mapped;
 mod open;
 mod paths;
 mod read;
@@ -31,7 +32,6 @@ pub use builder::{
 };
 pub use cache::DurableKVCache;
 pub use evict::Evicted;
-pub use read_cache::DEFAULT_READ_CACHE_BYTES;
 pub use stats::{RecoveryStats, Stats};
 pub use update::{Change, Current};
 pub use write::Ticket;

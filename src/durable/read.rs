@@ -28,7 +28,7 @@ const PIECE: usize = 128 << 10;
 /// Makes `out` exactly `len` bytes long for a read to overwrite, without zeroing the bytes it
 /// already has (a reused buffer costs no `memset`; a new one is allocated zeroed, which the
 /// allocator gets from fresh pages).
-fn sized(out: &mut Vec<u8>, len: usize) {
+pub(super) fn sized(out: &mut Vec<u8>, len: usize) {
     if out.capacity() == 0 {
         *out = vec![0u8; len];
     } else if out.len() >= len {
@@ -39,6 +39,15 @@ fn sized(out: &mut Vec<u8>, len: usize) {
 }
 
 impl Inner {
+    /// Checks the whole record of `key` read into `out` (from the file or its mapping) and
+    /// leaves its value alone in `out`.
+    pub(super) fn value_of_record(&self, out: &mut Vec<u8>, key: &[u8], offset: u64) -> Result<()> {
+        let (start, value_len) = self.check_record(out, key, offset)?;
+        out.copy_within(start..start + value_len, 0);
+        out.truncate(value_len);
+        Ok(())
+    }
+
     /// [`read_value_into`](Self::read_value_into) through the read cache (read_cache.rs) for
     /// a large record of the file `file_id` names: a copy from memory when it is there;
     /// otherwise read and checked from the log, then kept.
@@ -80,10 +89,7 @@ impl Inner {
             sized(out, len);
             file.read_exact_at(out, entry.offset)
                 .map_err(|e| Error::io("read", &self.paths.log, e))?;
-            let (start, value_len) = self.check_record(out, key, entry.offset)?;
-            out.copy_within(start..start + value_len, 0);
-            out.truncate(value_len);
-            return Ok(());
+            return self.value_of_record(out, key, entry.offset);
         }
         let corrupt = |reason: &str| Error::Corrupt {
             path: self.paths.log.clone(),

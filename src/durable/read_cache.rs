@@ -1,13 +1,17 @@
-//! Large values served from memory: checked once when they are read from the log, then
-//! copied out of the handle's own memory by every read that finds them.
+//! Large values served from memory (when `read_cache_bytes` turns it on): checked once when
+//! they are written or read from the log, then copied out of the handle's own memory by every
+//! read that finds them.
 //!
 //! A read of a large value from the log is a `pread` per 128 KiB piece and a CRC over every
 //! byte (read.rs); a store that keeps hot pages in its own memory (sled, redb) answers the
 //! same read with one `memcpy`. This cache closes that gap for records of at least
-//! [`DIRECT_MIN`](super::read::DIRECT_MIN) bytes: a value enters it after its record was read
-//! and its checksum verified, and a later read of the same record copies it out with no
+//! [`DIRECT_MIN`](super::read::DIRECT_MIN) bytes: a value enters it after its write, or after
+//! its record was read and its checksum verified, and a later read of the same record copies it out with no
 //! syscall and no second checksum. Small records are left to the page cache: for them the
-//! lookup and the copy would cost about what the `pread` does.
+//! lookup and the copy would cost about what the `pread` does (and mapped.rs reads them
+//! without a system call). Off by default: a process that streams objects through BigCache
+//! keeps a flat footprint (tests/big_rss.rs), where a cache of written values would grow to
+//! its capacity.
 //!
 //! It is a [`MemoryCache`] (S3-FIFO, so a scan of values read once does not flush the hot
 //! ones) keyed by the record's place: the log file's identity and the record's offset. A
@@ -24,11 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::memory::MemoryCache;
 use crate::memory::policy::PolicyKind;
-
-/// Default [`read_cache_bytes`](super::DurableKVCacheBuilder::read_cache_bytes): 256 MiB (half
-/// of sled 1.0's default page cache, a quarter of redb's). Memory is taken only as large
-/// values are read.
-pub const DEFAULT_READ_CACHE_BYTES: u64 = 256 << 20;
 
 /// Shards of the cache: few, because its entries are large (a value must fit in one shard's
 /// share of the capacity) and a lookup holds the lock only to clone an `Arc`.

@@ -79,6 +79,8 @@ impl Inner {
         let keep_unsynced = !lost && self.opts.durability != Durability::Sync;
         let keep = if keep_unsynced { w.end } else { c.synced_end };
         let io_err = |op| move |e| Error::io(op, &self.paths.log, e);
+        // No copy from the map may touch what the cut removes (mapped.rs).
+        self.unmap();
         w.file.truncate(keep).map_err(io_err("truncate"))?;
         w.file.sync_data().map_err(io_err("fsync"))?;
         self.opts
@@ -111,6 +113,7 @@ impl Inner {
         w.allocated = keep;
         w.prealloc_failed = false;
         w.hand.reset();
+        self.remap(&w);
         self.poison.clear();
         self.group.commit_cv.notify_all();
         crate::counters::bump(&self.counters.recoveries);

@@ -426,7 +426,10 @@ impl Inner {
                 .unwrap_or_else(|| (end / 8).clamp(MIN_PREALLOC, MAX_PREALLOC));
             if step > 0 {
                 match w.file.allocate(end + step) {
-                    Ok(()) => w.allocated = end + step,
+                    Ok(()) => {
+                        w.allocated = end + step;
+                        self.remap(w);
+                    }
                     // Not fatal: the write below either fits or fails on its own.
                     Err(_) => w.prealloc_failed = true,
                 }

@@ -12,7 +12,8 @@
 //! end, one fsync, except in `fill-sync`):
 //! - logcache: `DurableKVCache` with `Durability::None`, the pairs through `set_many` (its bulk
 //!   load: records written a megabyte at a time), one `sync()`; `fill-sync`: `put` per key
-//!   with `Durability::Sync`.
+//!   with `Durability::Sync`. A read cache of 256 MiB for large values (`read_cache_bytes`,
+//!   off by default), as the peers keep their pages in memory (sled 1.0 512 MiB, redb 1 GiB).
 //! - sled 0.34.7 (still the most used release) and sled 1.0.0-alpha.124: `insert` per key, one
 //!   `flush()`; `fill-sync`: `flush()` after each insert. sled 0.34's flush is
 //!   `sync_file_range(2)`, not an fsync, so it does not count as a peer in `fill-sync`.
@@ -79,8 +80,11 @@ fn open(name: &str, dir: &Path, durable: bool) -> Result<Box<dyn Store>> {
             } else {
                 logcache::Durability::None
             };
+            // A read cache of 256 MiB for large values (off by default): the peers keep their
+            // pages in memory by default, sled 1.0 512 MiB and redb 1 GiB.
             let c = logcache::DurableKVCache::builder(&path)
                 .durability(durability)
+                .read_cache_bytes(256 << 20)
                 .open()?;
             Box::new(Logcache(c, dir.to_path_buf()))
         }
