@@ -16,12 +16,10 @@
 
 use super::DurableKVCache;
 use super::index::{Entry, MAX_OFFSET};
-use super::read::DIRECT_MIN;
-use super::write::{Pending, Ticket};
+use super::write::Ticket;
 use crate::error::{Error, Result};
 use crate::log::record::{Op, Payload};
 use crate::options::Durability;
-use crate::sync::lock;
 
 /// Bytes of records gathered before one write: large enough that the system call is a small
 /// part of the cost, small enough that the writer lock is not held for long.
@@ -164,39 +162,14 @@ impl DurableKVCache {
         w.seq = seq;
         w.last_at = entries.last().map(|e| e.offset);
         let first_seq = seq - chunk.len() as u64 + 1;
-        let (generation, file_id) = {
-            let mut c = lock(&inner.group.commit);
-            c.written_end = end;
-            c.written_seq = seq;
-            let file_id = if sync {
-                for (i, ((key, _), entry)) in chunk.iter().zip(&entries).enumerate() {
-                    c.pending.push(Pending {
-                        seq: first_seq + i as u64,
-                        key: key.as_ref().into(),
-                        change: Some(*entry),
-                    });
-                }
-                if c.windowing {
-                    inner.group.window_cv.notify_one();
-                }
-                inner.read_index().file_id
-            } else {
-                let mut index = inner.write_index();
-                for ((key, _), entry) in chunk.iter().zip(&entries) {
-                    index.put(key.as_ref(), *entry);
-                }
-                index.file_id
-            };
-            (c.generation, file_id)
-        };
+        let changes = (first_seq..)
+            .zip(chunk)
+            .zip(&entries)
+            .map(|((seq, (key, _)), entry)| (seq, key.as_ref(), Some(*entry)));
+        let (generation, file_id) = inner.publish(end, seq, changes);
         drop(w);
-        // Large values written through to the read cache, as `set` does (write.rs).
-        if let Some(cache) = &inner.read_cache {
-            for ((_, value), entry) in chunk.iter().zip(&entries) {
-                if entry.len as usize >= DIRECT_MIN {
-                    cache.insert(file_id, entry.offset, value.as_ref());
-                }
-            }
+        for ((_, value), entry) in chunk.iter().zip(&entries) {
+            inner.write_through(file_id, value.as_ref(), Some(*entry));
         }
         Ok(sync.then_some(Ticket { seq, generation }))
     }

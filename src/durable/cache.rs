@@ -440,9 +440,9 @@ impl DurableKVCache {
             )),
             recovery: inner.recovery,
             max_bytes: inner.opts.max_bytes.unwrap_or(0),
+            read_cache_bytes: inner.read_cache.as_ref().map_or(0, |c| c.bytes()),
             ..Stats::default()
         };
-        stats.read_cache_bytes = inner.read_cache.as_ref().map_or(0, |c| c.bytes());
         inner.counters.fill(&mut stats);
         stats
     }

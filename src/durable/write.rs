@@ -359,22 +359,43 @@ impl Inner {
             len,
             expiry,
         });
-        let generation = {
-            let mut c = lock(&self.group.commit);
-            c.written_end = end;
-            c.written_seq = seq;
-            if sync {
+        let (generation, file_id) = self.publish(end, seq, [(seq, key, change)]);
+        drop(w);
+        self.write_through(file_id, value, change);
+        Ok(sync.then_some(Ticket { seq, generation }))
+    }
+
+    /// Publishes records just appended (the caller holds the writer lock, so their order is
+    /// the log's): the data end and the last sequence number to the commit state, and each
+    /// change `(seq, key, Some(put) | None for a delete)` to the index — or, with
+    /// [`Durability::Sync`], to the changes waiting for their fsync. Returns the commit
+    /// generation and, when a read cache is on, the identity of the file written to (the one
+    /// the index is on while the writer lock is held) for [`write_through`](Self::write_through).
+    pub(super) fn publish<'k>(
+        &self,
+        end: u64,
+        last_seq: u64,
+        changes: impl IntoIterator<Item = (u64, &'k [u8], Option<Entry>)>,
+    ) -> (u64, Option<u64>) {
+        let mut c = lock(&self.group.commit);
+        c.written_end = end;
+        c.written_seq = last_seq;
+        let file_id = if self.opts.durability == Durability::Sync {
+            for (seq, key, change) in changes {
                 c.pending.push(Pending {
                     seq,
                     key: key.into(),
                     change,
                 });
-                // A leader holding its fsync open for this write (the commit window).
-                if c.windowing {
-                    self.group.window_cv.notify_one();
-                }
-            } else {
-                let mut index = self.write_index();
+            }
+            // A leader holding its fsync open for these writes (the commit window).
+            if c.windowing {
+                self.group.window_cv.notify_one();
+            }
+            self.read_cache.as_ref().map(|_| self.read_index().file_id)
+        } else {
+            let mut index = self.write_index();
+            for (_, key, change) in changes {
                 match change {
                     Some(entry) => index.put(key, entry),
                     None => {
@@ -382,23 +403,21 @@ impl Inner {
                     }
                 }
             }
-            c.generation
+            Some(index.file_id)
         };
-        // A large value just written is likely read soon (a cache's objects are): it goes
-        // into the read cache now, under the identity of the file the writer lock holds, so
-        // the first read is a copy from memory too. S3-FIFO lets values never read leave
-        // first. Copied after the lock is released.
-        let cached = match (&self.read_cache, change) {
-            (Some(_), Some(entry)) if entry.len as usize >= DIRECT_MIN => {
-                Some(self.read_index().file_id)
-            }
-            _ => None,
-        };
-        drop(w);
-        if let (Some(cache), Some(file_id)) = (&self.read_cache, cached) {
-            cache.insert(file_id, offset, value);
+        (c.generation, file_id)
+    }
+
+    /// A large value just written is likely read soon (a cache's objects are): it goes into
+    /// the read cache now, under the identity [`publish`](Self::publish) gave, so the first
+    /// read is a copy from memory too; S3-FIFO lets values never read leave first. Called
+    /// after the writer lock is released.
+    pub(super) fn write_through(&self, file_id: Option<u64>, value: &[u8], change: Option<Entry>) {
+        if let (Some(cache), Some(file_id), Some(entry)) = (&self.read_cache, file_id, change)
+            && entry.len as usize >= DIRECT_MIN
+        {
+            cache.insert(file_id, entry.offset, value);
         }
-        Ok(sync.then_some(Ticket { seq, generation }))
     }
 
     /// The key's newest entry, counting changes still waiting for their fsync.
