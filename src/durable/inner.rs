@@ -1,5 +1,5 @@
 //! [`Inner`]: what a handle shares with its flusher and compactor threads, made of parts that
-//! own their state (paths.rs, write.rs, compact.rs, evict.rs), and the checks every path
+//! own their state (paths.rs, write.rs, compact/, evict.rs), and the checks every path
 //! uses.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,7 @@ use crate::fs::LockGuard;
 use crate::log::record::{DecodeError, FILE_HEADER, MAX_KEY_LEN, Op, decode};
 
 /// What the handle and its threads share: each part owns its state, with its methods in its
-/// file (paths.rs, write.rs, compact.rs, evict.rs).
+/// file (paths.rs, write.rs, compact/, evict.rs).
 #[derive(Debug)]
 pub(super) struct Inner {
     pub(super) paths: Paths,

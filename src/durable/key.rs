@@ -1,6 +1,5 @@
 //! Keys held without a heap allocation when short: [`InlineKey`], how the index holds keys of
-//! at most 24 bytes, and [`IndexKey`], an owned key of any length (inline up to 22 bytes) that
-//! compaction's snapshot copies out of the index.
+//! at most 24 bytes.
 //!
 //! Most cache keys are short. Holding them inline saves the heap allocation a `Box<[u8]>`
 //! needs (for a 16-byte key, a 32-byte malloc chunk: more than the key itself) and a pointer
@@ -10,42 +9,6 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
-
-/// Longest key held inline.
-pub(crate) const INLINE: usize = 22;
-
-/// A key: inline up to [`INLINE`] bytes, boxed beyond. 24 bytes either way.
-#[derive(Clone)]
-pub(crate) enum IndexKey {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Box<[u8]>),
-}
-
-impl From<&[u8]> for IndexKey {
-    fn from(key: &[u8]) -> Self {
-        if key.len() <= INLINE {
-            let mut bytes = [0u8; INLINE];
-            bytes[..key.len()].copy_from_slice(key);
-            // key.len() ≤ INLINE < 256.
-            IndexKey::Inline {
-                len: key.len() as u8,
-                bytes,
-            }
-        } else {
-            IndexKey::Heap(key.into())
-        }
-    }
-}
-
-impl Deref for IndexKey {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            IndexKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            IndexKey::Heap(b) => b,
-        }
-    }
-}
 
 /// Borrow, Hash, Eq and Debug as the byte slice the key derefs to, so that lookups by `&[u8]`
 /// find it (Borrow's contract).
@@ -79,12 +42,11 @@ macro_rules! as_byte_slice {
     };
 }
 
-as_byte_slice!([] IndexKey);
 as_byte_slice!([const N: usize] InlineKey<N>);
 
 /// A key of at most `N` bytes, inline, with byte alignment: `N + 1` bytes. The index keeps keys
 /// of up to 16 bytes as `InlineKey<16>` (with its 11-byte slot, 28 bytes per bucket) and keys
-/// of 17 to 24 bytes as `InlineKey<24>` (36); an [`IndexKey`] and its slot took 40.
+/// of 17 to 24 bytes as `InlineKey<24>` (36); an owned 24-byte key and its slot took 40.
 #[derive(Clone, Copy)]
 pub(crate) struct InlineKey<const N: usize> {
     len: u8,
@@ -114,39 +76,6 @@ impl<const N: usize> Deref for InlineKey<N> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
-
-    #[test]
-    fn inline_and_heap_keys_behave_as_byte_slices() {
-        assert_eq!(std::mem::size_of::<IndexKey>(), 24);
-        let mut map: HashMap<IndexKey, u32> = HashMap::new();
-        let keys: Vec<Vec<u8>> = vec![
-            vec![],
-            b"a".to_vec(),
-            vec![7; INLINE],
-            vec![8; INLINE + 1],
-            vec![9; 1000],
-        ];
-        for (i, k) in keys.iter().enumerate() {
-            map.insert(IndexKey::from(k.as_slice()), i as u32);
-        }
-        for (i, k) in keys.iter().enumerate() {
-            assert_eq!(
-                map.get(k.as_slice()),
-                Some(&(i as u32)),
-                "key of {} bytes",
-                k.len()
-            );
-            assert_eq!(&*IndexKey::from(k.as_slice()), k.as_slice());
-        }
-        assert!(matches!(
-            IndexKey::from(&[0u8; INLINE][..]),
-            IndexKey::Inline { .. }
-        ));
-        assert!(matches!(
-            IndexKey::from(&[0u8; INLINE + 1][..]),
-            IndexKey::Heap(_)
-        ));
-    }
 
     #[test]
     fn inline_keys_behave_as_byte_slices() {

@@ -2,7 +2,7 @@
 //!
 //! The handle ([`DurableKVCache`], cache.rs) shares [`Inner`](inner::Inner) with its threads:
 //! the log's names (paths.rs), the write path and group commit (write.rs), compaction
-//! (compact.rs), the byte budget's eviction (evict.rs), the index (index.rs, key.rs) and the
+//! (compact/), the byte budget's eviction (evict.rs), the index (index/, key.rs) and the
 //! counters (stats.rs). Opening is open.rs and hint.rs; reads read.rs; deferred writes
 //! deferred.rs; recovery in place recover.rs; options builder.rs.
 

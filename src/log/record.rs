@@ -140,7 +140,12 @@ fn parse_hex8(buf: &[u8], pos: &mut usize) -> Result<u32, DecodeError> {
 }
 
 /// Parses `DIGITS \t` at `*pos`: 1 to 20 digits, no leading zero, no overflow.
+///
+/// The hot path of every decode (four numbers per record): the first 19 digits cannot
+/// overflow a `u64` and are added unchecked, and a leading zero shows as a value of 0 before
+/// a second digit (a number without one is 0 only when it is the single digit `0`).
 fn parse_decimal(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
+    const UNCHECKED_DIGITS: usize = 19;
     let start = *pos;
     let mut value = 0u64;
     let mut i = start;
@@ -148,21 +153,25 @@ fn parse_decimal(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
         let Some(&b) = buf.get(i) else {
             return Err(DecodeError::Incomplete);
         };
-        match b {
-            b'0'..=b'9' => {
-                if i > start && buf.get(start) == Some(&b'0') {
-                    return Err(DecodeError::Invalid("number with a leading zero"));
-                }
-                value = value
+        let digit = b.wrapping_sub(b'0');
+        if digit < 10 {
+            let digits = i - start;
+            if digits > 0 && value == 0 {
+                return Err(DecodeError::Invalid("number with a leading zero"));
+            }
+            value = if digits < UNCHECKED_DIGITS {
+                value * 10 + u64::from(digit)
+            } else {
+                value
                     .checked_mul(10)
-                    .and_then(|v| v.checked_add(u64::from(b - b'0')))
-                    .ok_or(DecodeError::Invalid("number over u64"))?;
-            }
-            b'\t' if i > start => {
-                *pos = i + 1;
-                return Ok(value);
-            }
-            _ => return Err(DecodeError::Invalid("malformed number")),
+                    .and_then(|v| v.checked_add(u64::from(digit)))
+                    .ok_or(DecodeError::Invalid("number over u64"))?
+            };
+        } else if b == b'\t' && i > start {
+            *pos = i + 1;
+            return Ok(value);
+        } else {
+            return Err(DecodeError::Invalid("malformed number"));
         }
         i += 1;
     }
@@ -424,6 +433,23 @@ mod tests {
         assert!(matches!(
             ok("00000000\t01\tP\t0\t1\t1\t"),
             Err(DecodeError::Invalid(_))
+        ));
+        // Zeros after the first digit, a single 0, 19 nines (unchecked), 21 digits.
+        assert_eq!(ok("00000000\t100\tP\t0\t1\t1\t").unwrap().seq, 100);
+        assert_eq!(ok("00000000\t0\tP\t0\t1\t1\t").unwrap().seq, 0);
+        assert_eq!(
+            ok("00000000\t9999999999999999999\tP\t0\t1\t1\t")
+                .unwrap()
+                .seq,
+            9_999_999_999_999_999_999
+        );
+        assert!(matches!(
+            ok("00000000\t100000000000000000000\tP\t0\t1\t1\t"),
+            Err(DecodeError::Invalid("number over u64"))
+        ));
+        assert!(matches!(
+            ok("00000000\t00\tP\t0\t1\t1\t"),
+            Err(DecodeError::Invalid("number with a leading zero"))
         ));
         assert!(matches!(
             ok("00000000\t\tP\t0\t1\t1\t"),

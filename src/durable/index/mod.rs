@@ -13,6 +13,9 @@ use crate::fs::FileHandle;
 use crate::log::record::Op;
 use crate::log::replay::Event;
 
+mod relocate;
+pub(crate) use relocate::{Move, NOT_COPIED};
+
 /// Where a live record is, and when it expires: what the index answers and what writers
 /// hand it. (It stores the smaller [`Slot`].)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +53,16 @@ struct Slot {
     /// count under the index's read lock: the count shares the cache line the lookup already
     /// loaded, where a separate table of counts cost gets a tenth of their speed (measured).
     meta: AtomicU8,
+}
+
+impl Clone for Slot {
+    fn clone(&self) -> Self {
+        Slot {
+            offset: self.offset,
+            len: self.len,
+            meta: AtomicU8::new(self.meta.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// Largest offset a slot holds (writes past it are refused).
@@ -107,17 +120,6 @@ pub(crate) struct Sizes {
     pub(crate) k24: usize,
     /// Longer keys.
     pub(crate) long: usize,
-}
-
-impl Sizes {
-    /// Counts `key` in its table.
-    pub(crate) fn add(&mut self, key: &[u8]) {
-        match key.len() {
-            0..=16 => self.k16 += 1,
-            17..=24 => self.k24 += 1,
-            _ => self.long += 1,
-        }
-    }
 }
 
 /// One of the index's tables, keyed by a key of the lengths it holds.
@@ -442,167 +444,4 @@ impl Index {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io;
-
-    /// The index never touches its file; tests give it one that refuses everything.
-    #[derive(Debug)]
-    struct NoFile;
-    impl FileHandle for NoFile {
-        fn read_at(&self, _: &mut [u8], _: u64) -> io::Result<usize> {
-            Err(io::ErrorKind::Unsupported.into())
-        }
-        fn write_at(&self, _: &[u8], _: u64) -> io::Result<()> {
-            Err(io::ErrorKind::Unsupported.into())
-        }
-        fn size(&self) -> io::Result<u64> {
-            Ok(0)
-        }
-        fn sync_data(&self) -> io::Result<()> {
-            Ok(())
-        }
-        fn truncate(&self, _: u64) -> io::Result<()> {
-            Ok(())
-        }
-        fn allocate(&self, _: u64) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn entry(offset: u64, expiry: u64) -> Entry {
-        Entry {
-            offset,
-            len: 10,
-            expiry,
-        }
-    }
-
-    #[test]
-    fn a_16_byte_key_and_its_slot_take_28_bytes() {
-        assert_eq!(std::mem::size_of::<Slot>(), 11);
-        assert_eq!(std::mem::size_of::<(InlineKey<16>, Slot)>(), 28);
-        assert_eq!(std::mem::size_of::<(InlineKey<24>, Slot)>(), 36);
-    }
-
-    #[test]
-    fn offsets_lengths_and_expiries_round_trip_for_short_and_long_keys() {
-        let mut index = Index::new(Arc::new(NoFile));
-        let long = vec![b'l'; 100];
-        let cases = [
-            (
-                &b""[..],
-                Entry {
-                    offset: 0,
-                    len: 0,
-                    expiry: 0,
-                },
-            ),
-            (
-                &b"sixteen-bytes-ok"[..],
-                Entry {
-                    offset: MAX_OFFSET,
-                    len: u32::MAX,
-                    expiry: 9,
-                },
-            ),
-            (
-                &b"twenty-four-bytes-long!!"[..],
-                Entry {
-                    offset: 77,
-                    len: 3,
-                    expiry: 0,
-                },
-            ),
-            (
-                &long[..],
-                Entry {
-                    offset: 1 << 40,
-                    len: 7,
-                    expiry: u64::MAX,
-                },
-            ),
-        ];
-        for (k, e) in cases {
-            index.put(k, e);
-            assert_eq!(index.get(k), Some(e));
-        }
-        assert_eq!(index.len(), 4);
-        assert_eq!(
-            index.sizes(),
-            Sizes {
-                k16: 2,
-                k24: 1,
-                long: 1
-            }
-        );
-        let mut seen: Vec<(Vec<u8>, Entry)> = index.iter().map(|(k, e)| (k.to_vec(), e)).collect();
-        seen.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut want: Vec<(Vec<u8>, Entry)> = cases.iter().map(|(k, e)| (k.to_vec(), *e)).collect();
-        want.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(seen, want);
-        assert_eq!(index.remove(b"twenty-four-bytes-long!!"), Some(cases[2].1));
-        // A new value without an expiry drops the old one's.
-        index.put(b"sixteen-bytes-ok", entry(5, 0));
-        assert_eq!(index.get(b"sixteen-bytes-ok"), Some(entry(5, 0)));
-        assert_eq!(index.expiries.len(), 1);
-        assert_eq!(index.remove(&long).map(|e| e.expiry), Some(u64::MAX));
-        assert!(index.expiries.is_empty());
-        assert_eq!(index.live_bytes, 10);
-    }
-
-    #[test]
-    fn read_counts_rise_to_3_fall_per_pass_and_survive_a_new_value() {
-        let mut index = Index::new(Arc::new(NoFile));
-        index.put(b"k", entry(11, 0));
-        index.put(b"j", entry(21, 0));
-        assert_eq!(
-            index.evict_at(b"j", 21, true),
-            Some(entry(21, 0)),
-            "never read: goes"
-        );
-        assert_eq!(
-            index.evict_at(b"k", 99, false),
-            None,
-            "not the live record: stays"
-        );
-        for _ in 0..5 {
-            assert_eq!(index.get_and_raise(b"k"), Some(entry(11, 0)));
-        }
-        index.put(b"k", entry(40, 7)); // a new value, with an expiry
-        assert_eq!(index.get(b"k"), Some(entry(40, 7)), "the expiry is intact");
-        let passes = (0..5)
-            .take_while(|_| index.evict_at(b"k", 40, true).is_none())
-            .count();
-        assert_eq!(
-            passes,
-            usize::from(MAX_COUNT),
-            "capped at 3, carried over the put"
-        );
-        assert_eq!(index.get(b"k"), None, "evicted at the fourth pass");
-        assert_eq!(index.live_bytes, 0);
-        index.put(b"k", entry(50, 7));
-        index.get_and_raise(b"k");
-        assert_eq!(index.evict_at(b"k", 50, true), None, "lowered");
-        assert_eq!(
-            index.get(b"k"),
-            Some(entry(50, 7)),
-            "passes leave the expiry alone"
-        );
-        let counted: Vec<u8> = index.iter_counted().map(|(_, _, c)| c).collect();
-        assert_eq!(counted, vec![0]);
-        assert_eq!(
-            index.evict_at(b"k", 50, false),
-            Some(entry(50, 7)),
-            "FIFO: goes"
-        );
-        assert_eq!(index.evict_at(b"absent", 0, true), None);
-        // A rebuilt index (compaction) takes the counts it is given.
-        let mut fresh = Index::new(Arc::new(NoFile));
-        assert!(fresh.insert_new(b"k", entry(11, 9), 2));
-        assert_eq!(
-            fresh.iter_counted().map(|(_, e, c)| (e, c)).next(),
-            Some((entry(11, 9), 2))
-        );
-    }
-}
+mod tests;
