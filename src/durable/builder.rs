@@ -163,7 +163,7 @@ impl DurableKVCacheBuilder {
 
     /// A budget in bytes on the live data: the records of the live entries (key, value and a
     /// record header of about 30 bytes each). A put that would pass it first evicts entries
-    /// chosen by the [`Eviction`] policy (default [`Eviction::Clock`]); a value whose record
+    /// chosen by the [`Eviction`] policy (default [`Eviction::S3Fifo`]); a value whose record
     /// alone is larger is [`Error::TooLarge`], before anything is evicted. Evicted records
     /// become dead bytes that compaction reclaims, so with the default dead ratio the log
     /// stays within about twice the budget (docs/DESIGN.md, "Byte budget"). Must be at least 1.
@@ -174,7 +174,7 @@ impl DurableKVCacheBuilder {
     }
 
     /// Which entries a budget ([`max_bytes`](Self::max_bytes)) evicts. Default
-    /// [`Eviction::Clock`].
+    /// [`Eviction::S3Fifo`].
     pub fn eviction(mut self, eviction: Eviction) -> Self {
         self.opts.eviction = eviction;
         self

@@ -6,7 +6,11 @@
 //! a live one is evicted, or, with [`Eviction::Clock`], first has its read count (0–3) lowered
 //! if reads raised it. The count is two bits of the entry's index slot, raised by `get` with a
 //! relaxed atomic store under the index's read lock (no writer lock, no second lookup), carried
-//! over when the key is put again and through compaction, and gone with the entry.
+//! over when the key is put again and through compaction, and gone with the entry. With
+//! [`Eviction::S3Fifo`] (the default) a second hand evicts or promotes the probationary
+//! entries and the first passes only main ones (index/ghost.rs). A compaction moves the hands
+//! with the records ([`Hands::follow`]): a log's hand wraps only at the log's end, so
+//! restarting it at the front would revisit the oldest entries out of turn.
 //!
 //! Eviction writes nothing: the evicted record stays in the log as dead bytes, which
 //! compaction reclaims. After a crash before that compaction, replay can bring an evicted key
@@ -17,7 +21,7 @@
 
 use std::sync::Mutex;
 
-use super::index::MAX_COUNT;
+use super::index::{MAX_COUNT, Move, NOT_COPIED, Small};
 use super::write::Writer;
 use super::{DurableKVCache, Inner};
 use crate::fs::FileHandle;
@@ -105,7 +109,52 @@ impl DurableKVCache {
 /// entries (two reads per record made evicting puts run at half speed).
 const WINDOW: usize = 64 << 10;
 
-/// The eviction hand: its place in the log and a window of the bytes ahead of it. Log bytes
+/// The eviction hands: the main one (every policy), and the small queue's
+/// ([`Eviction::S3Fifo`]).
+#[derive(Debug, Default)]
+pub(super) struct Hands {
+    pub(super) main: Hand,
+    pub(super) small: Hand,
+}
+
+impl Hands {
+    /// Both back to the start of the log (a new or cut file).
+    pub(super) fn reset(&mut self) {
+        self.main.reset();
+        self.small.reset();
+    }
+
+    /// After a compaction: each hand goes to the record it would have met next in the old
+    /// log, at its new offset — the first record copied from at or after it (`from`: the
+    /// copied records' old offsets, ascending; `moves`: the same records, each with its new
+    /// offset or [`NOT_COPIED`]), or its place in the tail carried after `copied_end`.
+    pub(super) fn follow(
+        &mut self,
+        from: &[u64],
+        moves: &[Move],
+        snapshot_end: u64,
+        copied_end: u64,
+    ) {
+        for hand in [&mut self.main, &mut self.small] {
+            let at = hand.at;
+            hand.reset();
+            hand.at = if at >= snapshot_end {
+                at - snapshot_end + copied_end
+            } else {
+                let next = from.partition_point(|&o| o < at);
+                moves
+                    .get(next..)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|m| m.offset)
+                    .find(|&o| o != NOT_COPIED)
+                    .unwrap_or(copied_end)
+            };
+        }
+    }
+}
+
+/// An eviction hand: its place in the log and a window of the bytes ahead of it. Log bytes
 /// before the writer's end never change in place, so the window stays valid until the file
 /// is switched or cut, which [`reset`](Self::reset)s it.
 #[derive(Debug, Default)]
@@ -148,36 +197,66 @@ pub(super) type Noted = Vec<(Box<[u8]>, u64)>;
 impl Inner {
     /// Evicts entries until `incoming` more bytes fit in the budget (called with the writer
     /// lock held, before a put is appended; `incoming` 0 enforces the budget as it stands).
-    /// Gives up after eight laps of the hand (enough for every count to fall to zero twice)
-    /// without making room (every entry is a write still waiting for its fsync): the budget
-    /// is then passed by those writes until the next put.
+    /// Gives up after eight laps of the main hand (enough for every count to fall to zero
+    /// twice) without making room (every entry is a write still waiting for its fsync): the
+    /// budget is then passed by those writes until the next put.
+    ///
+    /// With [`Eviction::S3Fifo`], the small queue's hand takes over while the probationary
+    /// entries hold a tenth of the budget or more (or all there is): it walks the log as the
+    /// main hand does, and at each live probationary entry promotes it (read since written)
+    /// or evicts it; the main hand then passes only main entries. One lap of the small hand
+    /// meets every probationary entry, so it never needs more than two.
     pub(super) fn make_room(&self, w: &mut Writer, incoming: u64) {
         let Some(max) = self.opts.max_bytes else {
             return;
         };
-        let mut laps = 0;
+        let policy = self.opts.eviction;
+        let s3 = policy == Eviction::S3Fifo;
+        let small_target = max / 10;
+        let (mut main_laps, mut small_laps) = (0u32, 0u32);
         let mut key = Vec::new();
         // Counted down as entries go, rather than summed again per record (readers only ever
         // lower it meanwhile, by dropping expired entries: then one entry more goes).
         let mut used = self.budget_used();
-        let counted = self.opts.eviction == Eviction::Clock;
         while used + incoming > max {
-            if w.hand.at < FILE_HEADER.len() as u64 || w.hand.at >= w.end {
-                w.hand.at = FILE_HEADER.len() as u64;
-                laps += 1;
-                if laps > 2 * (MAX_COUNT as u32 + 1) {
-                    return;
+            let small = s3 && small_laps <= 2 && {
+                let index = self.read_index();
+                let bytes = index.small_bytes();
+                bytes > 0 && (bytes >= small_target || bytes >= index.live_bytes)
+            };
+            let hand = if small {
+                &mut w.hand.small
+            } else {
+                &mut w.hand.main
+            };
+            if hand.at < FILE_HEADER.len() as u64 || hand.at >= w.end {
+                hand.at = FILE_HEADER.len() as u64;
+                if small {
+                    small_laps += 1;
+                } else {
+                    main_laps += 1;
+                    if main_laps > 2 * (MAX_COUNT as u32 + 1) {
+                        return;
+                    }
                 }
             }
-            let at = w.hand.at;
-            let Some(record_len) = self.record_at(w, at, &mut key) else {
+            let at = hand.at;
+            let Some(record_len) = self.record_at(hand, &*w.file, w.end, at, &mut key) else {
                 // Unreadable here (a damaged region that open skipped): jump to the next live
                 // record, so the damage cannot hide the entries behind it from the hand.
-                w.hand.at = self.next_live_offset(at).unwrap_or(w.end);
+                hand.at = self.next_live_offset(at).unwrap_or(w.end);
                 continue;
             };
-            w.hand.at = at + record_len;
-            let evicted = self.write_index().evict_at(&key, at, counted);
+            hand.at = at + record_len;
+            let evicted = if small {
+                match self.write_index().evict_small_at(&key, at) {
+                    Small::Evicted(entry) => Some(entry),
+                    Small::Passed | Small::Promoted => None,
+                }
+            } else {
+                let counted = policy != Eviction::Fifo;
+                self.write_index().evict_at(&key, at, counted, s3)
+            };
             if let Some(entry) = evicted {
                 used = used.saturating_sub(u64::from(entry.len));
                 crate::counters::bump(&self.counters.evictions);
@@ -192,18 +271,21 @@ impl Inner {
         }
     }
 
-    /// The length of the record at `at`, its key left in `key`; `None` when no record can be
-    /// read there.
-    fn record_at(&self, w: &mut Writer, at: u64, key: &mut Vec<u8>) -> Option<u64> {
-        let room = usize::try_from(w.end.saturating_sub(at)).ok()?;
-        let head = w
-            .hand
-            .bytes(&*w.file, at, MAX_HEADER_LEN.min(room), w.end)?;
+    /// The length of the record at `at` (before `end` in `file`), its key left in `key`;
+    /// `None` when no record can be read there.
+    fn record_at(
+        &self,
+        hand: &mut Hand,
+        file: &dyn FileHandle,
+        end: u64,
+        at: u64,
+        key: &mut Vec<u8>,
+    ) -> Option<u64> {
+        let room = usize::try_from(end.saturating_sub(at)).ok()?;
+        let head = hand.bytes(file, at, MAX_HEADER_LEN.min(room), end)?;
         let h = parse_header(head, self.opts.max_value_len).ok()?;
         let key_len = usize::try_from(h.key_len).ok()?;
-        let bytes = w
-            .hand
-            .bytes(&*w.file, at + h.header_len as u64, key_len, w.end)?;
+        let bytes = hand.bytes(file, at + h.header_len as u64, key_len, end)?;
         key.clear();
         key.extend_from_slice(bytes);
         Some(h.record_len())

@@ -83,7 +83,7 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
     check_file_header(path, &*file, len)?;
 
     let Replayed {
-        index,
+        mut index,
         summary,
         expired,
         from_hint,
@@ -103,6 +103,9 @@ pub(super) fn open_log(path: &Path, exists: bool, opts: &Options) -> Result<Open
             }
         }
     };
+
+    // What the log held is main (S3-FIFO's probation is for keys written from now on).
+    index.opened();
 
     // A hint that was not used may describe bytes this open is about to cut (a Strict open
     // of a log whose prefix was damaged since): gone, durably, before the cut.

@@ -89,7 +89,8 @@ impl Inner {
             .map_err(|e| Error::io("fsync", &self.paths.dir, e))?;
         // Published entries past the cut exist only without Sync, after a lost fsync.
         if keep < w.end && self.opts.durability != Durability::Sync {
-            let (index, _, _) = replay_index(&self.paths.log, &w.file, keep, &self.opts)?;
+            let (mut index, _, _) = replay_index(&self.paths.log, &w.file, keep, &self.opts)?;
+            index.opened();
             let old = std::mem::replace(&mut *self.write_index(), index);
             drop(old);
         }

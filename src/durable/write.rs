@@ -57,7 +57,7 @@ impl GroupCommit {
                 seq,
                 last_at,
                 buf: Vec::new(),
-                hand: super::evict::Hand::default(),
+                hand: super::evict::Hands::default(),
             }),
             commit: Mutex::new(Commit {
                 file,
@@ -95,8 +95,8 @@ pub(super) struct Writer {
     pub(super) last_at: Option<u64>,
     /// Reused encoding buffer.
     pub(super) buf: Vec<u8>,
-    /// Where the eviction hand is in the log (budget only; see evict.rs).
-    pub(super) hand: super::evict::Hand,
+    /// Where the eviction hands are in the log (budget only; see evict.rs).
+    pub(super) hand: super::evict::Hands,
 }
 
 /// Group-commit state, behind `GroupCommit::commit`.

@@ -13,7 +13,9 @@ use crate::fs::FileHandle;
 use crate::log::record::Op;
 use crate::log::replay::Event;
 
+mod ghost;
 mod relocate;
+pub(crate) use ghost::Small;
 pub(crate) use relocate::{Move, NOT_COPIED};
 
 /// Where a live record is, and when it expires: what the index answers and what writers
@@ -69,14 +71,15 @@ impl Clone for Slot {
 pub(crate) const MAX_OFFSET: u64 = (1 << 48) - 1;
 
 impl Slot {
-    fn new(entry: Entry, count: u8) -> Slot {
+    fn new(entry: Entry, count: u8, main: bool) -> Slot {
         let mut offset = [0u8; 6];
         offset.copy_from_slice(&entry.offset.min(MAX_OFFSET).to_le_bytes()[..6]);
         let expiry = if entry.expiry == 0 { 0 } else { HAS_EXPIRY };
+        let main = if main { ghost::MAIN } else { 0 };
         Slot {
             offset,
             len: entry.len.to_le_bytes(),
-            meta: AtomicU8::new(expiry | count.min(MAX_COUNT)),
+            meta: AtomicU8::new(expiry | main | count.min(MAX_COUNT)),
         }
     }
     fn offset(&self) -> u64 {
@@ -217,6 +220,12 @@ pub(crate) struct Index {
     pub(crate) map: Option<crate::fs::Mapping>,
     /// Sum of the entries' `len` (expired entries included until they are removed).
     pub(crate) live_bytes: u64,
+    /// Sum of the probationary entries' `len` (ghost.rs).
+    small_bytes: u64,
+    /// Keys evicted from the small queue lately (ghost.rs).
+    ghost: ghost::Ghost,
+    /// Whether keys new to the index go to the main queue (while open loads it).
+    new_keys_main: bool,
     /// Records in the file that no longer hold a live value: superseded, deleted, tombstones,
     /// expired, damaged. Compaction's trigger counts these.
     pub(crate) stale_records: u64,
@@ -241,6 +250,9 @@ impl Index {
             file_id: super::read_cache::next_file_id(),
             map: None,
             live_bytes: 0,
+            small_bytes: 0,
+            ghost: ghost::Ghost::default(),
+            new_keys_main: true,
             stale_records: 0,
         }
     }
@@ -276,10 +288,19 @@ impl Index {
     }
 
     /// The eviction hand passes `key`'s record at `offset`: when it is the key's live entry
-    /// and its read count is 0 (or `counted` is false: FIFO), removes and returns the entry;
-    /// else lowers the count. One lookup for the common case.
-    pub(crate) fn evict_at(&mut self, key: &[u8], offset: u64, counted: bool) -> Option<Entry> {
-        let slot = self.slot_of(key).filter(|s| s.offset() == offset)?;
+    /// (and in the main queue, if `main_only`) and its read count is 0 (or `counted` is false:
+    /// FIFO), removes and returns the entry; else lowers the count. One lookup for the common
+    /// case.
+    pub(crate) fn evict_at(
+        &mut self,
+        key: &[u8],
+        offset: u64,
+        counted: bool,
+        main_only: bool,
+    ) -> Option<Entry> {
+        let slot = self
+            .slot_of(key)
+            .filter(|s| s.offset() == offset && (s.is_main() || !main_only))?;
         if counted && !slot.pass() {
             return None;
         }
@@ -319,6 +340,9 @@ impl Index {
 
     fn forget(&mut self, old: &Slot) {
         self.live_bytes -= u64::from(old.len());
+        if !old.is_main() {
+            self.small_bytes -= u64::from(old.len());
+        }
         self.stale_records += 1;
         if old.has_expiry() {
             self.expiries.remove(&old.offset());
@@ -345,7 +369,23 @@ impl Index {
         entry: Entry,
         count: impl FnOnce(Option<&Slot>) -> u8,
     ) -> Option<Slot> {
-        let old = by_len!(self, key, replace(key, |old| Slot::new(entry, count(old))));
+        // A new value keeps its key's queue; a new key is admitted to one (ghost.rs).
+        let (ghost, new_keys_main, seed) = (&mut self.ghost, self.new_keys_main, self.seed);
+        let mut admitted = false;
+        let old = by_len!(
+            self,
+            key,
+            replace(key, |old| {
+                admitted = match old {
+                    Some(old) => old.is_main(),
+                    None => new_keys_main || ghost.take_key(key, seed),
+                };
+                Slot::new(entry, count(old), admitted)
+            })
+        );
+        if !admitted {
+            self.small_bytes += u64::from(entry.len);
+        }
         // The old slot's expiry is dropped before the new one's is recorded, so that the new
         // one stays even if the two offsets were ever equal.
         if let Some(old) = &old {

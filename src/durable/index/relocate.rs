@@ -50,6 +50,11 @@ impl Slot {
     }
 }
 
+/// A 32-bit fingerprint of `key`: the low half of its 64-bit hash with `seed`.
+pub(super) fn tag(seed: u64, key: &[u8]) -> u32 {
+    FixedState::with_seed(seed).hash_one(key) as u32
+}
+
 /// Shrinks `table` when under a quarter of its room is used.
 fn shrink_if_sparse<K: Eq + std::hash::Hash, V>(table: &mut HashMap<K, V, FixedState>) {
     if table.capacity() > 64 && table.len() < table.capacity() / 4 {
@@ -83,14 +88,16 @@ impl Index {
             file_id: self.file_id,
             map: None,
             live_bytes: self.live_bytes,
+            small_bytes: self.small_bytes,
+            ghost: self.ghost.clone(),
+            new_keys_main: self.new_keys_main,
             stale_records: 0,
         }
     }
 
     /// A 32-bit fingerprint of `key` (seeded like the tables).
     pub(crate) fn key_tag(&self, key: &[u8]) -> u32 {
-        // The low half of a 64-bit hash.
-        FixedState::with_seed(self.seed).hash_one(key) as u32
+        tag(self.seed, key)
     }
 
     /// Drops the entries of a snapshot that compaction does not copy — at or past `limit`,
@@ -140,7 +147,7 @@ impl Index {
         );
         let mut expiries =
             HashMap::with_capacity_and_hasher(old_expiries.len(), FixedState::with_seed(self.seed));
-        let mut live_bytes = 0u64;
+        let (mut live_bytes, mut small_bytes) = (0u64, 0u64);
         let mut dropped: Vec<Box<[u8]>> = Vec::new();
         for (rank, (key, slot)) in each_slot!(self, iter_mut).enumerate() {
             let new = to.get(rank).copied().unwrap_or(NOT_COPIED);
@@ -155,6 +162,9 @@ impl Index {
             }
             slot.set_offset(new);
             live_bytes += u64::from(slot.len());
+            if !slot.is_main() {
+                small_bytes += u64::from(slot.len());
+            }
         }
         // Not `remove`: the dropped slots still hold old offsets, which mean nothing in the
         // new expiries.
@@ -173,6 +183,7 @@ impl Index {
         shrink_if_sparse(&mut expiries);
         self.expiries = expiries;
         self.live_bytes = live_bytes;
+        self.small_bytes = small_bytes;
         self.stale_records = 0;
         self.file = file;
         self.file_id = super::super::read_cache::next_file_id();

@@ -5,7 +5,7 @@ use std::io;
 
 /// The index never touches its file; tests give it one that refuses everything.
 #[derive(Debug)]
-struct NoFile;
+pub(super) struct NoFile;
 impl FileHandle for NoFile {
     fn read_at(&self, _: &mut [u8], _: u64) -> io::Result<usize> {
         Err(io::ErrorKind::Unsupported.into())
@@ -114,12 +114,12 @@ fn read_counts_rise_to_3_fall_per_pass_and_survive_a_new_value() {
     index.put(b"k", entry(11, 0));
     index.put(b"j", entry(21, 0));
     assert_eq!(
-        index.evict_at(b"j", 21, true),
+        index.evict_at(b"j", 21, true, false),
         Some(entry(21, 0)),
         "never read: goes"
     );
     assert_eq!(
-        index.evict_at(b"k", 99, false),
+        index.evict_at(b"k", 99, false, false),
         None,
         "not the live record: stays"
     );
@@ -129,7 +129,7 @@ fn read_counts_rise_to_3_fall_per_pass_and_survive_a_new_value() {
     index.put(b"k", entry(40, 7)); // a new value, with an expiry
     assert_eq!(index.get(b"k"), Some(entry(40, 7)), "the expiry is intact");
     let passes = (0..5)
-        .take_while(|_| index.evict_at(b"k", 40, true).is_none())
+        .take_while(|_| index.evict_at(b"k", 40, true, false).is_none())
         .count();
     assert_eq!(
         passes,
@@ -140,7 +140,7 @@ fn read_counts_rise_to_3_fall_per_pass_and_survive_a_new_value() {
     assert_eq!(index.live_bytes, 0);
     index.put(b"k", entry(50, 7));
     index.get_and_raise(b"k");
-    assert_eq!(index.evict_at(b"k", 50, true), None, "lowered");
+    assert_eq!(index.evict_at(b"k", 50, true, false), None, "lowered");
     assert_eq!(
         index.get(b"k"),
         Some(entry(50, 7)),
@@ -149,11 +149,11 @@ fn read_counts_rise_to_3_fall_per_pass_and_survive_a_new_value() {
     let counted: Vec<u8> = index.iter_counted().map(|(_, _, c)| c).collect();
     assert_eq!(counted, vec![0]);
     assert_eq!(
-        index.evict_at(b"k", 50, false),
+        index.evict_at(b"k", 50, false, false),
         Some(entry(50, 7)),
         "FIFO: goes"
     );
-    assert_eq!(index.evict_at(b"absent", 0, true), None);
+    assert_eq!(index.evict_at(b"absent", 0, true, false), None);
     // A rebuilt index (compaction) takes the counts it is given.
     let mut fresh = Index::new(Arc::new(NoFile));
     assert!(fresh.insert_new(b"k", entry(11, 9), 2));
