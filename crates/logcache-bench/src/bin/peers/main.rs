@@ -6,6 +6,7 @@
 //! cargo run --release -p logcache-bench --bin peers -- --quick # 1/100: checks every adapter
 //! cargo run --release -p logcache-bench --bin peers -- --only reopen,overwrite # some workloads
 //! cargo run --release -p logcache-bench --bin peers -- --stores redb # logcache and some peers
+//! cargo run --release -p logcache-bench --bin peers -- --records 10000000 --only fill,read-random,reopen
 //! ```
 //!
 //! How each store is driven (as its documentation recommends for a bulk load; durability at the
@@ -265,7 +266,8 @@ struct Figure {
     note: String,
 }
 
-fn workload(name: &str, w: &str, n: u64) -> Result<Figure> {
+/// `reopen` opens `reopen_factor × n` records.
+fn workload(name: &str, w: &str, n: u64, reopen_factor: u64) -> Result<Figure> {
     let dir = tempfile::tempdir()?;
     let path = dir.path();
     let per = |started: Instant, ops: u64| ops as f64 / started.elapsed().as_secs_f64();
@@ -308,7 +310,7 @@ fn workload(name: &str, w: &str, n: u64) -> Result<Figure> {
             }
         }
         "reopen" => {
-            let n = n * 5;
+            let n = n * reopen_factor;
             {
                 let mut s = open(name, path, false)?;
                 s.load(&mut (0..n).map(|i| (key(i), value(i, 0, 100))))?;
@@ -381,7 +383,15 @@ fn main() -> Result<()> {
             None => Err("--only needs a list of workloads, e.g. --only reopen,overwrite"),
         })
         .transpose()?;
-    let n: u64 = if quick { 2_000 } else { 200_000 };
+    // `--records N`: the scale row (every workload over N keys, `reopen` too).
+    let records: Option<u64> = args
+        .iter()
+        .position(|a| a == "--records")
+        .map(|i| args.get(i + 1).and_then(|v| v.parse().ok()))
+        .map(|n| n.ok_or("--records needs a number, e.g. --records 10000000"))
+        .transpose()?;
+    let n: u64 = records.unwrap_or(if quick { 2_000 } else { 200_000 });
+    let reopen_factor = if records.is_some() { 1 } else { 5 };
     let runs = if quick { 1 } else { 2 };
     let all = ["logcache", "sled-0.34", "sled-1.0α", "redb", "fjall"];
     // `--stores logcache,redb`: some stores only (logcache is always the first column).
@@ -414,7 +424,7 @@ fn main() -> Result<()> {
          reopen: {} records, ms to open and read one · big-write / big-read: {} values of \
          1 MiB (read 3 times; big-read-into into one reused buffer) · overwrite: {n} puts over {} keys",
         (n / 100).max(50),
-        n * 5,
+        n * reopen_factor,
         (n / 1000).max(8),
         (n / 20).max(10)
     );
@@ -449,7 +459,9 @@ fn main() -> Result<()> {
         for &name in &stores {
             let mut figures = Vec::new();
             for _ in 0..runs {
-                figures.push(workload(name, w, n).map_err(|e| format!("{name} {w}: {e}"))?);
+                figures.push(
+                    workload(name, w, n, reopen_factor).map_err(|e| format!("{name} {w}: {e}"))?,
+                );
             }
             figures.sort_by(|a, b| a.rate.total_cmp(&b.rate));
             let median = &figures[figures.len() / 2];
