@@ -118,7 +118,7 @@ impl Index {
         };
         if slot.count() > 0 {
             slot.promote();
-            self.small_bytes -= u64::from(slot.len());
+            self.small_bytes = self.small_bytes.saturating_sub(u64::from(slot.len()));
             return Small::Promoted;
         }
         let Some(entry) = self.remove(key) else {

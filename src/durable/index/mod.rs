@@ -51,7 +51,8 @@ struct Slot {
     /// Offset of the record, 48 bits little-endian (256 TiB).
     offset: [u8; 6],
     len: [u8; 4],
-    /// The read count in the low 2 bits, [`HAS_EXPIRY`]. Atomic so that a `get` raises the
+    /// The read count in the low 2 bits, [`HAS_EXPIRY`], and S3-FIFO's class (`ghost::MAIN`,
+    /// ghost.rs). Atomic so that a `get` raises the
     /// count under the index's read lock: the count shares the cache line the lookup already
     /// loaded, where a separate table of counts cost gets a tenth of their speed (measured).
     meta: AtomicU8,
@@ -341,7 +342,7 @@ impl Index {
     fn forget(&mut self, old: &Slot) {
         self.live_bytes -= u64::from(old.len());
         if !old.is_main() {
-            self.small_bytes -= u64::from(old.len());
+            self.small_bytes = self.small_bytes.saturating_sub(u64::from(old.len()));
         }
         self.stale_records += 1;
         if old.has_expiry() {
