@@ -476,6 +476,7 @@ impl DurableKVCache {
         {
             let _ = thread.join();
         }
+        inner.join_releases();
         let mut w = inner.writer()?;
         inner.sync_to(w.seq)?;
         if w.allocated > w.end {

@@ -51,6 +51,9 @@ pub(super) struct Compaction {
     pub(super) cv: Condvar,
     /// How long the last compaction took, in microseconds.
     pub(super) last_micros: AtomicU64,
+    /// The threads dropping replaced logs and indexes (`release_in_background`): joined at
+    /// close, so that a closed handle has let go of everything.
+    pub(super) releasing: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// State of the background compactor, behind `Compaction::state`.
@@ -375,8 +378,29 @@ impl Inner {
         // Freeing a large index takes a while: not under any lock. The old log is unlinked: its last close frees its blocks and page cache (53 ms for a
         // 200 MB log, a third of a compaction of 100 MB of 4 KiB records). Nobody waits for
         // that: a thread of its own drops the old file and index.
-        release_in_background(copied.old, old_index);
+        self.release_in_background(copied.old, old_index);
         Ok(old_end.saturating_sub(new_end))
+    }
+
+    /// Drops the old log's handle and index in a thread of its own (inline if no thread
+    /// starts). Readers may still hold the file: its last holder closes it, wherever that is.
+    fn release_in_background(&self, old: Arc<dyn FileHandle>, old_index: Index) {
+        let held = (old, old_index);
+        // When no thread starts, the closure, and what it holds, is dropped here.
+        let spawned = std::thread::Builder::new()
+            .name("logcache-release".into())
+            .spawn(move || drop(held));
+        let mut releasing = lock(&self.compaction.releasing);
+        releasing.retain(|t| !t.is_finished());
+        releasing.extend(spawned.ok());
+    }
+
+    /// Waits for the threads releasing replaced logs (close).
+    pub(super) fn join_releases(&self) {
+        let threads = std::mem::take(&mut *lock(&self.compaction.releasing));
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 
     /// Points the writer, the group-commit state and the index at the new file; returns the
@@ -407,16 +431,6 @@ impl Inner {
         self.remap(w);
         old
     }
-}
-
-/// Drops the old log's handle and index in a thread of its own (inline if no thread starts).
-/// Readers may still hold the file: its last holder closes it, wherever that is.
-fn release_in_background(old: Arc<dyn FileHandle>, old_index: Index) {
-    let held = (old, old_index);
-    // When no thread starts, the closure, and what it holds, is dropped here.
-    let _ = std::thread::Builder::new()
-        .name("logcache-release".into())
-        .spawn(move || drop(held));
 }
 
 /// Starts the background compactor: it waits for [`Inner::maybe_compact`]'s requests and runs
