@@ -15,13 +15,11 @@ use std::thread::{Scope, ScopedJoinHandle};
 use super::super::Inner;
 use super::super::hint::Covered;
 use super::super::index::{Index, Move, NOT_COPIED};
+use super::WRITE_CHUNK;
 use crate::error::{Error, Result};
 use crate::fs::FileHandle;
 use crate::log::record::{FILE_HEADER, decode};
 use crate::log::replay::Window;
-
-/// Bytes gathered before each write to the new file.
-const WRITE_CHUNK: usize = 1 << 20;
 
 /// What [`Inner::copy_records`] returns: the end of the data in the new file (synced) and
 /// what a hint file of the copied records covers (`None` when nothing was copied).

@@ -21,8 +21,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-
-mod copy;
 use std::time::Instant;
 
 use super::hint::Covered;
@@ -35,7 +33,9 @@ use crate::log::replay::{Summary as ReplaySummary, replay};
 use crate::options::{Durability, RecoveryMode};
 use crate::sync::lock;
 
-/// Bytes gathered before each write to the new file.
+mod copy;
+
+/// Bytes gathered before each write to the new file (the copy's chunks, the tail's carries).
 const WRITE_CHUNK: usize = 1 << 20;
 
 /// Free space required beyond the live bytes: for the records written during the copy.

@@ -275,22 +275,14 @@ fn child(args: &[String]) -> Res<()> {
     // A million gets (or n) at keys spread over the whole range.
     let gets = n.min(1_000_000);
     let step = (n / 2 + 1..n).find(|s| gcd(*s, n) == 1).unwrap_or(1);
-    let started = Instant::now();
-    for j in 0..gets {
-        check(&cache, (j * step) % n, 0)?;
+    // The same keys twice: the second round finds the log's pages mapped.
+    for name in ["get_per_sec", "get_warm_per_sec"] {
+        let started = Instant::now();
+        for j in 0..gets {
+            check(&cache, (j * step) % n, 0)?;
+        }
+        f.insert(name.into(), gets as f64 / started.elapsed().as_secs_f64());
     }
-    f.insert(
-        "get_per_sec".into(),
-        gets as f64 / started.elapsed().as_secs_f64(),
-    );
-    let started = Instant::now();
-    for j in 0..gets {
-        check(&cache, (j * step) % n, 0)?;
-    }
-    f.insert(
-        "get_warm_per_sec".into(),
-        gets as f64 / started.elapsed().as_secs_f64(),
-    );
 
     let started = Instant::now();
     cache.close()?;
