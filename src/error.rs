@@ -134,6 +134,17 @@ pub enum Error {
         holder: Option<u32>,
     },
 
+    /// A [`Follower`](crate::Follower) was opened on a log that no writer shares: no handle
+    /// opened with [`followers`](crate::DurableKVCacheBuilder::followers) has written it.
+    #[error(
+        "{path} is not shared with followers: open the log with `followers(true)` in the \
+         process that writes it, then follow it"
+    )]
+    NotShared {
+        /// The shared page that is missing (`<log path>.shared`).
+        path: PathBuf,
+    },
+
     /// A key or value is larger than the configured limit (or the log than its format allows).
     #[error(
         "{what} of {len} bytes is over the limit of {max} bytes; split it (BigCache does) or raise the limit"

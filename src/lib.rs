@@ -160,7 +160,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use durable::{
     Change, Current, DEFAULT_COMPACTION_DEAD_BYTES, DEFAULT_COMPACTION_DEAD_RATIO,
     DEFAULT_COMPACTION_THRESHOLD, DEFAULT_MAX_VALUE_LEN, DurableKVCache, DurableKVCacheBuilder,
-    Evicted, RecoveryStats, Stats, Ticket,
+    Evicted, Follower, RecoveryStats, Stats, Ticket,
 };
 pub use error::{Error, Result};
 pub use log::reader::{LogItem, LogRecord, LogSummary, read_log};

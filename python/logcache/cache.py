@@ -325,6 +325,11 @@ class Cache:
         """The process id of the process that holds the cache's log."""
         return self._store.holder_pid()
 
+    def reads_here(self):
+        """How many gets this process answered by reading the log itself (as a client of
+        the holder: no round trip to it)."""
+        return self._store.reads_here()
+
     # -- transactions, memoize, objects ---------------------------------------------------
 
     @contextlib.contextmanager

@@ -260,6 +260,12 @@ impl Store {
         py.detach(|| self.inner.holder()).map_err(to_py)
     }
 
+    /// How many reads this process answered from the log itself (as a client, through its
+    /// follower) instead of asking the holder.
+    fn reads_here(&self) -> u64 {
+        self.inner.reads_here()
+    }
+
     /// The log file's path.
     #[getter]
     fn path(&self) -> PathBuf {

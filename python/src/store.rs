@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use logcache::{Durability, DurableKVCache, Error, Eviction};
+use logcache::{Durability, DurableKVCache, Error, Eviction, Follower};
 
 use crate::client::{Client, Outcome};
 use crate::engines::Engines;
@@ -76,7 +76,24 @@ pub struct Local {
 /// Where calls go.
 pub enum Backend {
     Local(Local),
-    Remote { client: Client, holder: u32 },
+    /// A client of the holder: writes and everything else over its socket; gets (and
+    /// membership) read the log here when a follower could be opened (logcache::Follower: no
+    /// round trip), over the socket otherwise.
+    Remote {
+        client: Client,
+        holder: u32,
+        follower: Option<Box<Follower>>,
+    },
+}
+
+/// A read a follower answers in this process, if `req` is one; `None` to send it over the
+/// socket (not a read, or the follower failed: the holder answers or says why).
+fn follow(follower: &Follower, req: &Request<'_>) -> Option<Response> {
+    match req {
+        Request::Get { key } => follower.get_with_expiry(key).ok().map(Response::Value),
+        Request::Contains { key } => follower.contains(key).ok().map(Response::Bool),
+        _ => None,
+    }
 }
 
 struct Slot {
@@ -89,6 +106,8 @@ struct Slot {
 pub struct Store {
     pub config: Config,
     slot: Mutex<Slot>,
+    /// Reads a follower answered in this process.
+    reads_here: AtomicU64,
 }
 
 fn closed() -> Failure {
@@ -110,6 +129,7 @@ impl Store {
                 forks: FORKS.load(Ordering::SeqCst),
                 closed: false,
             }),
+            reads_here: AtomicU64::new(0),
         })
     }
 
@@ -155,7 +175,15 @@ impl Store {
             let backend = self.backend()?;
             let client = match &*backend {
                 Backend::Local(local) => return execute(&local.engines, req),
-                Backend::Remote { client, .. } => client,
+                Backend::Remote {
+                    client, follower, ..
+                } => {
+                    if let Some(answer) = follower.as_ref().and_then(|f| follow(f, req)) {
+                        self.reads_here.fetch_add(1, Ordering::Relaxed);
+                        return Ok(answer);
+                    }
+                    client
+                }
             };
             match client.call(req) {
                 Outcome::Answer(answer) => return answer,
@@ -168,6 +196,11 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Reads a follower answered in this process (a client's gets: no round trip).
+    pub fn reads_here(&self) -> u64 {
+        self.reads_here.load(Ordering::Relaxed)
     }
 
     /// The holder's process id (this process's when it holds the cache).
@@ -263,7 +296,9 @@ fn close_inherited_lock(log: &Path) {
 fn open_backend(config: &Config) -> Result<Backend, Failure> {
     let deadline = Instant::now() + config.timeout;
     loop {
-        let mut b = DurableKVCache::builder(&config.log).durability(config.durability);
+        let mut b = DurableKVCache::builder(&config.log)
+            .durability(config.durability)
+            .followers(true);
         if let Some(max) = config.max_bytes {
             b = b.max_bytes(max).eviction(config.eviction);
         }
@@ -290,7 +325,14 @@ fn open_backend(config: &Config) -> Result<Backend, Failure> {
             && let Outcome::Answer(Ok(Response::Int(pid))) = client.call(&Request::Pid)
         {
             let holder = u32::try_from(pid).unwrap_or(0);
-            return Ok(Backend::Remote { client, holder });
+            // The holder serves the log: it publishes for followers (it opened with
+            // `followers(true)`). Without a follower every get goes over the socket.
+            let follower = Follower::open(&config.log).ok().map(Box::new);
+            return Ok(Backend::Remote {
+                client,
+                holder,
+                follower,
+            });
         }
         if Instant::now() > deadline {
             let mut failure = Failure::from(locked);

@@ -147,3 +147,47 @@ time.sleep(120)
     finally:
         holder.kill()
         holder.wait()
+
+
+def _follow(directory, conn):
+    """A client: reads each key the holder announces, then writes and reads its own."""
+    c = logcache.Cache(directory)
+    conn.send(c.holder_pid())
+    seen = []
+    while True:
+        i = conn.recv()
+        if i is None:
+            break
+        seen.append(c.get(("k", i)))
+        conn.send(i)
+    for i in range(100):
+        c.set(("mine", i), i * 2)
+        seen.append(c.get(("mine", i)))
+    conn.send((seen, c.reads_here()))
+    c.close()
+
+
+def test_a_client_reads_the_log_itself_and_misses_no_write(cache_dir):
+    """Gets in a client are answered by its own reader of the log (logcache.Follower), not
+    by a round trip to the holder; each sees every write that returned before it."""
+    holder = logcache.Cache(cache_dir)
+    ctx = mp.get_context("spawn")
+    here, there = ctx.Pipe()
+    p = ctx.Process(target=_follow, args=(cache_dir, there))
+    p.start()
+    assert here.recv() == os.getpid()
+    for i in range(300):
+        holder.set(("k", i), {"n": i})
+        if i % 3 == 0:
+            holder.delete(("k", i))
+        here.send(i)
+        assert here.recv() == i
+    here.send(None)
+    seen, reads_here = here.recv()
+    p.join(60)
+    assert p.exitcode == 0
+    want = [None if i % 3 == 0 else {"n": i} for i in range(300)]
+    assert seen == want + [i * 2 for i in range(100)]
+    assert reads_here == 400
+    assert holder.reads_here() == 0
+    holder.close()

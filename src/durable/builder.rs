@@ -41,6 +41,7 @@ pub(crate) struct Options {
     pub(crate) read_cache_bytes: u64,
     /// Small records read from a memory map of the log (mapped.rs).
     pub(crate) mmap_reads: bool,
+    pub(crate) followers: bool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) fs: Arc<dyn FileSystem>,
 }
@@ -62,7 +63,7 @@ pub(crate) struct Options {
 #[must_use = "a builder does nothing until .open() is called"]
 pub struct DurableKVCacheBuilder {
     path: PathBuf,
-    opts: Options,
+    pub(super) opts: Options,
 }
 
 impl DurableKVCacheBuilder {
@@ -83,6 +84,7 @@ impl DurableKVCacheBuilder {
                 preallocate: None,
                 read_cache_bytes: 0,
                 mmap_reads: true,
+                followers: false,
                 clock: Arc::new(SystemClock),
                 fs: Arc::new(StdFileSystem),
             },
@@ -186,6 +188,18 @@ impl DurableKVCacheBuilder {
     /// no writer changes the log meanwhile. For tools that inspect a log (`logcache check`).
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.opts.read_only = read_only;
+        self
+    }
+
+    /// Lets [`Follower`](crate::Follower)s in other processes read this log while this handle
+    /// writes it: the handle publishes where its published records end, and each file switch,
+    /// in a page beside the log (`<path>.shared`, one page of memory shared by every process;
+    /// two atomic stores per write). Default `false`; a handle opened on a log whose page
+    /// exists keeps it up to date whatever this says (a follower must never read a stale end).
+    /// With [`Durability::Sync`] a follower sees a write once it is durable, as the handle's
+    /// own readers do.
+    pub fn followers(mut self, on: bool) -> Self {
+        self.opts.followers = on;
         self
     }
 

@@ -12,6 +12,7 @@ use super::builder::{DurableKVCacheBuilder, Options};
 use super::compact::Compaction;
 use super::evict::Evictions;
 use super::inner::{Inner, check_key, dead_bytes, spawn_flusher};
+use super::shared::SharedWriter;
 use super::stats::Counters;
 use super::stats::Stats;
 use super::write::{GroupCommit, Poison};
@@ -73,6 +74,13 @@ impl DurableKVCache {
     pub(super) fn open_with(path: PathBuf, opts: Options) -> Result<Self> {
         let (path, exists) = check_log_path(&*opts.fs, &path, !opts.read_only)?;
         let opened = open::open_log(&path, exists, &opts)?;
+        let shared = if opts.read_only {
+            None
+        } else {
+            let at = &opened.paths.shared;
+            SharedWriter::open(at, opts.followers, opened.data_end)
+                .map_err(|e| Error::io("map", at, e))?
+        };
         let inner = Arc::new(Inner {
             paths: opened.paths,
             group: GroupCommit::new(
@@ -89,6 +97,7 @@ impl DurableKVCache {
             recovery: opened.recovery,
             read_cache: super::read_cache::ReadCache::new(opts.read_cache_bytes),
             shutdown: AtomicBool::new(false),
+            shared,
             _lock: opened.lock,
             opts,
         });

@@ -2,6 +2,7 @@
 //! own their state (paths.rs, write.rs, compact/, evict.rs), and the checks every path
 //! uses.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
@@ -42,6 +43,8 @@ pub(super) struct Inner {
     pub(super) read_cache: Option<super::read_cache::ReadCache>,
     /// Set when the handle closes: stops the flusher and the compactor.
     pub(super) shutdown: AtomicBool,
+    /// The page published for followers in other processes, when there is one (shared.rs).
+    pub(super) shared: Option<super::shared::SharedWriter>,
     pub(super) _lock: LockGuard,
 }
 
@@ -86,33 +89,43 @@ impl Inner {
         key: &[u8],
         offset: u64,
     ) -> Result<(usize, usize)> {
-        let corrupt = |reason: String| Error::Corrupt {
-            path: self.paths.log.clone(),
-            offset,
-            reason,
-        };
-        let record = decode(buf, self.opts.max_value_len).map_err(|e| match e {
-            DecodeError::Checksum { expected, actual } => Error::ChecksumMismatch {
-                path: self.paths.log.clone(),
-                offset,
-                expected,
-                actual,
-            },
-            DecodeError::Incomplete => corrupt(
-                "record shorter than the index says; the value is lost: delete the key".into(),
-            ),
-            DecodeError::Invalid(why) => {
-                corrupt(format!("{why}; the value is lost: delete the key"))
-            }
-        })?;
-        if record.key != key || record.header.op != Op::Put {
-            return Err(corrupt(
-                "the index points at a record of another key; reopen the cache".into(),
-            ));
-        }
-        let start = record.header.header_len + key.len() + 1;
-        Ok((start, record.value.len()))
+        check_record(&self.paths.log, self.opts.max_value_len, buf, key, offset)
     }
+}
+
+/// Verifies a record of the log at `log` read for `key` at `offset` (CRC, key, a put);
+/// returns where its value is in `buf`. The engine's reads and a follower's.
+pub(super) fn check_record(
+    log: &Path,
+    max_value_len: u64,
+    buf: &[u8],
+    key: &[u8],
+    offset: u64,
+) -> Result<(usize, usize)> {
+    let corrupt = |reason: String| Error::Corrupt {
+        path: log.to_path_buf(),
+        offset,
+        reason,
+    };
+    let record = decode(buf, max_value_len).map_err(|e| match e {
+        DecodeError::Checksum { expected, actual } => Error::ChecksumMismatch {
+            path: log.to_path_buf(),
+            offset,
+            expected,
+            actual,
+        },
+        DecodeError::Incomplete => {
+            corrupt("record shorter than the index says; the value is lost: delete the key".into())
+        }
+        DecodeError::Invalid(why) => corrupt(format!("{why}; the value is lost: delete the key")),
+    })?;
+    if record.key != key || record.header.op != Op::Put {
+        return Err(corrupt(
+            "the index points at a record of another key; reopen the cache".into(),
+        ));
+    }
+    let start = record.header.header_len + key.len() + 1;
+    Ok((start, record.value.len()))
 }
 
 pub(super) fn spawn_flusher(inner: Arc<Inner>, every: Duration) -> Result<JoinHandle<()>> {

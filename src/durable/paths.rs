@@ -18,6 +18,8 @@ pub(super) struct Paths {
     pub(super) hint: PathBuf,
     /// `LOG.hint.tmp`: the hint before its rename into place.
     pub(super) hint_temp: PathBuf,
+    /// `LOG.shared`: the page the holder publishes for followers (shared.rs).
+    pub(super) shared: PathBuf,
 }
 
 impl Paths {
@@ -29,6 +31,7 @@ impl Paths {
             compact: sibling(log, ".compact"),
             hint: sibling(log, ".hint"),
             hint_temp: sibling(log, ".hint.tmp"),
+            shared: sibling(log, ".shared"),
         }
     }
 }

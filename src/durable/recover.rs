@@ -107,6 +107,10 @@ impl Inner {
         }
         c.synced_end = c.synced_end.min(keep);
         c.generation += 1;
+        // Bytes followers may have read are cut (and will be written again): they load again.
+        if let Some(shared) = &self.shared {
+            shared.bump(keep);
+        }
         if keep != w.end {
             w.last_at = None; // the hint written at close needs it; none this time
         }

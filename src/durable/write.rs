@@ -403,7 +403,12 @@ impl Inner {
                     }
                 }
             }
-            Some(index.file_id)
+            let file_id = index.file_id;
+            drop(index);
+            if let Some(shared) = &self.shared {
+                shared.publish(end);
+            }
+            Some(file_id)
         };
         (c.generation, file_id)
     }
@@ -560,6 +565,11 @@ impl Inner {
             }
             c.synced_seq = c.synced_seq.max(upto);
             c.synced_end = c.synced_end.max(upto_end);
+            // With Sync, followers read what is durable (and so in the index); the other modes
+            // published each record as it was written.
+            if let (Some(shared), Durability::Sync) = (&self.shared, self.opts.durability) {
+                shared.publish(c.synced_end);
+            }
             self.group.commit_cv.notify_all();
         }
     }

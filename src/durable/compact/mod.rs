@@ -422,6 +422,10 @@ impl Inner {
         // at w.seq: switch's sync_to); the new file was synced whole before the rename.
         c.written_end = new_end;
         c.synced_end = new_end;
+        // A new file at the log's path: followers load it again.
+        if let Some(shared) = &self.shared {
+            shared.bump(new_end);
+        }
         let mut index = self.write_index();
         // The ghost as it is now: it heard of the evictions made while the copy ran.
         fresh.inherit_ghost(&mut index);

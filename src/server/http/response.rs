@@ -71,7 +71,10 @@ fn status_and_message(e: &Error) -> (StatusCode, String) {
             internal,
             "stored data does not match its checksum; the object is lost: delete it".into(),
         ),
-        Error::BadPath { .. } | Error::NotALog { .. } | Error::UnsupportedVersion { .. } => (
+        Error::BadPath { .. }
+        | Error::NotALog { .. }
+        | Error::UnsupportedVersion { .. }
+        | Error::NotShared { .. } => (
             internal,
             "the server's store is misconfigured; the server log has the details".into(),
         ),
