@@ -194,7 +194,7 @@ impl DurableKVCacheBuilder {
     /// Lets [`Follower`](crate::Follower)s in other processes read this log while this handle
     /// writes it: the handle publishes where its published records end, and each file switch,
     /// in a page beside the log (`<path>.shared`, one page of memory shared by every process;
-    /// two atomic stores per write). Default `false`; a handle opened on a log whose page
+    /// one atomic store per write). Default `false`; a handle opened on a log whose page
     /// exists keeps it up to date whatever this says (a follower must never read a stale end).
     /// With [`Durability::Sync`] a follower sees a write once it is durable, as the handle's
     /// own readers do.
