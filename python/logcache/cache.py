@@ -23,12 +23,13 @@ ENOVAL = object()
 
 #: diskcache's eviction policy names, mapped to the engine's.
 EVICTION_POLICIES = {
+    "s3-fifo": "s3-fifo",
     "clock": "clock",
     "fifo": "fifo",
     "none": "none",
     "least-recently-stored": "fifo",
     "least-recently-used": "clock",
-    "least-frequently-used": "clock",
+    "least-frequently-used": "s3-fifo",
 }
 
 _OPEN = weakref.WeakSet()
@@ -63,8 +64,8 @@ class Cache:
 
     ``directory``: a folder (created if absent; a temporary one when None) or the path of a
     ``.log`` file. ``size_limit``: bytes the cache keeps before it evicts (not with
-    ``eviction_policy="none"``). ``eviction_policy``: ``"clock"`` (default), ``"fifo"``,
-    ``"none"``, or a diskcache name. ``durability``: ``"sync"`` (default), ``"interval:50ms"``,
+    ``eviction_policy="none"``). ``eviction_policy``: ``"s3-fifo"`` (default), ``"clock"``,
+    ``"fifo"``, ``"none"``, or a diskcache name. ``durability``: ``"sync"`` (default), ``"interval:50ms"``,
     ``"none"``. ``serializer``: what pickles values that are not bytes, str, int or float.
     ``timeout``: seconds an open waits for another process that holds the cache to answer.
     """
@@ -76,7 +77,7 @@ class Cache:
         disk=None,
         *,
         size_limit=2**30,
-        eviction_policy="clock",
+        eviction_policy="s3-fifo",
         durability="sync",
         serializer=None,
         compaction_threshold=None,

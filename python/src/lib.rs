@@ -125,7 +125,7 @@ type Found<'py> = Option<(Bound<'py, PyBytes>, u64)>;
 #[pymethods]
 impl Store {
     #[new]
-    #[pyo3(signature = (path, durability="sync", size_limit=None, eviction="clock", compaction_threshold=None, timeout=10.0))]
+    #[pyo3(signature = (path, durability="sync", size_limit=None, eviction="s3-fifo", compaction_threshold=None, timeout=10.0))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
@@ -136,12 +136,12 @@ impl Store {
         timeout: f64,
     ) -> PyResult<Self> {
         let eviction = match eviction {
-            "clock" | "least-recently-used" | "least-recently-stored" => Eviction::Clock,
+            "s3-fifo" | "none" => Eviction::S3Fifo,
+            "clock" => Eviction::Clock,
             "fifo" => Eviction::Fifo,
-            "none" => Eviction::Clock,
             other => {
                 return Err(PyValueError::new_err(format!(
-                    "eviction_policy {other:?}: use \"clock\", \"fifo\" or \"none\""
+                    "eviction_policy {other:?}: use \"s3-fifo\", \"clock\", \"fifo\" or \"none\""
                 )));
             }
         };

@@ -190,3 +190,23 @@ def test_cache_pickles_as_its_directory(cache):
     other = pickle.loads(pickle.dumps(cache))
     assert other["k"] == 1 and other.directory == cache.directory
     other.close()
+
+
+@pytest.mark.parametrize("policy", ["s3-fifo", "clock", "fifo", "least-frequently-used"])
+def test_eviction_policies_keep_the_budget_and_read_keys(cache_dir, policy):
+    """Every policy keeps the live bytes within size_limit; a key read after every write
+    survives a stream of new keys under S3-FIFO and CLOCK (reads count), not under FIFO."""
+    with logcache.Cache(cache_dir, size_limit=64 * 1024, eviction_policy=policy) as c:
+        c["hot"] = b"h" * 1000
+        for i in range(2000):
+            c[i] = b"v" * 1000
+            c.get("hot")
+        assert 0 < len(c) < 100
+        assert c[1999] == b"v" * 1000
+        kept = "hot" in c
+    assert kept == (policy != "fifo")
+
+
+def test_an_unknown_eviction_policy_is_refused(cache_dir):
+    with pytest.raises(ValueError, match="s3-fifo"):
+        logcache.Cache(cache_dir, eviction_policy="random")
