@@ -181,6 +181,8 @@ impl Follower {
             }
         }
         let mut view = crate::sync::write(&self.view);
+        // Another thread may have brought the view up to date while this one waited.
+        let published = self.page.load();
         if view.epoch != published.epoch {
             *view = load(&self.paths, &self.opts, &self.page)?;
         } else if view.pos < published.end {
