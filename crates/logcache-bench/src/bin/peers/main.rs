@@ -372,8 +372,36 @@ fn workload(name: &str, w: &str, n: u64, reopen_factor: u64) -> Result<Figure> {
     })
 }
 
+/// What `--help` prints, and an unknown argument's error.
+const USAGE: &str =
+    "usage: peers [--quick] [--only WORKLOAD,...] [--stores STORE,...] [--records N]
+  --quick      1/100 of the records: checks every adapter
+  --only       some workloads: fill, fill-sync, read-random, reopen, big-write, big-read,
+               big-read-into, overwrite
+  --stores     logcache and some peers: sled-0.34, sled-1.0α, redb, fjall
+  --records N  every workload over N keys (the scale row), reopen too";
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    // Hand-parsed (four flags; clap is not a dependency of the bench crate), but strictly: an
+    // unknown or misspelt flag is an error, not a silent full run of several minutes.
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--quick" => {}
+            "--only" | "--records" | "--stores" => {
+                rest.next();
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => {
+                eprintln!("unknown argument {other:?}\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let only: Option<Vec<String>> = args
         .iter()
@@ -483,15 +511,14 @@ fn main() -> Result<()> {
             .skip(1)
             .filter(|(_, name)| !(w == "fill-sync" && **name == "sled-0.34"))
             .map(|(v, _)| *v)
-            .fold(if lower_better { f64::MAX } else { 0.0 }, |a, b| {
-                if lower_better { a.min(b) } else { a.max(b) }
-            });
-        let ratio = if lower_better {
-            best_peer / values[0]
-        } else {
-            values[0] / best_peer
+            .reduce(|a, b| if lower_better { a.min(b) } else { a.max(b) });
+        // No peer in this row (`--stores logcache`, or sled 0.34 alone in `fill-sync`): no ratio.
+        let ratio = match best_peer {
+            Some(best) if lower_better => format!("{:.3}×", best / values[0]),
+            Some(best) => format!("{:.3}×", values[0] / best),
+            None => "—".to_string(),
         };
-        println!("| {w} | {unit} | {} | {ratio:.3}× |", cells.join(" | "));
+        println!("| {w} | {unit} | {} | {ratio} |", cells.join(" | "));
     }
     println!(
         "(a ratio above 1 means logcache is ahead; for `reopen`, best peer's time / logcache's)"
