@@ -382,15 +382,34 @@ const USAGE: &str =
   --records N  every workload over N keys (the scale row), reopen too";
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    // Hand-parsed (four flags; clap is not a dependency of the bench crate), but strictly: an
-    // unknown or misspelt flag is an error, not a silent full run of several minutes.
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
+    // Hand-parsed in one pass (four flags; clap is not a dependency of the bench crate), as the
+    // `engine` binary does, and strictly: an unknown or misspelt flag is an error, not a silent
+    // full run of several minutes.
+    let mut quick = false;
+    let mut only: Option<Vec<String>> = None;
+    // `--records N`: the scale row (every workload over N keys, `reopen` too).
+    let mut records: Option<u64> = None;
+    // `--stores logcache,redb`: some stores only (logcache is always the first column).
+    let mut stores_list: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--quick" => {}
-            "--only" | "--records" | "--stores" => {
-                rest.next();
+            "--quick" => quick = true,
+            "--only" => {
+                let list = args
+                    .next()
+                    .ok_or("--only needs a list of workloads, e.g. --only reopen,overwrite")?;
+                only = Some(list.split(',').map(str::to_string).collect());
+            }
+            "--records" => {
+                let n = args.next().and_then(|v| v.parse().ok());
+                records = Some(n.ok_or("--records needs a number, e.g. --records 10000000")?);
+            }
+            "--stores" => {
+                let list = args
+                    .next()
+                    .ok_or("--stores needs a list, e.g. --stores redb")?;
+                stores_list = Some(list);
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -402,32 +421,12 @@ fn main() -> Result<()> {
             }
         }
     }
-    let quick = args.iter().any(|a| a == "--quick");
-    let only: Option<Vec<String>> = args
-        .iter()
-        .position(|a| a == "--only")
-        .map(|i| match args.get(i + 1) {
-            Some(list) => Ok(list.split(',').map(str::to_string).collect()),
-            None => Err("--only needs a list of workloads, e.g. --only reopen,overwrite"),
-        })
-        .transpose()?;
-    // `--records N`: the scale row (every workload over N keys, `reopen` too).
-    let records: Option<u64> = args
-        .iter()
-        .position(|a| a == "--records")
-        .map(|i| args.get(i + 1).and_then(|v| v.parse().ok()))
-        .map(|n| n.ok_or("--records needs a number, e.g. --records 10000000"))
-        .transpose()?;
     let n: u64 = records.unwrap_or(if quick { 2_000 } else { 200_000 });
     let reopen_factor = if records.is_some() { 1 } else { 5 };
     let runs = if quick { 1 } else { 2 };
     let all = ["logcache", "sled-0.34", "sled-1.0α", "redb", "fjall"];
-    // `--stores logcache,redb`: some stores only (logcache is always the first column).
-    let stores: Vec<&str> = match args.iter().position(|a| a == "--stores") {
-        Some(i) => {
-            let list = args
-                .get(i + 1)
-                .ok_or("--stores needs a list, e.g. --stores redb")?;
+    let stores: Vec<&str> = match &stores_list {
+        Some(list) => {
             let mut chosen = vec!["logcache"];
             for name in list.split(',').filter(|n| *n != "logcache") {
                 let known = all.iter().find(|s| **s == name);
